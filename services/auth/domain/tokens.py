@@ -1,0 +1,46 @@
+"""Access tokens: short-lived EdDSA JWTs; refresh tokens: opaque, stored as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    issuer: str = "tradesense-auth"
+    audience: str = "tradesense"
+    access_ttl: timedelta = timedelta(minutes=15)
+    refresh_ttl: timedelta = timedelta(days=14)
+
+
+def issue_access_token(
+    *, key: Ed25519PrivateKey, kid: str, user_id: str, role: str, now: datetime, settings: TokenSettings
+) -> str:
+    claims = {
+        "iss": settings.issuer,
+        "aud": settings.audience,
+        "sub": user_id,
+        "role": role,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int((now + settings.access_ttl).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "JWT"})
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    """The opaque token for the client and the hash we store (never the token itself)."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

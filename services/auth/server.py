@@ -1,0 +1,90 @@
+"""Wiring for the auth service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from pydantic import SecretStr
+
+from services.auth.domain.passwords import Hasher
+from services.auth.domain.throttle import ThrottlePolicy
+from services.auth.domain.tokens import TokenSettings
+from services.auth.keyring import KeyRing
+from services.auth.servicer import AuthServicer
+from services.common.auth_interceptor import AuthInterceptor
+from services.common.config import ServiceSettings
+from services.common.jwt_verify import KeySet, TokenVerifier
+from services.common.server import Runtime, ServiceSpec, Wiring
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
+
+HERE = Path(__file__).resolve().parent
+
+
+class AuthSettings(ServiceSettings):
+    auth_keys_dir: Path = Path(".data/auth-keys")
+    auth_generate_keys: bool = True  # off in production: keys come from a Secret
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 14
+    login_free_failures: int = 5
+    login_lock_base_seconds: float = 30.0
+    login_lock_max_seconds: float = 900.0
+    login_failure_window_seconds: float = 900.0
+    login_address_free_failures: int = 20
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    # "challenges=secret,risk=secret": client credentials of the services.
+    service_clients: SecretStr = SecretStr("")
+
+
+def parse_service_clients(raw: str) -> dict[str, str]:
+    out = {}
+    for item in raw.split(","):
+        name, sep, secret = item.strip().partition("=")
+        if sep and name and secret:
+            out[name] = secret
+    return out
+
+
+async def setup(runtime: Runtime) -> Wiring:
+    s: AuthSettings = runtime.settings
+    keyring = KeyRing(s.auth_keys_dir, generate_if_empty=s.auth_generate_keys)
+
+    async def local_jwks() -> list[dict[str, str]]:
+        keyring.reload()  # picks up a rotated key without a restart
+        return keyring.jwks()
+
+    keys = KeySet(local_jwks)
+    keys.load(keyring.jwks())
+    servicer = AuthServicer(
+        engine=runtime.engine,
+        keyring=keyring,
+        token_settings=TokenSettings(
+            issuer=s.jwt_issuer,
+            audience=s.jwt_audience,
+            access_ttl=timedelta(seconds=s.access_token_ttl_seconds),
+            refresh_ttl=timedelta(days=s.refresh_token_ttl_days),
+        ),
+        hasher=Hasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib),
+        throttle=ThrottlePolicy(s.login_free_failures, s.login_lock_base_seconds, s.login_lock_max_seconds),
+        service_clients=parse_service_clients(s.service_clients.get_secret_value()),
+        address_free_failures=s.login_address_free_failures,
+        failure_window=timedelta(seconds=s.login_failure_window_seconds),
+    )
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+        return [auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name]
+
+    return Wiring(register, [AuthInterceptor(TokenVerifier(keys, s.jwt_issuer, s.jwt_audience))])
+
+
+SPEC = ServiceSpec(
+    name="auth",
+    grpc_port=50051,
+    metrics_port=9101,
+    migrations=HERE / "migrations",
+    setup=setup,
+    settings_cls=AuthSettings,
+)

@@ -1,0 +1,354 @@
+"""Thin gRPC translation for AuthService: protobuf in, domain + store, protobuf out."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.auth import store
+from services.auth.domain import emails, passwords, tokens
+from services.auth.domain.throttle import ThrottlePolicy
+from services.auth.keyring import KeyRing
+from services.common import identity, pagination
+from services.common.errors import (
+    ServiceError,
+    already_exists,
+    invalid_argument,
+    not_found,
+    permission_denied,
+    unauthenticated,
+)
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
+
+log = structlog.get_logger("auth")
+
+ROLE_TO_PB = {"trader": auth_pb2.TRADER, "admin": auth_pb2.ADMIN}
+PB_TO_ROLE = {v: k for k, v in ROLE_TO_PB.items()}
+
+INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+
+
+def _ts(dt: datetime | None) -> Timestamp | None:
+    if dt is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(dt)
+    return ts
+
+
+def user_pb(row: RowMapping) -> auth_pb2.User:
+    return auth_pb2.User(
+        id=str(row["id"]),
+        email=row["email"],
+        display_name=row["display_name"],
+        role=ROLE_TO_PB.get(row["role"], auth_pb2.ROLE_UNSPECIFIED),
+        disabled=row["disabled"],
+        created_at=_ts(row["created_at"]),
+    )
+
+
+def _bad_credentials() -> ServiceError:
+    # One answer for unknown email, wrong password and malformed email alike.
+    return unauthenticated("invalid email or password", reason=INVALID_CREDENTIALS)
+
+
+def client_address(context: grpc.aio.ServicerContext) -> str:
+    # Envoy (use_remote_address) sets x-envoy-external-address and strips any the
+    # client sent; direct callers are identified by their socket peer.
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-envoy-external-address" and value:
+            return str(value)
+    peer = context.peer() or ""
+    # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555"
+    return peer.rsplit(":", 1)[0].split(":", 1)[-1] if ":" in peer else peer
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        keyring: KeyRing,
+        token_settings: tokens.TokenSettings,
+        hasher: passwords.Hasher,
+        throttle: ThrottlePolicy,
+        service_clients: dict[str, str],
+        address_free_failures: int = 20,
+        failure_window: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.failure_window = failure_window
+        self.engine = engine
+        self.keyring = keyring
+        self.tokens = token_settings
+        self.hasher = hasher
+        self.throttle = throttle
+        self.address_throttle = ThrottlePolicy(
+            free_failures=address_free_failures,
+            base_lock_seconds=throttle.base,
+            max_lock_seconds=throttle.max,
+        )
+        self.service_clients = service_clients
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def _issue(self, conn: Any, user: RowMapping, family_id: uuid.UUID, now: datetime) -> auth_pb2.TokenPair:
+        key = self.keyring.active
+        access = tokens.issue_access_token(
+            key=key.private, kid=key.kid, user_id=str(user["id"]), role=user["role"], now=now, settings=self.tokens
+        )
+        refresh, refresh_hash = tokens.new_refresh_token()
+        await store.insert_refresh(
+            conn,
+            family_id=family_id,
+            user_id=user["id"],
+            token_hash=refresh_hash,
+            now=now,
+            expires_at=now + self.tokens.refresh_ttl,
+        )
+        return auth_pb2.TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            token_type="Bearer",
+            expires_in=int(self.tokens.access_ttl.total_seconds()),
+            user=user_pb(user),
+        )
+
+    # --- public RPCs -------------------------------------------------------------------
+
+    async def Register(self, request: auth_pb2.RegisterRequest, context: Any) -> auth_pb2.RegisterResponse:
+        violations: dict[str, str] = {}
+        normalised = emails.normalise(request.email)
+        if normalised is None:
+            violations["email"] = "must be a valid email address"
+        email, email_key = normalised or ("", "")
+        why = passwords.policy_violation(request.password, email)
+        if why:
+            violations["password"] = why
+        display_name = request.display_name.strip()
+        if len(display_name) > 100:
+            violations["display_name"] = "must be at most 100 characters"
+        if len(request.idempotency_key) > 200:
+            violations["idempotency_key"] = "must be at most 200 characters"
+        if violations:
+            raise invalid_argument(violations)
+        request_hash = hashlib.sha256(f"{email_key}\x00{display_name}".encode()).hexdigest()
+        password_hash = await asyncio.to_thread(self.hasher.hash, request.password)
+        now = self._now()
+        async with self.engine.begin() as conn:
+            if request.idempotency_key:
+                # Serialise retries of one key; the first result is the answer for all.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "register:" + request.idempotency_key}
+                )
+                seen = await store.registration_for_key(conn, request.idempotency_key)
+                if seen is not None:
+                    if seen["request_hash"] != request_hash:
+                        raise already_exists(
+                            "idempotency key already used for a different request", reason="IDEMPOTENCY_KEY_REUSED"
+                        )
+                    user = await store.user_by_id(conn, seen["user_id"])
+                    assert user is not None
+                    return auth_pb2.RegisterResponse(user=user_pb(user))
+            user = await store.insert_user(
+                conn,
+                email=email,
+                email_key=email_key,
+                display_name=display_name,
+                password_hash=password_hash,
+                now=now,
+            )
+            if user is None:
+                raise already_exists("an account with this email already exists", reason="EMAIL_TAKEN")
+            if request.idempotency_key:
+                await store.remember_registration(conn, request.idempotency_key, user["id"], request_hash)
+        log.info("user registered", user_id=str(user["id"]))
+        return auth_pb2.RegisterResponse(user=user_pb(user))
+
+    async def Login(self, request: auth_pb2.LoginRequest, context: Any) -> auth_pb2.TokenPair:
+        normalised = emails.normalise(request.email)
+        email_key = normalised[1] if normalised else request.email.strip().casefold()[:254]
+        account_key, addr_key = f"account:{email_key}", f"addr:{client_address(context)}"
+        now = self._now()
+        async with self.engine.connect() as conn:
+            state = await store.throttle_state(conn, [account_key, addr_key])
+            user = await store.user_by_email_key(conn, email_key) if normalised else None
+        for row in state.values():
+            if row["locked_until"] is not None and row["locked_until"] > now:
+                retry = max(1, int((row["locked_until"] - now).total_seconds()))
+                raise ServiceError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "too many failed logins; try again later",
+                    reason="LOGIN_THROTTLED",
+                    metadata={"retry_after_seconds": str(retry)},
+                )
+        stored_hash = user["password_hash"] if user else self.hasher.dummy_hash
+        ok = await asyncio.to_thread(self.hasher.verify, stored_hash, request.password)
+        if not ok or user is None or len(request.password) > passwords.MAX_LENGTH:
+            async with self.engine.begin() as conn:
+                for key, policy in ((account_key, self.throttle), (addr_key, self.address_throttle)):
+                    failures = await store.record_failure(conn, key, now, self.failure_window)
+                    until = policy.lock_after(failures, now)
+                    if until is not None:
+                        await store.set_lock(conn, key, until)
+            log.info("login failed", reason="bad_credentials")
+            raise _bad_credentials()
+        if user["disabled"]:
+            raise permission_denied("this account is disabled", reason="ACCOUNT_DISABLED")
+        new_hash = None
+        if self.hasher.needs_rehash(user["password_hash"]):
+            new_hash = await asyncio.to_thread(self.hasher.hash, request.password)
+        async with self.engine.begin() as conn:
+            await store.clear_throttle(conn, account_key)
+            if new_hash is not None:
+                await store.update_user(conn, user["id"], now, password_hash=new_hash)
+            pair = await self._issue(conn, user, uuid.uuid4(), now)
+        log.info("login", user_id=str(user["id"]), rehashed=new_hash is not None)
+        return pair
+
+    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Any) -> auth_pb2.TokenPair:
+        if not request.refresh_token:
+            raise invalid_argument({"refresh_token": "is required"})
+        now = self._now()
+        reused = False
+        async with self.engine.begin() as conn:
+            row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(request.refresh_token))
+            if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
+                raise unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+            if row["rotated_at"] is not None:
+                # Reuse of a rotated token: someone holds a copy. Revoke the whole family.
+                await store.revoke_family(conn, row["family_id"], now)
+                reused = True
+            else:
+                user = await store.user_by_id(conn, row["user_id"])
+                if user is None or user["disabled"]:
+                    await store.revoke_family(conn, row["family_id"], now)
+                    raise unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+                await store.mark_rotated(conn, row["id"], now)
+                pair = await self._issue(conn, user, row["family_id"], now)
+        if reused:
+            log.warning("refresh token reuse; family revoked", user_id=str(row["user_id"]))
+            raise unauthenticated("refresh token was already used", reason="REFRESH_TOKEN_REUSED")
+        return pair
+
+    async def Logout(self, request: auth_pb2.LogoutRequest, context: Any) -> auth_pb2.LogoutResponse:
+        if request.refresh_token:
+            now = self._now()
+            async with self.engine.begin() as conn:
+                row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(request.refresh_token))
+                if row is not None:
+                    await store.revoke_family(conn, row["family_id"], now)
+        return auth_pb2.LogoutResponse()
+
+    async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Any) -> auth_pb2.Jwks:
+        return auth_pb2.Jwks(keys=[auth_pb2.Jwk(**k) for k in self.keyring.jwks()])
+
+    async def IssueServiceToken(self, request: auth_pb2.IssueServiceTokenRequest, context: Any) -> auth_pb2.TokenPair:
+        expected = self.service_clients.get(request.client_id)
+        if expected is None or not hmac.compare_digest(expected.encode(), request.client_secret.encode()):
+            raise unauthenticated("invalid client credentials", reason=INVALID_CREDENTIALS)
+        key = self.keyring.active
+        access = tokens.issue_access_token(
+            key=key.private,
+            kid=key.kid,
+            user_id=f"service:{request.client_id}",
+            role="service",
+            now=self._now(),
+            settings=self.tokens,
+        )
+        return auth_pb2.TokenPair(
+            access_token=access, token_type="Bearer", expires_in=int(self.tokens.access_ttl.total_seconds())
+        )
+
+    # --- authenticated RPCs ---------------------------------------------------------------
+
+    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Any) -> auth_pb2.User:
+        caller = identity.require()
+        async with self.engine.connect() as conn:
+            user = await store.user_by_id(conn, _uuid(caller.user_id, "user"))
+        if user is None:
+            raise not_found("user")
+        return user_pb(user)
+
+    async def ChangePassword(
+        self, request: auth_pb2.ChangePasswordRequest, context: Any
+    ) -> auth_pb2.ChangePasswordResponse:
+        caller = identity.require()
+        async with self.engine.connect() as conn:
+            user = await store.user_by_id(conn, _uuid(caller.user_id, "user"))
+        if user is None:
+            raise not_found("user")
+        why = passwords.policy_violation(request.new_password, user["email"])
+        if why:
+            raise invalid_argument({"new_password": why})
+        if not await asyncio.to_thread(self.hasher.verify, user["password_hash"], request.current_password):
+            raise invalid_argument({"current_password": "is not correct"})
+        new_hash = await asyncio.to_thread(self.hasher.hash, request.new_password)
+        now = self._now()
+        async with self.engine.begin() as conn:
+            await store.update_user(conn, user["id"], now, password_hash=new_hash)
+            await store.revoke_user_tokens(conn, user["id"], now)
+        return auth_pb2.ChangePasswordResponse()
+
+    # --- admin RPCs ---------------------------------------------------------------------------
+
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Any) -> auth_pb2.ListUsersResponse:
+        identity.require_admin()
+        page = pagination.parse(request.page_size, request.page_token)
+        after = None
+        if page.cursor:
+            try:
+                after = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
+            except (KeyError, ValueError, TypeError):
+                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        async with self.engine.connect() as conn:
+            rows = await store.list_users(
+                conn, limit=page.size + 1, after=after, email_contains=request.email_contains
+            )
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        next_token = (
+            pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
+        )
+        return auth_pb2.ListUsersResponse(users=[user_pb(r) for r in rows], next_page_token=next_token)
+
+    async def SetRole(self, request: auth_pb2.SetRoleRequest, context: Any) -> auth_pb2.User:
+        identity.require_admin()
+        role = PB_TO_ROLE.get(request.role)
+        if role is None:
+            raise invalid_argument({"role": "must be TRADER or ADMIN"})
+        async with self.engine.begin() as conn:
+            user = await store.update_user(conn, _uuid(request.user_id, "user_id"), self._now(), role=role)
+        if user is None:
+            raise not_found("user")
+        return user_pb(user)
+
+    async def SetUserDisabled(self, request: auth_pb2.SetUserDisabledRequest, context: Any) -> auth_pb2.User:
+        identity.require_admin()
+        now = self._now()
+        async with self.engine.begin() as conn:
+            user = await store.update_user(conn, _uuid(request.user_id, "user_id"), now, disabled=request.disabled)
+            if user is not None and request.disabled:
+                await store.revoke_user_tokens(conn, user["id"], now)
+        if user is None:
+            raise not_found("user")
+        return user_pb(user)
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise invalid_argument({field: "must be a UUID"}) from None

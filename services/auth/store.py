@@ -1,0 +1,229 @@
+"""auth's tables and queries (SQLAlchemy Core; schema owned by migrations/)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("email_key", Text, nullable=False, unique=True),
+    Column("display_name", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+registration_keys = Table(
+    "registration_keys",
+    metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("request_hash", Text, nullable=False),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("family_id", Uuid, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("rotated_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+async def insert_user(
+    conn: AsyncConnection, *, email: str, email_key: str, display_name: str, password_hash: str, now: datetime
+) -> RowMapping | None:
+    """Insert, or None when the email is taken (the unique key decides, not a read first)."""
+    stmt = (
+        insert(users)
+        .values(
+            id=uuid.uuid4(),
+            email=email,
+            email_key=email_key,
+            display_name=display_name,
+            password_hash=password_hash,
+            role="trader",
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(*users.c)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def user_by_email_key(conn: AsyncConnection, email_key: str) -> RowMapping | None:
+    return (await conn.execute(select(users).where(users.c.email_key == email_key))).mappings().first()
+
+
+async def user_by_id(conn: AsyncConnection, user_id: uuid.UUID, *, for_update: bool = False) -> RowMapping | None:
+    stmt = select(users).where(users.c.id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def update_user(conn: AsyncConnection, user_id: uuid.UUID, now: datetime, **values: Any) -> RowMapping | None:
+    stmt = update(users).where(users.c.id == user_id).values(updated_at=now, **values).returning(*users.c)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_users(
+    conn: AsyncConnection, *, limit: int, after: tuple[datetime, uuid.UUID] | None, email_contains: str
+) -> list[RowMapping]:
+    stmt = select(users).order_by(users.c.created_at, users.c.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(
+            (users.c.created_at > after[0]) | (and_(users.c.created_at == after[0], users.c.id > after[1]))
+        )
+    if email_contains:
+        stmt = stmt.where(users.c.email_key.contains(email_contains.casefold(), autoescape=True))
+    return list((await conn.execute(stmt)).mappings().all())
+
+
+async def registration_for_key(conn: AsyncConnection, key: str) -> RowMapping | None:
+    stmt = select(registration_keys).where(registration_keys.c.idempotency_key == key)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def remember_registration(conn: AsyncConnection, key: str, user_id: uuid.UUID, request_hash: str) -> bool:
+    stmt = (
+        insert(registration_keys)
+        .values(idempotency_key=key, user_id=user_id, request_hash=request_hash)
+        .on_conflict_do_nothing()
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+# --- refresh tokens -------------------------------------------------------------------
+
+
+async def insert_refresh(
+    conn: AsyncConnection,
+    *,
+    family_id: uuid.UUID,
+    user_id: uuid.UUID,
+    token_hash: bytes,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        refresh_tokens.insert().values(
+            id=uuid.uuid4(),
+            family_id=family_id,
+            user_id=user_id,
+            token_hash=token_hash,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def refresh_by_hash(conn: AsyncConnection, token_hash: bytes) -> RowMapping | None:
+    # Row lock: two concurrent refreshes of one token serialise; the second sees it rotated.
+    stmt = select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash).with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def mark_rotated(conn: AsyncConnection, token_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute(update(refresh_tokens).where(refresh_tokens.c.id == token_id).values(rotated_at=now))
+
+
+async def revoke_family(conn: AsyncConnection, family_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user_tokens(conn: AsyncConnection, user_id: uuid.UUID, now: datetime) -> None:
+    await conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+# --- login throttling -------------------------------------------------------------------
+
+
+async def throttle_state(conn: AsyncConnection, keys: list[str]) -> dict[str, RowMapping]:
+    rows = (await conn.execute(select(login_throttle).where(login_throttle.c.key.in_(keys)))).mappings()
+    return {r["key"]: r for r in rows}
+
+
+async def record_failure(conn: AsyncConnection, key: str, now: datetime, window: timedelta) -> int:
+    """Count a failure; failures older than `window` are forgotten."""
+    stmt = (
+        insert(login_throttle)
+        .values(key=key, failures=1, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "failures": case(
+                    (login_throttle.c.updated_at < now - window, 1),
+                    else_=login_throttle.c.failures + 1,
+                ),
+                "updated_at": now,
+            },
+        )
+        .returning(login_throttle.c.failures)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def set_lock(conn: AsyncConnection, key: str, until: datetime) -> None:
+    await conn.execute(update(login_throttle).where(login_throttle.c.key == key).values(locked_until=until))
+
+
+async def clear_throttle(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(login_throttle.delete().where(login_throttle.c.key == key))
+
+
+def now_sql() -> Any:
+    return func.now()

@@ -1,0 +1,1 @@
+"""The runtime kit every TradeSense service uses."""

@@ -1,0 +1,76 @@
+"""Verify the caller's token on every RPC, by the method's access option.
+
+The access level comes from the protos (`tradesense.common.v1.access`) via the
+catalogue, the same source the gateway's jwt_authn rules are rendered from, so the
+edge and the services never disagree about what is public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc.aio import ServerInterceptor
+
+from services.common import catalog, identity
+from services.common.errors import permission_denied, unauthenticated
+from services.common.interceptors import _behavior, _rewrap
+from services.common.jwt_verify import TokenVerifier
+
+_PASS_THROUGH_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+def bearer_token(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class AuthInterceptor(ServerInterceptor):
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+
+    async def _authorise(self, method: str, context: grpc.aio.ServicerContext) -> identity.Caller | None:
+        info = catalog.by_grpc_path().get(method)
+        access = info.access if info else "AUTHENTICATED"
+        token = bearer_token(context.invocation_metadata())
+        if token is None:
+            if access in ("PUBLIC", "SERVICE_LOGIN"):
+                return None
+            raise unauthenticated()
+        caller = await self.verifier.verify(token)  # a bad token is refused even on public RPCs
+        if access == "ADMIN" and caller.role != "admin":
+            raise permission_denied("admin role required", reason="ADMIN_REQUIRED")
+        if access == "INTERNAL" and caller.role not in ("service", "admin"):
+            raise permission_denied("internal method", reason="INTERNAL_ONLY")
+        return caller
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(_PASS_THROUGH_PREFIXES):
+            return handler
+        inner = _behavior(handler)
+
+        if handler.response_streaming:
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                identity.bind(await self._authorise(method, context))
+                async for item in inner(request, context):
+                    yield item
+
+            return _rewrap(handler, None, stream)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            identity.bind(await self._authorise(method, context))
+            return await inner(request, context)
+
+        return _rewrap(handler, unary, None)

@@ -1,0 +1,72 @@
+"""Environment configuration shared by every service (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings read from the environment; every field has a local-development default.
+
+    The service name decides the defaults for ports and schema (see DESIGN.md).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    service_name: str = "service"
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 0
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 0
+    # postgresql://user:password@host:port/dbname — any server; `make run` points it at
+    # the embedded PostgreSQL it starts.
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/tradesense")
+    db_schema: str = ""
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+    # Seconds to keep serving after health goes NOT_SERVING, so load balancers notice.
+    shutdown_drain_seconds: float = 0.5
+    shutdown_grace_seconds: float = 10.0
+    otel_exporter_otlp_endpoint: str = ""
+    sentry_dsn: SecretStr = SecretStr("")
+    environment: str = "development"
+    # Other services' gRPC addresses (host:port).
+    auth_addr: str = "127.0.0.1:50051"
+    challenges_addr: str = "127.0.0.1:50052"
+    market_addr: str = "127.0.0.1:50053"
+    risk_addr: str = "127.0.0.1:50054"
+    jwt_issuer: str = "tradesense-auth"
+    jwt_audience: str = "tradesense"
+    # This service's own credentials for service-to-service calls (IssueServiceToken).
+    service_client_secret: SecretStr = SecretStr("")
+    uvloop: bool = True
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def schema_name(self) -> str:
+        return self.db_schema or self.service_name
+
+    @property
+    def async_database_url(self) -> str:
+        url = self.database_url.get_secret_value()
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+S = TypeVar("S", bound="ServiceSettings")
+
+
+def load(cls: type[S], service_name: str, grpc_port: int, metrics_port: int) -> S:
+    s = cls(service_name=service_name)
+    updates: dict[str, object] = {}
+    if s.grpc_port == 0:
+        updates["grpc_port"] = grpc_port
+    if s.metrics_port == 0:
+        updates["metrics_port"] = metrics_port
+    return s.model_copy(update=updates)

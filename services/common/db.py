@@ -1,0 +1,26 @@
+"""One pooled async engine per process, bound to the service's own schema."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.common.config import ServiceSettings
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    # search_path pins every connection to the service's schema: a service cannot
+    # accidentally read another service's tables by an unqualified name.
+    return create_async_engine(
+        settings.async_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "server_settings": {
+                "search_path": settings.schema_name,
+                "application_name": settings.service_name,
+                "timezone": "UTC",
+            }
+        },
+    )

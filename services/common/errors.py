@@ -1,0 +1,90 @@
+"""Rich gRPC errors (google.rpc.Status with BadRequest / ErrorInfo details).
+
+Servicers raise `ServiceError`; the error interceptor turns it into a status the
+gateway renders as JSON (`convert_grpc_status`). Bad input is always one of these,
+never INTERNAL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+DOMAIN = "tradesense.io"
+
+
+class ServiceError(Exception):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        field_violations: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+        self.field_violations = dict(field_violations or {})
+
+    def to_status(self) -> grpc.Status:
+        details: list[any_pb2.Any] = []
+        if self.field_violations:
+            br = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                    for f, d in self.field_violations.items()
+                ]
+            )
+            a = any_pb2.Any()
+            a.Pack(br)
+            details.append(a)
+        if self.reason:
+            info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+            a = any_pb2.Any()
+            a.Pack(info)
+            details.append(a)
+        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        return rpc_status.to_status(status)
+
+
+def invalid_argument(violations: Mapping[str, str], message: str = "invalid request") -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.INVALID_ARGUMENT, message, reason="INVALID_ARGUMENT", field_violations=violations
+    )
+
+
+def not_found(what: str, reason: str = "NOT_FOUND") -> ServiceError:
+    return ServiceError(grpc.StatusCode.NOT_FOUND, f"{what} not found", reason=reason)
+
+
+def already_exists(message: str, reason: str = "ALREADY_EXISTS") -> ServiceError:
+    return ServiceError(grpc.StatusCode.ALREADY_EXISTS, message, reason=reason)
+
+
+def failed_precondition(message: str, reason: str, **metadata: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.FAILED_PRECONDITION, message, reason=reason, metadata=metadata)
+
+
+def unauthenticated(message: str = "authentication required", reason: str = "UNAUTHENTICATED") -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAUTHENTICATED, message, reason=reason)
+
+
+def permission_denied(message: str = "permission denied", reason: str = "PERMISSION_DENIED") -> ServiceError:
+    return ServiceError(grpc.StatusCode.PERMISSION_DENIED, message, reason=reason)
+
+
+def unavailable(message: str, reason: str = "UNAVAILABLE") -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, message, reason=reason)
+
+
+def internal_status() -> grpc.Status:
+    """What the caller sees for an unexpected failure: no detail leaks out."""
+    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))

@@ -1,0 +1,156 @@
+"""Server interceptors: conventional gRPC metrics, error mapping, request logging.
+
+Small wrappers around the four handler shapes; each concern is its own class.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import sentry_sdk
+import structlog
+from grpc.aio import ServerInterceptor
+
+from services.common.errors import ServiceError, internal_status
+from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_MSG_SENT, GRPC_STARTED
+
+log = structlog.get_logger("grpc")
+
+Handler = grpc.RpcMethodHandler
+
+
+def _rpc_type(h: Handler) -> str:
+    if h.request_streaming and h.response_streaming:
+        return "bidi_stream"
+    if h.request_streaming:
+        return "client_stream"
+    if h.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+def _split(method: str) -> tuple[str, str]:
+    _, service, name = method.split("/", 2)
+    return service, name
+
+
+def _rewrap(h: Handler, unary: Callable[..., Any] | None, stream: Callable[..., Any] | None) -> Handler:
+    kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
+    if h.request_streaming and h.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(stream, **kw)
+    if h.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(unary, **kw)
+    if h.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(stream, **kw)
+    return grpc.unary_unary_rpc_method_handler(unary, **kw)
+
+
+def _behavior(h: Handler) -> Callable[..., Any]:
+    return (h.unary_unary or h.unary_stream or h.stream_unary or h.stream_stream)  # type: ignore[return-value]
+
+
+class ErrorInterceptor(ServerInterceptor):
+    """ServiceError -> rich status; anything unexpected -> INTERNAL without detail, reported."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        inner = _behavior(handler)
+        method = details.method
+
+        async def _fail(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(exc, ServiceError):
+                await context.abort_with_status(exc.to_status())
+            log.error("unhandled error", method=method, exc_info=exc)
+            sentry_sdk.capture_exception(exc)
+            await context.abort_with_status(internal_status())
+
+        if handler.response_streaming:
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    async for item in inner(request, context):
+                        yield item
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - mapped to a status
+                    await _fail(exc, context)
+
+            return _rewrap(handler, None, stream)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - mapped to a status
+                await _fail(exc, context)
+
+        return _rewrap(handler, unary, None)
+
+
+class MetricsInterceptor(ServerInterceptor):
+    """grpc_server_started_total / handled_total / handling_seconds, by service, method, type."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        service, name = _split(details.method)
+        rpc_type = _rpc_type(handler)
+        labels = (service, name, rpc_type)
+        inner = _behavior(handler)
+
+        def _done(context: grpc.aio.ServicerContext, start: float, code: grpc.StatusCode | None) -> None:
+            code_name = (code or context.code() or grpc.StatusCode.OK).name  # type: ignore[union-attr]
+            GRPC_HANDLED.labels(*labels, code_name).inc()
+            GRPC_HANDLING_SECONDS.labels(*labels).observe(time.perf_counter() - start)
+
+        if handler.response_streaming:
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                GRPC_STARTED.labels(*labels).inc()
+                start = time.perf_counter()
+                code: grpc.StatusCode | None = None
+                sent = GRPC_MSG_SENT.labels(*labels)
+                try:
+                    async for item in inner(request, context):
+                        sent.inc()
+                        yield item
+                except grpc.aio.AbortError:
+                    raise
+                except BaseException:
+                    code = grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    _done(context, start, code)
+
+            return _rewrap(handler, None, stream)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            GRPC_STARTED.labels(*labels).inc()
+            start = time.perf_counter()
+            code: grpc.StatusCode | None = None
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except BaseException:
+                code = grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                _done(context, start, code)
+
+        return _rewrap(handler, unary, None)

@@ -1,0 +1,101 @@
+"""Access-token verification shared by every service.
+
+Tokens are EdDSA JWTs signed by auth; the public keys come from auth's JWKS
+(fetched over gRPC and cached; an unknown `kid` triggers a rate-limited refetch, so
+rotation needs no restart). Algorithm, issuer, audience and expiry are pinned:
+`alg: none`, HMAC confusion, foreign keys and other audiences all fail here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import jwt
+from jwt import PyJWK
+
+from services.common.errors import ServiceError, unauthenticated
+from services.common.identity import Caller
+
+JwksFetcher = Callable[[], Awaitable[list[dict[str, str]]]]
+
+ROLES = {"trader", "admin", "service"}
+
+
+class KeySet:
+    """kid -> public key, refreshed from a fetcher when an unknown kid shows up."""
+
+    def __init__(self, fetch: JwksFetcher, min_refresh_interval: float = 5.0) -> None:
+        self._fetch = fetch
+        self._keys: dict[str, Any] = {}
+        self._last_fetch = 0.0
+        self._min_interval = min_refresh_interval
+        self._lock = asyncio.Lock()
+
+    def load(self, jwks: list[dict[str, str]]) -> None:
+        keys = {}
+        for jwk in jwks:
+            if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("kid"):
+                keys[jwk["kid"]] = PyJWK.from_dict(dict(jwk), algorithm="EdDSA").key
+        self._keys = keys
+
+    async def get(self, kid: str) -> Any | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._keys.get(kid)
+            if key is None and time.monotonic() - self._last_fetch >= self._min_interval:
+                self._last_fetch = time.monotonic()
+                try:
+                    self.load(await self._fetch())
+                except Exception as exc:  # auth unreachable: cannot verify, not the caller's fault
+                    raise ServiceError(
+                        __import__("grpc").StatusCode.UNAVAILABLE,
+                        "cannot verify tokens right now",
+                        reason="JWKS_UNAVAILABLE",
+                    ) from exc
+                key = self._keys.get(kid)
+            return key
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: float = 5.0) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    async def verify(self, token: str) -> Caller:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise unauthenticated("malformed token", reason="TOKEN_INVALID") from None
+        if header.get("alg") != "EdDSA":
+            raise unauthenticated("unsupported token algorithm", reason="TOKEN_INVALID")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise unauthenticated("token has no key id", reason="TOKEN_INVALID")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise unauthenticated("token signed by an unknown key", reason="TOKEN_INVALID")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthenticated("token expired", reason="TOKEN_EXPIRED") from None
+        except jwt.PyJWTError:
+            raise unauthenticated("invalid token", reason="TOKEN_INVALID") from None
+        role = claims.get("role")
+        if role not in ROLES:
+            raise unauthenticated("invalid token", reason="TOKEN_INVALID")
+        return Caller(user_id=str(claims["sub"]), role=str(role), token=token)

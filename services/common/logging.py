@@ -1,0 +1,86 @@
+"""JSON log lines with the trace id, and no secret ever written."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+
+_SECRET_MARKERS = ("password", "token", "secret", "authorization", "private_key", "dsn", "cookie")
+REDACTED = "[REDACTED]"
+
+
+def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Blank any field whose name says it holds a secret, however deep."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: REDACTED if any(m in str(k).lower() for m in _SECRET_MARKERS) else scrub(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [scrub(v) for v in value]
+        return value
+
+    for key in list(event):
+        if any(m in key.lower() for m in _SECRET_MARKERS):
+            event[key] = REDACTED
+        else:
+            event[key] = scrub(event[key])
+    return event
+
+
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = format(ctx.trace_id, "032x")
+        event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
+def configure(service: str, level: str = "INFO") -> None:
+    lvl = logging.getLevelName(level.upper())
+    if not isinstance(lvl, int):
+        lvl = logging.INFO
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
+        redact_secrets,
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    # Route stdlib logging (alembic, grpc, sqlalchemy) through the same JSON renderer.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(lvl, logging.INFO) if lvl < logging.INFO else lvl)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)  # type: ignore[no-any-return]

@@ -1,0 +1,54 @@
+"""OpenTelemetry tracing and Sentry, each switched on by its environment variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sentry_sdk
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from services.common.config import ServiceSettings
+
+log = structlog.get_logger("telemetry")
+
+
+def setup_tracing(settings: ServiceSettings) -> Any | None:
+    """Install a tracer provider exporting OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+
+    Returns the gRPC server interceptor that opens a span per RPC (always installed,
+    so trace context propagates and log lines carry trace ids even without export).
+    """
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    if settings.otel_exporter_otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint))
+        )
+        log.info("tracing enabled", endpoint=settings.otel_exporter_otlp_endpoint)
+    trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    return aio_server_interceptor(tracer_provider=provider)
+
+
+def setup_sentry(settings: ServiceSettings) -> bool:
+    dsn = settings.sentry_dsn.get_secret_value()
+    if not dsn:
+        return False
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=settings.environment,
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+        # Errors are reported once, by the error interceptor; logging integration would
+        # report the same exception a second time.
+        default_integrations=False,
+        integrations=[],
+    )
+    log.info("sentry enabled")
+    return True

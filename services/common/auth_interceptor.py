@@ -7,7 +7,7 @@ edge and the services never disagree about what is public.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -15,7 +15,7 @@ from grpc.aio import ServerInterceptor
 
 from services.common import catalog, identity
 from services.common.errors import permission_denied, unauthenticated
-from services.common.interceptors import _behavior, _rewrap
+from services.common.interceptors import _behavior, _rewrap, drive_stream
 from services.common.jwt_verify import TokenVerifier
 
 _PASS_THROUGH_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -62,10 +62,9 @@ class AuthInterceptor(ServerInterceptor):
 
         if handler.response_streaming:
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
                 identity.bind(await self._authorise(method, context))
-                async for item in inner(request, context):
-                    yield item
+                await drive_stream(inner, request, context)
 
             return _rewrap(handler, None, stream)
 

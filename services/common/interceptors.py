@@ -5,8 +5,9 @@ Small wrappers around the four handler shapes; each concern is its own class.
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -48,6 +49,21 @@ def _rewrap(h: Handler, unary: Callable[..., Any] | None, stream: Callable[..., 
     return grpc.unary_unary_rpc_method_handler(unary, **kw)
 
 
+async def drive_stream(
+    inner: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext, on_item: Callable[[], None] | None = None
+) -> None:
+    """Run a server-streaming handler written either as an async generator or as a
+    coroutine that calls `context.write` (grpc's health servicer does the latter)."""
+    result = inner(request, context)
+    if inspect.isasyncgen(result):
+        async for item in result:
+            if on_item is not None:
+                on_item()
+            await context.write(item)
+    else:
+        await result
+
+
 def _behavior(h: Handler) -> Callable[..., Any]:
     return (h.unary_unary or h.unary_stream or h.stream_unary or h.stream_stream)  # type: ignore[return-value]
 
@@ -75,10 +91,9 @@ class ErrorInterceptor(ServerInterceptor):
 
         if handler.response_streaming:
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
                 try:
-                    async for item in inner(request, context):
-                        yield item
+                    await drive_stream(inner, request, context)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - mapped to a status
@@ -120,15 +135,13 @@ class MetricsInterceptor(ServerInterceptor):
 
         if handler.response_streaming:
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
                 GRPC_STARTED.labels(*labels).inc()
                 start = time.perf_counter()
                 code: grpc.StatusCode | None = None
                 sent = GRPC_MSG_SENT.labels(*labels)
                 try:
-                    async for item in inner(request, context):
-                        sent.inc()
-                        yield item
+                    await drive_stream(inner, request, context, sent.inc)
                 except grpc.aio.AbortError:
                     raise
                 except BaseException:

@@ -7,6 +7,7 @@ concurrent replicas wait for the first one instead of racing.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,13 @@ def _upgrade(conn: Connection, schema: str, script_location: Path) -> None:
     command.upgrade(cfg, "head")
 
 
+# Alembic's migration context is process-global: one upgrade at a time per process.
+# Across processes (replicas) the advisory lock below does the serialising.
+_in_process = asyncio.Lock()
+
+
 async def migrate(engine: AsyncEngine, schema: str, script_location: Path) -> None:
-    async with engine.begin() as conn:
+    async with _in_process, engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate:{schema}"})
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(schema)}"))
         await conn.execute(text(f"SET LOCAL search_path TO {_quote_ident(schema)}"))

@@ -81,8 +81,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     wiring = await spec.setup(runtime)
     # Outermost first: metrics see every outcome, errors are mapped before metrics
     # read the code, the caller is known before any handler runs.
-    interceptors: list[Any] = [MetricsInterceptor(), tracing_interceptor, ErrorInterceptor()]
-    interceptors.extend(wiring.interceptors)
+    # The tracing interceptor is innermost: it only understands async-generator streams,
+    # and ours adapt both styles for it.
+    interceptors: list[Any] = [MetricsInterceptor(), ErrorInterceptor(), *wiring.interceptors, tracing_interceptor]
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

@@ -31,9 +31,11 @@ def setup_tracing(settings: ServiceSettings) -> Any | None:
         )
         log.info("tracing enabled", endpoint=settings.otel_exporter_otlp_endpoint)
     trace.set_tracer_provider(provider)
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-    return aio_server_interceptor(tracer_provider=provider)
+    # Health and reflection are not traced (noise, and health's Watch is not a generator).
+    skip = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection"))
+    return aio_server_interceptor(tracer_provider=provider, filter_=filters.negate(skip))
 
 
 def setup_sentry(settings: ServiceSettings) -> bool:

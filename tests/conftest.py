@@ -1,0 +1,82 @@
+"""Shared fixtures: one real PostgreSQL per test session, and the whole stack on free ports.
+
+Everything starts on free ports in a temporary directory, so tests never collide
+with a running `make run`. DATABASE_URL points the tests at an existing server instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.postgres import EmbeddedPostgres
+from devstack.stack import Stack, StackConfig, free_port
+
+
+class Database:
+    """A PostgreSQL server the tests may create databases on."""
+
+    def __init__(self, admin_url: str, make_url: callable) -> None:  # type: ignore[valid-type]
+        self.admin_url = admin_url
+        self._make_url = make_url
+
+    def url(self, database: str) -> str:
+        return self._make_url(database)
+
+    def create_database(self) -> str:
+        import asyncio
+
+        import asyncpg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+
+        async def create() -> None:
+            conn = await asyncpg.connect(self.admin_url)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        # A thread of its own: callable from sync tests and from inside a running loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, create()).result()
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="tradesense-test-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+def database(tmp_root: Path) -> Iterator[Database]:
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        base, _, _ = external.rpartition("/")
+        yield Database(external, lambda db: f"{base}/{db}")
+        return
+    pg = EmbeddedPostgres(tmp_root / "postgres", free_port(), durable=False)
+    pg.start(tmp_root / "logs" / "postgres.log")
+    try:
+        yield Database(pg.admin_url(), pg.admin_url)
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
+    """The four services and Envoy, sharing the session's PostgreSQL (a fresh database)."""
+    cfg = StackConfig.ephemeral(tmp_root / "stack", database_url=database.create_database())
+    s = Stack(cfg)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -1,0 +1,38 @@
+"""Small helpers for end-to-end tests: a browser-like REST client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+PASSWORD = "correct-horse-battery-42"
+
+
+def new_email() -> str:
+    return f"trader-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def register_and_login(client: httpx.Client, email: str | None = None) -> dict[str, Any]:
+    email = email or new_email()
+    r = client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    body["email"] = email
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """Parse `data: {...}` lines of a Server-Sent Events stream."""
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            yield json.loads(line[len("data:") :].strip())

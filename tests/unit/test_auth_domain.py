@@ -1,0 +1,56 @@
+"""Auth's pure pieces: email normalisation, password policy and hashing, lock-out policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.auth.domain import emails, passwords
+from services.auth.domain.throttle import ThrottlePolicy
+
+
+def test_emails_are_unique_case_insensitively() -> None:
+    a = emails.normalise("  Trader@Example.COM ")
+    b = emails.normalise("trader@example.com")
+    assert a is not None and b is not None
+    assert a[1] == b[1]
+    assert a[0] == "Trader@example.com"  # the local part is shown as typed
+
+
+@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@b", "two@@example.com", "x" * 300 + "@example.com"])
+def test_bad_emails(raw: str) -> None:
+    assert emails.normalise(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("pw", "ok"),
+    [("short", False), ("password123", False), ("aaaaaaaaaaaa", False), ("x" * 300, False),
+     ("correct-horse-42", True)],
+)
+def test_password_policy(pw: str, ok: bool) -> None:
+    assert (passwords.policy_violation(pw, "someone@example.com") is None) is ok
+
+
+def test_password_may_not_contain_the_email_name() -> None:
+    assert passwords.policy_violation("alexander-2024!", "alexander@example.com") is not None
+
+
+def test_argon2id_hash_verifies_and_rehash_when_parameters_change() -> None:
+    weak = passwords.Hasher(time_cost=1, memory_cost=8192)
+    strong = passwords.Hasher(time_cost=2, memory_cost=16384)
+    h = weak.hash("correct-horse-42")
+    assert h.startswith("$argon2id$")
+    assert weak.verify(h, "correct-horse-42") and not weak.verify(h, "wrong-password")
+    assert strong.verify(h, "correct-horse-42")  # parameters live in the hash
+    assert strong.needs_rehash(h) and not weak.needs_rehash(h)
+    assert not strong.verify("not-a-hash", "x")
+
+
+def test_lockout_grows_and_is_capped() -> None:
+    p = ThrottlePolicy(free_failures=3, base_lock_seconds=10, max_lock_seconds=60)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert p.lock_after(2, now) is None
+    assert p.lock_after(3, now) == now + timedelta(seconds=10)
+    assert p.lock_after(4, now) == now + timedelta(seconds=20)
+    assert p.lock_after(10, now) == now + timedelta(seconds=60)

@@ -1,0 +1,78 @@
+"""services/common: page tokens, decimals, rich errors, secret redaction."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.common import decimals, pagination
+from services.common.errors import ServiceError, invalid_argument
+from services.common.logging import REDACTED, redact_secrets
+
+
+@given(st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=10)), max_size=4))
+def test_page_token_round_trips(cursor: dict) -> None:
+    page = pagination.parse(10, pagination.token(cursor))
+    assert page.cursor == cursor
+
+
+def test_page_size_is_capped_and_defaulted() -> None:
+    assert pagination.parse(0, "").size == pagination.DEFAULT_PAGE_SIZE
+    assert pagination.parse(10**6, "").size == pagination.MAX_PAGE_SIZE
+    with pytest.raises(ServiceError) as e:
+        pagination.parse(-1, "")
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("token", ["not base64!", "bm90IGpzb24", "WzFd"])  # garbage, not JSON, a list
+def test_foreign_page_tokens_are_invalid_argument(token: str) -> None:
+    with pytest.raises(ServiceError) as e:
+        pagination.parse(10, token)
+    assert e.value.field_violations == {"page_token": "not a token this API issued"}
+
+
+@pytest.mark.parametrize("raw", ["abc", "NaN", "Infinity", "1e", ""])
+def test_decimal_parse_rejects_non_numbers(raw: str) -> None:
+    with pytest.raises(ServiceError):
+        decimals.parse(raw, "quantity")
+
+
+def test_decimal_parse_and_format_are_exact() -> None:
+    assert decimals.parse("0.1", "x") + decimals.parse("0.2", "x") == Decimal("0.3")  # type: ignore[operator]
+    assert decimals.fmt(Decimal("100000.00")) == "100000.00"
+    assert decimals.fmt(Decimal("-0")) == "0"
+    assert decimals.fmt(Decimal("1E+5")) == "100000"
+    with pytest.raises(ServiceError):
+        decimals.parse("-1", "quantity", positive=True)
+
+
+def test_rich_status_carries_field_violations_and_reason() -> None:
+    err = invalid_argument({"email": "must be a valid email address"})
+    status = err.to_status()
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT
+    details = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    decoded = status_pb2.Status.FromString(details)
+    br = error_details_pb2.BadRequest()
+    info = error_details_pb2.ErrorInfo()
+    assert decoded.details[0].Unpack(br) and br.field_violations[0].field == "email"
+    assert decoded.details[1].Unpack(info) and info.reason == "INVALID_ARGUMENT"
+
+
+def test_secrets_are_redacted_at_any_depth() -> None:
+    event = {
+        "event": "login",
+        "password": "hunter2",
+        "request": {"refresh_token": "abc", "email": "a@b.c", "nested": [{"Authorization": "Bearer x"}]},
+        "database_url_dsn": "postgres://u:p@h/db",
+    }
+    out = redact_secrets(None, "info", event)
+    assert out["password"] == REDACTED
+    assert out["request"]["refresh_token"] == REDACTED
+    assert out["request"]["email"] == "a@b.c"
+    assert out["request"]["nested"][0]["Authorization"] == REDACTED
+    assert out["database_url_dsn"] == REDACTED

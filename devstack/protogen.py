@@ -5,6 +5,7 @@ Everything here is derived from `protos/`; nothing generated is edited by hand.
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 import shutil
 import subprocess
@@ -69,7 +70,11 @@ def generate() -> None:
             *GOOGLE_EXTRA,
         ]
     )
-    # The gateway config and the OpenAPI description are rendered from the same protos.
+    # The gateway config is rendered from the same protos. On a fresh clone gen/python did
+    # not exist when this interpreter started, so site skipped its .pth entry: add it now.
+    if str(GEN_PY) not in sys.path:
+        sys.path.insert(0, str(GEN_PY))
+    importlib.invalidate_caches()
     from gateway import render
 
     render.write_default()

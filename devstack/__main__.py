@@ -38,10 +38,11 @@ def main() -> int:
 TradeSense is up in {time.monotonic() - t0:.1f}s.
   gateway   {url}          (REST/JSON and SSE)
   health    {url}/health
-  admin     http://localhost:{cfg.admin_port}   (Envoy admin, loopback only)
+  envoy     http://localhost:{cfg.admin_port}   (Envoy admin, loopback only)
   gRPC      auth :{cfg.grpc_ports['auth']}  challenges :{cfg.grpc_ports['challenges']}  market :{cfg.grpc_ports['market']}  risk :{cfg.grpc_ports['risk']}
   metrics   :{cfg.metrics_ports['auth']} :{cfg.metrics_ports['challenges']} :{cfg.metrics_ports['market']} :{cfg.metrics_ports['risk']}  (/metrics)
   logs      {stack.logs}/
+  login     {stack.admin_email} / password in {cfg.base_dir / 'admin-password'}
 
 Try:
   curl -s {url}/api/market/symbols | head -c 400; echo

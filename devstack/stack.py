@@ -52,6 +52,7 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
     with_gateway: bool = True
+    jwks_cache_seconds: int = 60
 
     @classmethod
     def ephemeral(cls, base_dir: Path, **kw: object) -> StackConfig:
@@ -77,6 +78,8 @@ class Stack:
         self.logs = cfg.base_dir / "logs"
         self.database_url = cfg.database_url or ""
         self.secrets = {s: secrets.token_urlsafe(24) for s in SERVICES}
+        self.admin_email = "admin@tradesense.local"
+        self.admin_password = ""
 
     # --- addresses -------------------------------------------------------------------
 
@@ -101,6 +104,12 @@ class Stack:
 
     def _start(self) -> None:
         self.cfg.base_dir.mkdir(parents=True, exist_ok=True)
+        # A local administrator, its password generated once and kept with the data.
+        pw_file = self.cfg.base_dir / "admin-password"
+        if not pw_file.exists():
+            pw_file.write_text(secrets.token_urlsafe(18) + "\n")
+            pw_file.chmod(0o600)
+        self.admin_password = pw_file.read_text().strip()
         if not self.database_url:
             self.progress(f"postgres    starting (embedded, data in {self.cfg.base_dir / 'postgres'})")
             self.pg = EmbeddedPostgres(self.cfg.base_dir / "postgres", self.cfg.pg_port, durable=self.cfg.durable)
@@ -127,6 +136,8 @@ class Stack:
                 "SERVICE_CLIENTS": ",".join(f"{s}={self.secrets[s]}" for s in SERVICES),
                 "SERVICE_CLIENT_SECRET": self.secrets[service],
                 "MARKET_SCRIPTED_PRICES": "true",  # local and test only; off in production
+                "AUTH_BOOTSTRAP_ADMIN_EMAIL": self.admin_email,
+                "AUTH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
                 "PYTHONUNBUFFERED": "1",
                 **{f"{s.upper()}_ADDR": self.grpc_addr(s) for s in SERVICES},
             }
@@ -180,6 +191,7 @@ class Stack:
             admin_port=self.cfg.admin_port,
             upstreams={s: ("127.0.0.1", self.cfg.grpc_ports[s]) for s in self.cfg.services},
             health_check_interval_s=1.0,
+            jwks_cache_seconds=self.cfg.jwks_cache_seconds,
         )
 
     def start_gateway(self) -> None:

@@ -37,6 +37,14 @@ class GatewaySettings:
     cors_origins: tuple[str, ...] = ("*",)
     max_request_bytes: int = 1 << 20
     health_check_interval_s: float = 2.0
+    jwt_issuer: str = "tradesense-auth"
+    jwt_audience: str = "tradesense"
+    # Where Envoy fetches the JWKS: through its own listener (transcoded to auth's GetJwks).
+    jwks_host: str = "127.0.0.1"
+    jwks_cache_seconds: int = 60
+    # Local token bucket for /api/auth/* (per Envoy instance).
+    auth_rate_limit_tokens: int = 200
+    auth_rate_limit_per_second: int = 100
 
 
 def _cluster(name: str, host: str, port: int, s: GatewaySettings) -> dict[str, Any]:
@@ -107,17 +115,50 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                     "direct_response": _json_error(404, "NOT_FOUND", "no such route"),
                 }
             )
+    # Browser streams (SSE): EventSource cannot set Authorization, so the token may come
+    # from the access_token query parameter or cookie; sse_token.lua moves it into the
+    # header before jwt_authn. Only these routes run that script.
+    for m in methods:
+        if m.server_streaming and m.http_path and m.service in s.upstreams and m.access != "PUBLIC":
+            routes.append(
+                {
+                    "match": {"path": m.grpc_path},
+                    "route": {"cluster": m.service, "timeout": "0s"},
+                    "typed_per_filter_config": {
+                        "envoy.filters.http.lua.sse_token": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+                            "name": "sse_token",
+                        }
+                    },
+                }
+            )
     for svc, full_names in catalog.services().items():
         if svc not in s.upstreams:
             continue
         for full in full_names:
-            timeout = "0s"  # streams (SSE) stay open; unary deadlines come from the client
-            routes.append(
-                {
-                    "match": {"prefix": f"/{full}/"},
-                    "route": {"cluster": svc, "timeout": timeout},
+            route: dict[str, Any] = {
+                "match": {"prefix": f"/{full}/"},
+                # Streams (SSE) stay open; unary deadlines come from the client (grpc-timeout).
+                "route": {"cluster": svc, "timeout": "0s"},
+            }
+            if svc == "auth":
+                route["typed_per_filter_config"] = {
+                    "envoy.filters.http.local_ratelimit": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                        "stat_prefix": "auth_rate_limit",
+                        "token_bucket": {
+                            "max_tokens": s.auth_rate_limit_tokens,
+                            "tokens_per_fill": s.auth_rate_limit_per_second,
+                            "fill_interval": "1s",
+                        },
+                        "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+                        "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+                        "response_headers_to_add": [
+                            {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": "retry-after", "value": "1"}}
+                        ],
+                    }
                 }
-            )
+            routes.append(route)
     # CORS preflights are answered by the cors filter, which skips direct-response
     # routes; give them a real route (never reached for an allowed origin).
     if s.upstreams:
@@ -167,6 +208,106 @@ def _transcoder(s: GatewaySettings) -> dict[str, Any]:
     }
 
 
+# Identity headers a client might send hoping a service trusts them. Services only
+# trust the verified token, but nothing upstream should ever see these.
+IDENTITY_HEADERS = ["x-user-id", "x-user-role", "x-user-email", "x-jwt-payload", "x-forwarded-user", "x-auth-user"]
+
+
+def _jwt_authn(s: GatewaySettings) -> dict[str, Any]:
+    """Verification at the edge, rules derived from each method's access option.
+
+    Runs after the transcoder, so rules match gRPC paths and cover REST and raw gRPC alike.
+    """
+    provider = "tradesense"
+    rules: list[dict[str, Any]] = []
+    for m in catalog.methods():
+        if m.access in ("INTERNAL", "SERVICE_LOGIN"):
+            rules.append({"match": {"path": m.grpc_path}})  # no check: the route answers 404
+        elif m.access == "PUBLIC":
+            # No token needed, but a token that is sent must be valid.
+            rules.append(
+                {
+                    "match": {"path": m.grpc_path},
+                    "requires": {
+                        "requires_any": {"requirements": [{"provider_name": provider}, {"allow_missing": {}}]}
+                    },
+                }
+            )
+    # Everything else a service serves needs a valid token; paths no service serves fall
+    # through to the 404 route.
+    for full in sorted({m.full_service for m in catalog.methods()}):
+        rules.append({"match": {"prefix": f"/{full}/"}, "requires": {"provider_name": provider}})
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                provider: {
+                    "issuer": s.jwt_issuer,
+                    "audiences": [s.jwt_audience],
+                    "remote_jwks": {
+                        "http_uri": {
+                            "uri": f"http://{s.jwks_host}:{s.listen_port}/api/auth/jwks",
+                            "cluster": "jwks",
+                            "timeout": "2s",
+                        },
+                        "cache_duration": f"{s.jwks_cache_seconds}s",
+                        "async_fetch": {"fast_listener": True, "failed_refetch_duration": "1s"},
+                    },
+                    "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                    "forward": True,  # services verify the same token again
+                    "clock_skew_seconds": 5,
+                }
+            },
+            "rules": rules,
+        },
+    }
+
+
+def _jwks_cluster(s: GatewaySettings) -> dict[str, Any]:
+    return {
+        "name": "jwks",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": "jwks",
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": s.jwks_host, "port_value": s.listen_port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def _sse_token_lua() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.lua.sse_token",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "source_codes": {"sse_token": {"inline_string": (HERE / "sse_token.lua").read_text()}},
+        },
+    }
+
+
+def _local_ratelimit() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "http_local_rate_limiter",
+        },
+    }
+
+
 def render(s: GatewaySettings) -> dict[str, Any]:
     health_targets = sorted(s.upstreams)
     lua = _HEALTH_LUA.replace("__SERVICES__", ", ".join(f'"{n}"' for n in health_targets))
@@ -183,6 +324,9 @@ def render(s: GatewaySettings) -> dict[str, Any]:
             },
         },
         _transcoder(s),
+        _sse_token_lua(),
+        _local_ratelimit(),
+        _jwt_authn(s),
         {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -242,6 +386,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                             "allow_credentials": True,
                         }
                     },
+                    "request_headers_to_remove": IDENTITY_HEADERS,
                     "routes": _routes(s),
                 }
             ],
@@ -267,7 +412,10 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                     ],
                 }
             ],
-            "clusters": [_cluster(n, h, p, s) for n, (h, p) in sorted(s.upstreams.items())],
+            "clusters": [
+                *(_cluster(n, h, p, s) for n, (h, p) in sorted(s.upstreams.items())),
+                _jwks_cluster(s),
+            ],
         },
     }
 

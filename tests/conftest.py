@@ -73,7 +73,18 @@ def database(tmp_root: Path) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
     """The four services and Envoy, sharing the session's PostgreSQL (a fresh database)."""
-    cfg = StackConfig.ephemeral(tmp_root / "stack", database_url=database.create_database())
+    cfg = StackConfig.ephemeral(
+        tmp_root / "stack",
+        database_url=database.create_database(),
+        jwks_cache_seconds=1,  # key-rotation test: the gateway sees a new key quickly
+        env={
+            # Short lock-outs so a test can see one expire; every test shares 127.0.0.1,
+            # so the per-address limit is raised here and tested on its own.
+            "LOGIN_FREE_FAILURES": "3",
+            "LOGIN_LOCK_BASE_SECONDS": "2",
+            "LOGIN_ADDRESS_FREE_FAILURES": "10000",
+        },
+    )
     s = Stack(cfg)
     s.start()
     try:

@@ -40,20 +40,31 @@ class KeyRing:
         self.generate_if_empty = generate_if_empty
         self.reload()
 
+    def _stamp(self) -> tuple[float, ...]:
+        active = self.directory / "active"
+        return (self.directory.stat().st_mtime, active.stat().st_mtime if active.exists() else 0.0)
+
+    def refresh_if_changed(self) -> None:
+        """Cheap check (two stats) so an added, activated or retired key takes effect live."""
+        if self._stamp() != self._loaded_stamp:
+            self.reload()
+
     def reload(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = {p.stem: _load(p) for p in sorted(self.directory.glob("*.pem"))}
         if not keys:
             if not self.generate_if_empty:
                 raise RuntimeError(f"no signing keys in {self.directory}")
-            key = rotate(self.directory)
+            key = add_key(self.directory, activate=True)
             keys = {key.kid: key.private}
         active_file = self.directory / "active"
-        active = active_file.read_text().strip() if active_file.exists() else sorted(keys)[-1]
+        # Without an `active` file the oldest key signs: a freshly added key is only published.
+        active = active_file.read_text().strip() if active_file.exists() else sorted(keys)[0]
         if active not in keys:
             raise RuntimeError(f"active key {active!r} has no PEM file")
         self.keys = {kid: SigningKey(kid, k) for kid, k in keys.items()}
         self.active = self.keys[active]
+        self._loaded_stamp = self._stamp()
 
     def jwks(self) -> list[dict[str, str]]:
         return [k.jwk() for k in self.keys.values()]
@@ -66,8 +77,8 @@ def _load(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def rotate(directory: Path) -> SigningKey:
-    """Create a new key and make it the active signer; older keys keep verifying."""
+def add_key(directory: Path, *, activate: bool) -> SigningKey:
+    """Create a new key: published at once, the signer only when activated."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     kid = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(4)
     private = Ed25519PrivateKey.generate()
@@ -78,5 +89,6 @@ def rotate(directory: Path) -> SigningKey:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    (directory / "active").write_text(kid + "\n")
+    if activate:
+        (directory / "active").write_text(kid + "\n")
     return SigningKey(kid, private)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 from pydantic import SecretStr
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.auth import store
+from services.auth.domain import emails
 from services.auth.domain.passwords import Hasher
 from services.auth.domain.throttle import ThrottlePolicy
 from services.auth.domain.tokens import TokenSettings
@@ -36,6 +41,29 @@ class AuthSettings(ServiceSettings):
     argon2_memory_kib: int = 19456
     # "challenges=secret,risk=secret": client credentials of the services.
     service_clients: SecretStr = SecretStr("")
+    # First administrator, created (or promoted) at start-up when both are set.
+    auth_bootstrap_admin_email: str = ""
+    auth_bootstrap_admin_password: SecretStr = SecretStr("")
+
+
+async def ensure_admin(engine: AsyncEngine, hasher: Hasher, email: str, password: str) -> None:
+    normalised = emails.normalise(email)
+    if normalised is None:
+        raise ValueError("AUTH_BOOTSTRAP_ADMIN_EMAIL is not an email address")
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        user = await store.user_by_email_key(conn, normalised[1])
+        if user is None:
+            user = await store.insert_user(
+                conn,
+                email=normalised[0],
+                email_key=normalised[1],
+                display_name="Administrator",
+                password_hash=await asyncio.to_thread(hasher.hash, password),
+                now=now,
+            )
+        if user is not None and user["role"] != "admin":
+            await store.update_user(conn, user["id"], now, role="admin")
 
 
 def parse_service_clients(raw: str) -> dict[str, str]:
@@ -52,11 +80,16 @@ async def setup(runtime: Runtime) -> Wiring:
     keyring = KeyRing(s.auth_keys_dir, generate_if_empty=s.auth_generate_keys)
 
     async def local_jwks() -> list[dict[str, str]]:
-        keyring.reload()  # picks up a rotated key without a restart
+        keyring.refresh_if_changed()  # picks up an added key without a restart
         return keyring.jwks()
 
     keys = KeySet(local_jwks)
     keys.load(keyring.jwks())
+    hasher = Hasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib)
+    if s.auth_bootstrap_admin_email and s.auth_bootstrap_admin_password.get_secret_value():
+        await ensure_admin(
+            runtime.engine, hasher, s.auth_bootstrap_admin_email, s.auth_bootstrap_admin_password.get_secret_value()
+        )
     servicer = AuthServicer(
         engine=runtime.engine,
         keyring=keyring,
@@ -66,7 +99,7 @@ async def setup(runtime: Runtime) -> Wiring:
             access_ttl=timedelta(seconds=s.access_token_ttl_seconds),
             refresh_ttl=timedelta(days=s.refresh_token_ttl_days),
         ),
-        hasher=Hasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib),
+        hasher=hasher,
         throttle=ThrottlePolicy(s.login_free_failures, s.login_lock_base_seconds, s.login_lock_max_seconds),
         service_clients=parse_service_clients(s.service_clients.get_secret_value()),
         address_free_failures=s.login_address_free_failures,

@@ -105,6 +105,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return datetime.now(UTC)
 
     async def _issue(self, conn: Any, user: RowMapping, family_id: uuid.UUID, now: datetime) -> auth_pb2.TokenPair:
+        self.keyring.refresh_if_changed()
         key = self.keyring.active
         access = tokens.issue_access_token(
             key=key.private, kid=key.kid, user_id=str(user["id"]), role=user["role"], now=now, settings=self.tokens
@@ -253,12 +254,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.LogoutResponse()
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Any) -> auth_pb2.Jwks:
+        self.keyring.refresh_if_changed()
         return auth_pb2.Jwks(keys=[auth_pb2.Jwk(**k) for k in self.keyring.jwks()])
 
     async def IssueServiceToken(self, request: auth_pb2.IssueServiceTokenRequest, context: Any) -> auth_pb2.TokenPair:
         expected = self.service_clients.get(request.client_id)
         if expected is None or not hmac.compare_digest(expected.encode(), request.client_secret.encode()):
             raise unauthenticated("invalid client credentials", reason=INVALID_CREDENTIALS)
+        self.keyring.refresh_if_changed()
         key = self.keyring.active
         access = tokens.issue_access_token(
             key=key.private,

@@ -27,11 +27,13 @@ ROLES = {"trader", "admin", "service"}
 class KeySet:
     """kid -> public key, refreshed from a fetcher when an unknown kid shows up."""
 
-    def __init__(self, fetch: JwksFetcher, min_refresh_interval: float = 5.0) -> None:
+    def __init__(self, fetch: JwksFetcher, min_refresh_interval: float = 5.0, max_age: float = 300.0) -> None:
         self._fetch = fetch
         self._keys: dict[str, Any] = {}
         self._last_fetch = 0.0
+        self._loaded_at = 0.0
         self._min_interval = min_refresh_interval
+        self._max_age = max_age  # retired keys stop verifying within this time
         self._lock = asyncio.Lock()
 
     def load(self, jwks: list[dict[str, str]]) -> None:
@@ -40,11 +42,20 @@ class KeySet:
             if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("kid"):
                 keys[jwk["kid"]] = PyJWK.from_dict(dict(jwk), algorithm="EdDSA").key
         self._keys = keys
+        self._loaded_at = time.monotonic()
 
     async def get(self, kid: str) -> Any | None:
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and time.monotonic() - self._loaded_at < self._max_age:
             return key
+        if key is not None:  # stale set: refresh, but keep serving it if auth is unreachable
+            try:
+                async with self._lock:
+                    if time.monotonic() - self._loaded_at >= self._max_age:
+                        self.load(await self._fetch())
+            except Exception:  # noqa: BLE001
+                self._loaded_at = time.monotonic() - self._max_age + self._min_interval
+            return self._keys.get(kid)
         async with self._lock:
             key = self._keys.get(kid)
             if key is None and time.monotonic() - self._last_fetch >= self._min_interval:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.helpers import PASSWORD, new_email, sse_events
+from tests.helpers import PASSWORD, bearer, new_email, register_and_login, sse_events
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 pytestmark = pytest.mark.e2e
@@ -99,8 +99,8 @@ def test_protected_route_needs_a_token(client: httpx.Client) -> None:
 def test_metrics_ports_show_conventional_grpc_series(client: httpx.Client, stack: Stack) -> None:
     client.get("/api/market/symbols")
     client.get("/api/plans")
-    client.get("/api/risk/alerts")
-    client.post("/api/auth/login", json={"email": new_email(), "password": "whatever-password"})
+    session = register_and_login(client)  # auth: Register, Login
+    assert client.get("/api/risk/alerts", headers=bearer(session["access_token"])).status_code == 200
     for service, method in {
         "market": "ListSymbols",
         "challenges": "ListPlans",

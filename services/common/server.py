@@ -39,6 +39,8 @@ class Runtime:
     engine: AsyncEngine
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Called when draining ends, before in-flight calls are awaited: end long-lived streams.
+    on_stopping: list[Callable[[], None]] = field(default_factory=list)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -120,6 +122,8 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     log.info("shutting down")
     await health_servicer.enter_graceful_shutdown()  # every service -> NOT_SERVING
     await asyncio.sleep(settings.shutdown_drain_seconds)
+    for stopping in runtime.on_stopping:
+        stopping()
     await server.stop(settings.shutdown_grace_seconds)
     for task in runtime.background:
         task.cancel()

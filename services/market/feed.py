@@ -1,55 +1,138 @@
-"""Drives the providers: each simulated instrument steps on a timer into the hub.
+"""The price router: providers in priority order per symbol, with fallback.
 
-Symbols pinned by the scripted source (SetPrice) stop receiving simulated ticks, so
-a test that sets a price sees exactly that price until it sets another.
+Every provider emits ticks; for each symbol the router publishes only those of the
+first *healthy* provider in the symbol's chain (breaker closed and a tick within
+`stale_after`). When the primary fails or stalls the next one takes over, continuing
+from the last published price; when the primary recovers it takes back. Symbols
+pinned by the scripted source ignore every provider. Closed markets publish nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import structlog
+from prometheus_client import Gauge
+
+from services.market.domain.calendars import CachedStatus
+from services.market.domain.candles import CandleAggregator
 from services.market.domain.instruments import Instrument
-from services.market.domain.simulated import GbmPath
+from services.market.domain.ticker import Rolling24h
 from services.market.domain.ticks import Tick, round_to_tick
 from services.market.hub import PriceHub
+from services.market.providers.base import Provider
+from services.market.providers.simulated import SimulatedProvider
+
+log = structlog.get_logger("feed")
+
+PROVIDER_UP = Gauge("market_provider_healthy", "1 when the provider's breaker is closed and it ticks.", ("provider",))
+ACTIVE = Gauge("market_symbol_provider_active", "1 for the provider currently serving a symbol.", ("symbol", "provider"))
 
 
-class Feed:
-    def __init__(self, hub: PriceHub, instruments: list[Instrument], seed: int, interval: float) -> None:
+class PriceRouter:
+    def __init__(
+        self,
+        hub: PriceHub,
+        instruments: dict[str, Instrument],
+        providers: list[Provider],
+        stale_after: float = 5.0,
+    ) -> None:
         self.hub = hub
-        self.interval = interval
-        self.paths = {i.symbol: GbmPath(i, seed) for i in instruments}
-        self.instruments = {i.symbol: i for i in instruments}
+        self.instruments = instruments
+        self.providers = {p.name: p for p in providers}
+        self.chain = {s: [p for p in providers if s in p.symbols] for s in instruments}
+        self.stale_after = timedelta(seconds=stale_after)
+        self.active: dict[str, str] = {}
+        self.last_seen: dict[tuple[str, str], datetime] = {}
         self.scripted: set[str] = set()
-        self.last_tick_at: datetime | None = None
-        now = datetime.now(UTC)
-        for path in self.paths.values():
-            self.hub.publish(path.tick_at(path.inst.start_price, now))
+        self.calendars = CachedStatus()
+        self.candles = CandleAggregator()
+        self.rolling = Rolling24h()
+        self.sim = next((p for p in providers if isinstance(p, SimulatedProvider)), None)
 
-    def step(self) -> None:
-        now = datetime.now(UTC)
-        for sym, path in self.paths.items():
-            if sym not in self.scripted:
-                self.hub.publish(path.step(self.interval, now))
-        self.last_tick_at = now
+    # --- choosing -------------------------------------------------------------------
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            self.step()
+    def _healthy(self, provider: Provider, symbol: str, now: datetime) -> bool:
+        seen = self.last_seen.get((provider.name, symbol))
+        return provider.breaker.state == "closed" and seen is not None and now - seen <= self.stale_after
+
+    def _choose(self, symbol: str, now: datetime) -> str | None:
+        for p in self.chain.get(symbol, ()):
+            if self._healthy(p, symbol, now):
+                return p.name
+        return None
+
+    def market_open(self, symbol: str, now: datetime) -> bool:
+        return self.calendars.status(self.instruments[symbol].calendar, now).is_open
+
+    # --- ticks -------------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> None:
+        sym = tick.symbol
+        if sym not in self.instruments:
+            return
+        self.last_seen[(tick.provider, sym)] = tick.time
+        if sym in self.scripted:
+            return
+        chosen = self._choose(sym, tick.time)
+        previous = self.active.get(sym)
+        if chosen != previous:
+            self._switch(sym, previous, chosen)
+            if chosen == "simulated" and previous is not None:
+                return  # the simulation was just rebased; its next tick continues from there
+        if tick.provider != chosen or not self.market_open(sym, tick.time):
+            return
+        self.publish(tick)
+
+    def _switch(self, symbol: str, old: str | None, new: str | None) -> None:
+        if old is not None:
+            ACTIVE.labels(symbol, old).set(0)
+            log.warning("provider switch", symbol=symbol, old=old, new=new)
+        if new is not None:
+            ACTIVE.labels(symbol, new).set(1)
+            last = self.hub.latest.get(symbol)
+            if new == "simulated" and self.sim is not None and last is not None:
+                self.sim.rebase(symbol, last.mid)
+            self.active[symbol] = new
+        else:
+            self.active.pop(symbol, None)
+
+    def publish(self, tick: Tick) -> None:
+        self.hub.publish(tick)
+        self.candles.add(tick.symbol, tick.time, tick.mid, tick.volume)
+        self.rolling.update(self.candles.current[(tick.symbol, "1m")])
 
     def set_price(self, symbol: str, bid: Decimal, ask: Decimal) -> Tick:
+        """The scripted source: pins the symbol to this price until the next call."""
         inst = self.instruments[symbol]
         tick = Tick(
-            symbol,
-            round_to_tick(bid, inst.tick_size),
-            round_to_tick(ask, inst.tick_size),
-            datetime.now(UTC),
-            "scripted",
+            symbol, round_to_tick(bid, inst.tick_size), round_to_tick(ask, inst.tick_size), datetime.now(UTC), "scripted"
         )
         self.scripted.add(symbol)
-        self.paths[symbol].mid = float((tick.bid + tick.ask) / 2)
-        self.hub.publish(tick)
+        if self.sim is not None:
+            self.sim.rebase(symbol, tick.mid)
+        self.publish(tick)
         return tick
+
+    # --- running providers -------------------------------------------------------------------
+
+    async def run_provider(self, provider: Provider) -> None:
+        """Keep a provider running; an unexpected crash counts as a failure and restarts it."""
+        while True:
+            try:
+                await provider.run(self.on_tick)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                provider.breaker.record_failure(f"{type(exc).__name__}: {exc}")
+                log.error("provider crashed", provider=provider.name, exc_info=exc)
+                await asyncio.sleep(1.0)
+
+    def provider_healthy(self, provider: Provider, now: datetime) -> bool:
+        healthy = provider.breaker.state == "closed" and provider.last_tick_at is not None and (
+            now - provider.last_tick_at <= self.stale_after
+        )
+        PROVIDER_UP.labels(provider.name).set(1 if healthy else 0)
+        return healthy

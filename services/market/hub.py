@@ -21,7 +21,7 @@ DROPPED = Counter("market_stream_ticks_coalesced_total", "Ticks replaced by a ne
 
 
 class Subscription:
-    __slots__ = ("_event", "_pending", "closed", "symbols")
+    __slots__ = ("_event", "_pending", "_removed", "closed", "symbols")
 
     def __init__(self, symbols: frozenset[str] | None) -> None:
         self.symbols = symbols
@@ -35,8 +35,15 @@ class Subscription:
         self._pending[tick.symbol] = tick
         self._event.set()
 
-    async def next_batch(self) -> list[Tick]:
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    async def next_batch(self) -> list[Tick] | None:
+        """The ticks since the last call (latest per symbol), or None once closed."""
         await self._event.wait()
+        if self.closed:
+            return None
         self._event.clear()
         batch = list(self._pending.values())
         self._pending.clear()
@@ -70,9 +77,15 @@ class PriceHub:
         SUBSCRIBERS.inc()
         return sub
 
+    def close_all(self) -> None:
+        """Server stopping: end every stream so clients reconnect to another replica."""
+        for sub in list(self._all) + [s for subs in self._by_symbol.values() for s in subs]:
+            sub.close()
+
     def unsubscribe(self, sub: Subscription) -> None:
-        if sub.closed:
+        if getattr(sub, "_removed", False):
             return
+        sub._removed = True  # type: ignore[attr-defined]
         sub.closed = True
         if sub.symbols is None:
             self._all.discard(sub)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import structlog
 
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clients import channel, remote_verifier
@@ -12,37 +15,96 @@ from services.common.config import ServiceSettings
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.market import store
 from services.market.domain.instruments import CATALOGUE
-from services.market.feed import Feed
+from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
+from services.market.providers.base import Provider
+from services.market.providers.live import LiveExchangeProvider
+from services.market.providers.replay import ReplayProvider
+from services.market.providers.simulated import SimulatedProvider
 from services.market.servicer import MarketServicer
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
+log = structlog.get_logger("market")
 
 
 class MarketSettings(ServiceSettings):
     market_seed: int = 42
     market_tick_interval: float = 0.5
+    # Replay time acceleration: wall seconds per historical bar (60 = an hourly bar a minute).
+    market_replay_seconds_per_bar: float = 60.0
+    market_replay: bool = True
+    # A live exchange (Binance-style REST) for BTCUSD/ETHUSD; empty = off, no network needed.
+    market_live_url: str = ""
+    market_live_interval: float = 1.0
+    market_stale_after_seconds: float = 5.0
     # The admin-only SetPrice source for tests and demos; keep off in production.
     market_scripted_prices: bool = False
+    market_flush_interval: float = 1.0
+
+
+async def flush_forever(runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await flush(runtime, router, replay)
+        except Exception as exc:  # noqa: BLE001 - database down: keep the candles, retry next time
+            log.warning("candle flush failed", error=str(exc))
+
+
+async def flush(runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None) -> None:
+    rows = router.candles.drain()
+    try:
+        async with runtime.engine.begin() as conn:
+            await store.upsert_candles(conn, rows)
+            if replay is not None:
+                await store.save_state(conn, "replay", replay.state(), datetime.now(UTC))
+    except Exception:
+        for c in rows:  # put them back so nothing is lost
+            router.candles._dirty.setdefault((c.symbol, c.interval, c.open_time), c)
+        raise
 
 
 async def setup(runtime: Runtime) -> Wiring:
     s: MarketSettings = runtime.settings
+    instruments = {i.symbol: i for i in CATALOGUE}
     async with runtime.engine.begin() as conn:
         await store.seed(conn, CATALOGUE)
+    # Providers in priority order: live (if configured) → replay of real bars → simulation.
+    providers: list[Provider] = []
+    if s.market_live_url:
+        providers.append(LiveExchangeProvider(s.market_live_url, instruments, interval=s.market_live_interval))
+    replay = None
+    if s.market_replay:
+        replay = ReplayProvider(instruments, s.market_seed, s.market_tick_interval, s.market_replay_seconds_per_bar)
+        providers.append(replay)
+    providers.append(SimulatedProvider(list(CATALOGUE), s.market_seed, s.market_tick_interval))
+
     hub = PriceHub()
-    feed = Feed(hub, list(CATALOGUE), seed=s.market_seed, interval=s.market_tick_interval)
-    runtime.spawn(feed.run(), "feed")
+    router = PriceRouter(hub, instruments, providers, stale_after=s.market_stale_after_seconds)
+    async with runtime.engine.connect() as conn:
+        for c in await store.latest_candles(conn):
+            router.candles.current[(c.symbol, c.interval)] = c  # resume open candles
+        for c in await store.minute_candles_since(conn, datetime.now(UTC) - timedelta(hours=24)):
+            router.rolling.update(c)
+        if replay is not None:
+            replay.restore(await store.load_state(conn, "replay"))
+    for p in providers:
+        runtime.spawn(router.run_provider(p), f"provider-{p.name}")
+    runtime.spawn(flush_forever(runtime, router, replay, s.market_flush_interval), "flush")
+    runtime.on_stopping.append(hub.close_all)
+
+    async def final_flush() -> None:
+        await flush(runtime, router, replay)
+
+    runtime.on_shutdown.append(final_flush)
     auth = channel(s.auth_addr)
 
     async def close() -> None:
         await auth.close()
 
     runtime.on_shutdown.append(close)
-    servicer = MarketServicer(
-        runtime.engine, hub, feed, {i.symbol: i for i in CATALOGUE}, scripted=s.market_scripted_prices
-    )
+    servicer = MarketServicer(runtime.engine, hub, router, instruments, scripted=s.market_scripted_prices)
 
     def register(server: grpc.aio.Server) -> list[str]:
         market_pb2_grpc.add_MarketServiceServicer_to_server(servicer, server)

@@ -14,13 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common import decimals, identity, pagination
 from services.common.errors import invalid_argument, not_found, permission_denied
 from services.market import store
+from services.market.domain.calendars import Status
+from services.market.domain.candles import INTERVALS, Candle
 from services.market.domain.instruments import Instrument
+from services.market.domain.ticker import Ticker
 from services.market.domain.ticks import Tick
-from services.market.feed import Feed
+from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 MAX_SYMBOLS_PER_REQUEST = 100
+DEFAULT_CANDLES, MAX_CANDLES = 100, 1000
+MAX_OVERVIEW = 50
 
 
 def _ts(dt: datetime) -> Timestamp:
@@ -57,6 +62,31 @@ def price_pb(t: Tick) -> market_pb2.Price:
     )
 
 
+def ticker_pb(t: Ticker | None) -> market_pb2.Ticker24h | None:
+    if t is None:
+        return None
+    return market_pb2.Ticker24h(
+        open=decimals.fmt(t.open), high=decimals.fmt(t.high), low=decimals.fmt(t.low), last=decimals.fmt(t.last),
+        change=decimals.fmt(t.change), change_percent=decimals.fmt(t.change_percent), volume=decimals.fmt(t.volume),
+    )
+
+
+def status_pb(calendar: str, st: Status) -> market_pb2.MarketStatus:
+    pb = market_pb2.MarketStatus(calendar=calendar, is_open=st.is_open)
+    if st.next_open is not None:
+        pb.next_open.CopyFrom(_ts(st.next_open))
+    if st.next_close is not None:
+        pb.next_close.CopyFrom(_ts(st.next_close))
+    return pb
+
+
+def candle_pb(c: Candle) -> market_pb2.Candle:
+    return market_pb2.Candle(
+        open_time=_ts(c.open_time), open=decimals.fmt(c.open), high=decimals.fmt(c.high), low=decimals.fmt(c.low),
+        close=decimals.fmt(c.close), volume=decimals.fmt(c.volume),
+    )
+
+
 def split_symbols(raw: list[str]) -> list[str]:
     """`?symbols=A,B` and `?symbols=A&symbols=B` both work; order kept, duplicates dropped."""
     out: dict[str, None] = {}
@@ -72,27 +102,30 @@ def split_symbols(raw: list[str]) -> list[str]:
 
 class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     def __init__(
-        self, engine: AsyncEngine, hub: PriceHub, feed: Feed, instruments: dict[str, Instrument], scripted: bool
+        self, engine: AsyncEngine, hub: PriceHub, router: PriceRouter, instruments: dict[str, Instrument],
+        scripted: bool,
     ) -> None:
         self.engine = engine
         self.hub = hub
-        self.feed = feed
+        self.router = router
         self.instruments = instruments
         self.scripted_enabled = scripted
 
     def _known(self, symbol: str, field: str = "symbol") -> Instrument:
-        inst = self.instruments.get(symbol.strip().upper())
+        sym = symbol.strip().upper()
+        if not sym:
+            raise invalid_argument({field: "is required"})
+        inst = self.instruments.get(sym)
         if inst is None:
-            if not symbol.strip():
-                raise invalid_argument({field: "is required"})
-            raise not_found(f"symbol {symbol.strip().upper()[:32]!r}", reason="UNKNOWN_SYMBOL")
+            raise not_found(f"symbol {sym[:32]!r}", reason="UNKNOWN_SYMBOL")
         return inst
+
+    def _status(self, inst: Instrument, now: datetime) -> Status:
+        return self.router.calendars.status(inst.calendar, now)
 
     async def ListSymbols(self, request: market_pb2.ListSymbolsRequest, context: Any) -> market_pb2.ListSymbolsResponse:
         page = pagination.parse(request.page_size, request.page_token, default=100)
-        asset_class = (
-            market_pb2.AssetClass.Name(request.asset_class) if request.asset_class else None
-        )
+        asset_class = market_pb2.AssetClass.Name(request.asset_class) if request.asset_class else None
         after = str(page.cursor.get("after", "")) if page.cursor else None
         async with self.engine.connect() as conn:
             rows = await store.list_instruments(conn, asset_class=asset_class, after=after, limit=page.size + 1)
@@ -105,10 +138,16 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
 
     async def GetSymbol(self, request: market_pb2.GetSymbolRequest, context: Any) -> market_pb2.SymbolDetail:
         inst = self._known(request.symbol)
-        detail = market_pb2.SymbolDetail(instrument=instrument_pb(inst))
+        now = datetime.now(UTC)
+        detail = market_pb2.SymbolDetail(
+            instrument=instrument_pb(inst), status=status_pb(inst.calendar, self._status(inst, now))
+        )
         tick = self.hub.latest.get(inst.symbol)
         if tick is not None:
             detail.price.CopyFrom(price_pb(tick))
+        ticker = ticker_pb(self.router.rolling.ticker(inst.symbol, now))
+        if ticker is not None:
+            detail.ticker.CopyFrom(ticker)
         return detail
 
     async def GetPrices(self, request: market_pb2.GetPricesRequest, context: Any) -> market_pb2.GetPricesResponse:
@@ -119,6 +158,76 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             prices=[price_pb(self.hub.latest[s]) for s in symbols if s in self.hub.latest]
         )
 
+    async def GetChart(self, request: market_pb2.GetChartRequest, context: Any) -> market_pb2.GetChartResponse:
+        inst = self._known(request.symbol)
+        violations = {}
+        interval = request.interval or "1m"
+        if interval not in INTERVALS:
+            violations["interval"] = f"must be one of {', '.join(INTERVALS)}"
+        if request.limit < 0:
+            violations["limit"] = "must not be negative"
+        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
+        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        if start is not None and end is not None and start >= end:
+            violations["end_time"] = "must be after start_time"
+        if violations:
+            raise invalid_argument(violations)
+        limit = min(request.limit or DEFAULT_CANDLES, MAX_CANDLES)  # capped, not refused
+        async with self.engine.connect() as conn:
+            rows = await store.chart(conn, inst.symbol, interval, start, end, limit)
+        # The open candle in memory is fresher than its last flush.
+        live = self.router.candles.current.get((inst.symbol, interval))
+        if live is not None and (end is None or live.open_time < end) and (start is None or live.open_time >= start):
+            rows = [c for c in rows if c.open_time != live.open_time]
+            if not rows or live.open_time > rows[-1].open_time:
+                rows.append(live)
+            rows = rows[-limit:] if start is None else rows[:limit]
+        return market_pb2.GetChartResponse(symbol=inst.symbol, interval=interval, candles=[candle_pb(c) for c in rows])
+
+    async def GetMarketStatus(
+        self, request: market_pb2.GetMarketStatusRequest, context: Any
+    ) -> market_pb2.GetMarketStatusResponse:
+        symbols = split_symbols(list(request.symbols)) or sorted(self.instruments)
+        now = datetime.now(UTC)
+        out = []
+        for s in symbols:
+            inst = self._known(s, "symbols")
+            out.append(market_pb2.SymbolStatus(symbol=s, status=status_pb(inst.calendar, self._status(inst, now))))
+        return market_pb2.GetMarketStatusResponse(statuses=out)
+
+    async def GetOverview(self, request: market_pb2.GetOverviewRequest, context: Any) -> market_pb2.GetOverviewResponse:
+        if request.limit < 0:
+            raise invalid_argument({"limit": "must not be negative"})
+        limit = min(request.limit or 5, MAX_OVERVIEW)
+        now = datetime.now(UTC)
+        tickers = [(s, t) for s in sorted(self.instruments) if (t := self.router.rolling.ticker(s, now)) is not None]
+
+        def entries(items: list[tuple[str, Ticker]]) -> list[market_pb2.TickerEntry]:
+            return [market_pb2.TickerEntry(symbol=s, ticker=ticker_pb(t)) for s, t in items[:limit]]
+
+        by_change = sorted(tickers, key=lambda st: st[1].change_percent, reverse=True)
+        return market_pb2.GetOverviewResponse(
+            top_gainers=entries([st for st in by_change if st[1].change_percent > 0]),
+            top_losers=entries([st for st in reversed(by_change) if st[1].change_percent < 0]),
+            # Activity by traded value in the quote currency, comparable across price levels.
+            most_active=entries(sorted(tickers, key=lambda st: st[1].volume * st[1].last, reverse=True)),
+        )
+
+    async def GetProviderHealth(
+        self, request: market_pb2.GetProviderHealthRequest, context: Any
+    ) -> market_pb2.GetProviderHealthResponse:
+        now = datetime.now(UTC)
+        out = []
+        for p in self.router.providers.values():
+            pb = market_pb2.ProviderHealth(
+                name=p.name, healthy=self.router.provider_healthy(p, now), circuit_state=p.breaker.state,
+                detail=p.detail(),
+            )
+            if p.last_tick_at is not None:
+                pb.last_tick_at.CopyFrom(_ts(p.last_tick_at))
+            out.append(pb)
+        return market_pb2.GetProviderHealthResponse(providers=out)
+
     async def StreamPrices(
         self, request: market_pb2.StreamPricesRequest, context: Any
     ) -> AsyncIterator[market_pb2.Price]:
@@ -127,8 +236,8 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             self._known(s, "symbols")
         sub = self.hub.subscribe(symbols or None)
         try:
-            while True:
-                for tick in await sub.next_batch():
+            while (batch := await sub.next_batch()) is not None:
+                for tick in batch:
                     yield price_pb(tick)
         finally:
             # Client gone (cancelled) or server stopping: free the subscription.
@@ -139,9 +248,11 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         tick = self.hub.latest.get(inst.symbol)
         if tick is None:
             raise not_found(f"quote for {inst.symbol}", reason="NO_QUOTE")
-        age = datetime.now(UTC) - tick.time
-        quote = market_pb2.Quote(price=price_pb(tick), market_open=True, instrument=instrument_pb(inst))
-        quote.age.FromTimedelta(age)
+        now = datetime.now(UTC)
+        quote = market_pb2.Quote(
+            price=price_pb(tick), market_open=self._status(inst, now).is_open, instrument=instrument_pb(inst)
+        )
+        quote.age.FromTimedelta(max(now - tick.time, now - now))
         return quote
 
     async def SetPrice(self, request: market_pb2.SetPriceRequest, context: Any) -> market_pb2.Price:
@@ -154,4 +265,4 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         assert bid is not None and ask is not None
         if ask < bid:
             raise invalid_argument({"ask": "must not be below bid"})
-        return price_pb(self.feed.set_price(inst.symbol, Decimal(bid), Decimal(ask)))
+        return price_pb(self.router.set_price(inst.symbol, Decimal(bid), Decimal(ask)))

@@ -14,6 +14,7 @@ class Tick:
     ask: Decimal
     time: datetime
     provider: str
+    volume: Decimal = Decimal(0)
 
     @property
     def mid(self) -> Decimal:

@@ -1,0 +1,153 @@
+"""Market data through the gateway, as a browser and an admin would use it."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from tests.helpers import bearer, register_and_login, sse_events
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.gateway_url, timeout=15)
+
+
+@pytest.fixture(scope="module")
+def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
+    r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
+    return bearer(r.json()["access_token"])
+
+
+def _violations(r: httpx.Response) -> set[str]:
+    return {
+        v["field"] for d in r.json()["details"] if d["@type"].endswith("BadRequest") for v in d["field_violations"]
+    }
+
+
+def test_symbol_detail_has_price_ticker_and_status(client: httpx.Client) -> None:
+    time.sleep(1.2)  # a few ticks
+    r = client.get("/api/market/symbols/btcusd")  # case-insensitive
+    assert r.status_code == 200
+    body = r.json()
+    assert body["instrument"]["symbol"] == "BTCUSD" and body["status"]["is_open"] is True
+    assert float(body["price"]["ask"]) > float(body["price"]["bid"]) > 0
+    t = body["ticker"]
+    assert float(t["low"]) <= float(t["last"]) <= float(t["high"])
+    assert client.get("/api/market/symbols/NOPE").status_code == 404
+
+
+def test_prices_for_many_symbols(client: httpx.Client) -> None:
+    r = client.get("/api/market/prices", params={"symbols": "BTCUSD,ETHUSD"})
+    assert r.status_code == 200 and [p["symbol"] for p in r.json()["prices"]] == ["BTCUSD", "ETHUSD"]
+    r = client.get("/api/market/prices", params=[("symbols", "BTCUSD"), ("symbols", "EURUSD")])
+    assert {p["symbol"] for p in r.json()["prices"]} <= {"BTCUSD", "EURUSD"}
+
+
+def test_chart_candles_and_bad_input(client: httpx.Client) -> None:
+    r = client.get("/api/market/chart/BTCUSD", params={"interval": "1m", "limit": 5})
+    assert r.status_code == 200
+    candles = r.json()["candles"]
+    assert 1 <= len(candles) <= 5
+    for c in candles:
+        assert float(c["low"]) <= min(float(c["open"]), float(c["close"]))
+        assert float(c["high"]) >= max(float(c["open"]), float(c["close"]))
+    r = client.get("/api/market/chart/BTCUSD", params={"interval": "7m"})
+    assert r.status_code == 400 and _violations(r) == {"interval"}
+    r = client.get("/api/market/chart/BTCUSD", params={"limit": -1})
+    assert r.status_code == 400 and _violations(r) == {"limit"}
+    r = client.get(
+        "/api/market/chart/BTCUSD",
+        params={"start_time": "2026-01-02T00:00:00Z", "end_time": "2026-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 400 and _violations(r) == {"end_time"}
+    assert client.get("/api/market/chart/BTCUSD", params={"start_time": "yesterday"}).status_code == 400
+    assert client.get("/api/market/chart/NOPE").status_code == 404
+    r = client.get("/api/market/chart/BTCUSD", params={"limit": 10**6})  # capped, not refused
+    assert r.status_code == 200
+
+
+def test_status_and_overview(client: httpx.Client) -> None:
+    r = client.get("/api/market/status", params={"symbols": "BTCUSD,AAPL,EURUSD,IAM"})
+    statuses = {s["symbol"]: s["status"] for s in r.json()["statuses"]}
+    assert statuses["BTCUSD"]["calendar"] == "24/7" and statuses["BTCUSD"]["is_open"]
+    assert statuses["IAM"]["calendar"] == "XCAS"
+    for s in statuses.values():
+        assert s["is_open"] == ("next_close" in s or s["calendar"] == "24/7")
+    r = client.get("/api/market/overview", params={"limit": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["most_active"]) <= 3 and body["most_active"]
+    for e in body["top_gainers"]:
+        assert float(e["ticker"]["change_percent"]) > 0
+    for e in body["top_losers"]:
+        assert float(e["ticker"]["change_percent"]) < 0
+
+
+def test_provider_health(client: httpx.Client) -> None:
+    providers = {p["name"]: p for p in client.get("/api/market/health").json()["providers"]}
+    assert set(providers) == {"replay", "simulated"}  # no live feed configured: no network needed
+    assert providers["replay"]["healthy"] and "EURUSD" in providers["replay"]["detail"]
+
+
+def test_scripted_price_is_admin_only_and_reaches_streams(client: httpx.Client, admin: dict[str, str]) -> None:
+    trader = register_and_login(client)
+    body = {"bid": "12345.67", "ask": "12346.67"}
+    assert client.post("/api/market/admin/prices/ETHUSD", json=body).status_code == 401
+    r = client.post("/api/market/admin/prices/ETHUSD", json=body, headers=bearer(trader["access_token"]))
+    assert r.status_code == 403
+    r = client.post("/api/market/admin/prices/ETHUSD", json={"bid": "2", "ask": "1"}, headers=admin)
+    assert r.status_code == 400
+
+    got: list[dict[str, Any]] = []
+    with client.stream("GET", "/api/market/stream", params={"symbols": "ETHUSD"}) as resp:
+        events = sse_events(resp)
+        next(events)  # the current price, sent on subscribe
+        setter = threading.Timer(0.3, lambda: client.post("/api/market/admin/prices/ETHUSD", json=body, headers=admin))
+        setter.start()
+        got = list(itertools.islice((e for e in events if e["provider"] == "scripted"), 1))
+        setter.join()
+    assert got[0]["bid"] == "12345.67" and got[0]["ask"] == "12346.67"
+    # Pinned: the price stays until set again.
+    time.sleep(1.0)
+    prices = client.get("/api/market/prices", params={"symbols": "ETHUSD"}).json()["prices"]
+    assert prices[0]["bid"] == "12345.67"
+
+
+def _subscribers(stack: Stack) -> float:
+    for line in httpx.get(stack.metrics_url("market")).text.splitlines():
+        if line.startswith("market_stream_subscribers "):
+            return float(line.split()[1])
+    raise AssertionError("no market_stream_subscribers gauge")
+
+
+def test_a_stalled_reader_does_not_hold_back_others_and_disconnects_free_resources(stack: Stack) -> None:
+    import grpc
+
+    from tradesense.market.v1 import market_pb2, market_pb2_grpc
+
+    baseline = _subscribers(stack)
+    with grpc.insecure_channel(stack.grpc_addr("market")) as slow_ch, grpc.insecure_channel(
+        stack.grpc_addr("market")
+    ) as fast_ch:
+        slow = market_pb2_grpc.MarketServiceStub(slow_ch).StreamPrices(market_pb2.StreamPricesRequest())
+        next(slow)  # subscribed, then never read again while ticks pile up
+        fast = market_pb2_grpc.MarketServiceStub(fast_ch).StreamPrices(market_pb2.StreamPricesRequest())
+        t0 = time.monotonic()
+        got = list(itertools.islice(fast, 200))
+        assert len(got) == 200 and time.monotonic() - t0 < 30
+        assert _subscribers(stack) == baseline + 2
+        slow.cancel()
+        fast.cancel()
+    deadline = time.monotonic() + 10
+    while _subscribers(stack) != baseline and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _subscribers(stack) == baseline

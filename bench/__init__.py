@@ -1,0 +1,1 @@
+"""Benchmarks with recorded results (`make bench` → bench/RESULTS.md). Never timed tests."""

@@ -1,0 +1,27 @@
+"""`make bench`: run every benchmark (each a median of several runs) and write RESULTS.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.report import write_results
+
+BENCHMARKS = [
+    ["bench.market_fanout", "--subscribers", "1000", "--rate", "10", "--seconds", "10", "--runs", "3"],
+]
+
+
+def main() -> int:
+    for args in BENCHMARKS:
+        print(f"== {' '.join(args)}", flush=True)
+        rc = subprocess.run([sys.executable, "-m", *args]).returncode
+        if rc != 0:
+            print(f"{args[0]} failed ({rc})", file=sys.stderr)
+            return rc
+    print(f"wrote {write_results()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

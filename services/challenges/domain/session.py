@@ -1,0 +1,245 @@
+"""One challenge's trading session: fills, prices, stops, day rolls and verdicts.
+
+The pure core shared by the service's order path and the `simulate` command. Every
+call returns the events it caused (plain dicts); callers persist or print them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.challenges.domain import engine
+from services.challenges.domain.engine import Account
+from services.challenges.domain.positions import (
+    ZERO,
+    Position,
+    apply_fill,
+    commission,
+    conversion_symbol,
+    money,
+    unrealized,
+)
+from services.challenges.domain.rulepacks import Rules
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the engine needs to know of an instrument."""
+
+    symbol: str
+    contract_size: Decimal
+    quote_currency: str
+    min_quantity: Decimal
+    max_quantity: Decimal
+    quantity_step: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    bid: Decimal
+    ask: Decimal
+    time: datetime
+
+
+class OrderRejected(Exception):
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class Stops:
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass
+class Session:
+    rules: Rules
+    account: Account
+    specs: dict[str, Spec]
+    positions: dict[str, Position] = field(default_factory=dict)
+    stops: dict[str, Stops] = field(default_factory=dict)
+    quotes: dict[str, Quote] = field(default_factory=dict)
+
+    # --- valuation ---------------------------------------------------------------------
+
+    def rate(self, symbol: str) -> Decimal:
+        """Account-currency value of one unit of the symbol's quote currency."""
+        conv = conversion_symbol(self.specs[symbol].quote_currency)
+        if conv is None:
+            return Decimal(1)
+        q = self.quotes.get(conv[0])
+        if q is None:
+            raise OrderRejected("NO_CONVERSION_RATE", f"no {conv[0]} price to convert P&L")
+        mid = (q.bid + q.ask) / 2
+        return 1 / mid if conv[1] else mid
+
+    def unrealized_total(self) -> Decimal:
+        total = ZERO
+        for sym, pos in self.positions.items():
+            if pos.is_flat:
+                continue
+            q = self.quotes.get(sym)
+            if q is None:
+                continue  # no price yet: valued at entry
+            total += unrealized(pos, q.bid, q.ask, self.specs[sym].contract_size, self.rate(sym))
+        return total
+
+    def equity(self) -> Decimal:
+        return money(self.account.balance + self.unrealized_total())
+
+    @property
+    def flat(self) -> bool:
+        return all(p.is_flat for p in self.positions.values())
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _roll(self, now: datetime) -> list[dict[str, Any]]:
+        before = self.account.status
+        events = [
+            {"type": "day_rolled", "time": now.isoformat(), "trading_day": d.isoformat(),
+             "day_start_balance": str(self.account.day_start_balance),
+             "day_start_equity": str(self.account.day_start_equity)}
+            for d in engine.roll_day(self.account, self.rules, now)
+        ]
+        if before != self.account.status:
+            events.append(self._status_event(before, now, "new trading day"))
+        return events
+
+    def _status_event(self, old: str, now: datetime, reason: str) -> dict[str, Any]:
+        return {"type": "status_changed", "time": now.isoformat(), "from": old, "to": self.account.status,
+                "reason": reason}
+
+    def _judge(self, now: datetime, prices: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Re-value equity and apply the verdict: breach (fail or pause + flatten) or warnings."""
+        breach, warnings = engine.mark(self.account, self.rules, self.equity(), now)
+        events: list[dict[str, Any]] = []
+        if breach is not None:
+            old = self.account.status
+            observed = dict(breach.observed)
+            observed["prices"] = {s: f"{q.bid}/{q.ask}" for s, q in self.quotes.items() if s in self.positions}
+            events.append({"type": "breach", "time": now.isoformat(), "rule": breach.rule, "hard": breach.hard,
+                           "reason": breach.reason, "parameters": breach.parameters, "observed": observed})
+            events += self.flatten(now, f"{breach.rule} breach")
+            engine.apply_breach(self.account, self.rules, breach, now)
+            events.append(self._status_event(old, now, breach.reason))
+        for w in warnings:
+            events.append({"type": "rule_warning", "time": now.isoformat(), "rule": w.rule,
+                           "used_share": str(w.used_share.quantize(Decimal("0.0001"))), "limit": str(w.limit),
+                           "current": str(money(w.current))})
+        return events
+
+    # --- inputs -----------------------------------------------------------------------------------
+
+    def on_tick(self, symbol: str, bid: Decimal, ask: Decimal, now: datetime) -> list[dict[str, Any]]:
+        self.quotes[symbol] = Quote(bid, ask, now)
+        events = self._roll(now)
+        pos = self.positions.get(symbol)
+        if self.account.status in engine.ENDED or self.account.status == engine.PENDING:
+            return events
+        if pos is not None and not pos.is_flat:
+            events += self._stops(symbol, now)
+        held = any(not p.is_flat for p in self.positions.values())
+        if held or events:
+            events += self._judge(now)
+        return events
+
+    def _stops(self, symbol: str, now: datetime) -> list[dict[str, Any]]:
+        pos, st, q = self.positions[symbol], self.stops.get(symbol), self.quotes[symbol]
+        if st is None:
+            return []
+        px = q.bid if pos.quantity > 0 else q.ask
+        long = pos.quantity > 0
+        hit = None
+        if st.stop_loss is not None and (px <= st.stop_loss if long else px >= st.stop_loss):
+            hit = "stop_loss"
+        elif st.take_profit is not None and (px >= st.take_profit if long else px <= st.take_profit):
+            hit = "take_profit"
+        if hit is None:
+            return []
+        return self._fill(symbol, -pos.quantity, now, reason=hit)
+
+    def validate(self, symbol: str, quantity: Decimal) -> Spec:
+        spec = self.specs.get(symbol)
+        if spec is None:
+            raise OrderRejected("UNKNOWN_SYMBOL", f"unknown symbol {symbol}", "symbol")
+        if quantity < spec.min_quantity or quantity > spec.max_quantity:
+            raise OrderRejected("QUANTITY_OUT_OF_RANGE",
+                                f"quantity must be between {spec.min_quantity} and {spec.max_quantity} lots", "quantity")
+        if quantity % spec.quantity_step != 0:
+            raise OrderRejected("QUANTITY_STEP", f"quantity must be a multiple of {spec.quantity_step}", "quantity")
+        return spec
+
+    def place(
+        self, symbol: str, side: str, quantity: Decimal, now: datetime,
+        stop_loss: Decimal | None = None, take_profit: Decimal | None = None,
+    ) -> list[dict[str, Any]]:
+        """A market order: buy at the ask, sell at the bid."""
+        events = self._roll(now)
+        if self.account.status != engine.ACTIVE:
+            raise OrderRejected("CHALLENGE_NOT_ACTIVE", f"challenge is {self.account.status}")
+        self.validate(symbol, quantity)
+        if symbol not in self.quotes:
+            raise OrderRejected("NO_QUOTE", f"no price for {symbol}")
+        signed = quantity if side == "BUY" else -quantity
+        events += self._fill(symbol, signed, now, reason="order")
+        if stop_loss is not None or take_profit is not None:
+            self.stops[symbol] = Stops(stop_loss, take_profit)
+        events += self._judge(now)
+        events += self._maybe_pass(now)
+        return events
+
+    def close(self, symbol: str, now: datetime) -> list[dict[str, Any]]:
+        events = self._roll(now)
+        if self.account.status != engine.ACTIVE:
+            raise OrderRejected("CHALLENGE_NOT_ACTIVE", f"challenge is {self.account.status}")
+        pos = self.positions.get(symbol)
+        if pos is None or pos.is_flat:
+            raise OrderRejected("NO_POSITION", f"no open {symbol} position", "symbol")
+        events += self._fill(symbol, -pos.quantity, now, reason="close")
+        events += self._judge(now)
+        events += self._maybe_pass(now)
+        return events
+
+    def flatten(self, now: datetime, reason: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for sym, pos in list(self.positions.items()):
+            if not pos.is_flat:
+                events += self._fill(sym, -pos.quantity, now, reason=reason)
+        return events
+
+    def _fill(self, symbol: str, signed: Decimal, now: datetime, reason: str) -> list[dict[str, Any]]:
+        spec, q = self.specs[symbol], self.quotes[symbol]
+        price = q.ask if signed > 0 else q.bid
+        pos = self.positions.get(symbol, Position(symbol, ZERO, ZERO))
+        result = apply_fill(pos, signed, price, spec.contract_size, self.rate(symbol))
+        fee = commission(signed, self.rules.commission_per_lot)
+        self.account.balance += result.realized - fee
+        self.positions[symbol] = result.position
+        if result.position.is_flat:
+            self.stops.pop(symbol, None)
+        engine.record_trade(self.account, self.rules, now, result.realized - fee)
+        self.account.equity = self.equity()
+        return [{
+            "type": "trade_executed", "time": now.isoformat(), "symbol": symbol,
+            "side": "BUY" if signed > 0 else "SELL", "quantity": str(abs(signed)), "price": str(price),
+            "commission": str(fee), "realized_pnl": str(result.realized), "reason": reason,
+            "position": str(result.position.quantity), "balance": str(self.account.balance),
+            "equity": str(self.account.equity),
+        }]
+
+    def _maybe_pass(self, now: datetime) -> list[dict[str, Any]]:
+        if self.account.status != engine.ACTIVE:
+            return []
+        ok, _ = engine.pass_check(self.account, self.rules, self.flat)
+        if not ok:
+            return []
+        old = self.account.status
+        self.account.status = engine.FUNDED if self.rules.final_phase else engine.PASSED
+        return [self._status_event(old, now, "all objectives met")]

@@ -2,32 +2,78 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
+import structlog
 
 from services.challenges import store
+from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
+from services.challenges.domain.rulepacks import BUILT_IN
+from services.challenges.ledger import Ledger
+from services.challenges.marker import Marker
+from services.challenges.prices import MarketView
 from services.challenges.servicer import ChallengesServicer
 from services.common.auth_interceptor import AuthInterceptor
-from services.common.clients import channel, remote_verifier
+from services.common.clients import ServiceIdentity, channel, remote_verifier
+from services.common.config import ServiceSettings
 from services.common.server import Runtime, ServiceSpec, Wiring
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
+from tradesense.risk.v1 import risk_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
+log = structlog.get_logger("challenges")
+
+
+class ChallengesSettings(ServiceSettings):
+    # An order fills on a quote at most this old (seconds); older means STALE_QUOTE.
+    max_quote_age_seconds: float = 2.0
+    mark_workers: int = 4
+
+
+async def bootstrap(market: MarketView, ledger: Ledger) -> None:
+    """Instruments first (retrying while market starts), then every live challenge."""
+    delay = 0.2
+    while True:
+        try:
+            await market.load_instruments()
+            break
+        except grpc.aio.AioRpcError as exc:
+            log.warning("market not reachable yet", code=exc.code().name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+    try:
+        await asyncio.wait_for(market.connected.wait(), 10)  # current prices before judging
+    except TimeoutError:
+        pass
+    n = await ledger.load_live()
+    log.info("live challenges loaded", count=n)
 
 
 async def setup(runtime: Runtime) -> Wiring:
-    s = runtime.settings
+    s: ChallengesSettings = runtime.settings
     async with runtime.engine.begin() as conn:
-        await store.seed_plans(conn, PLANS)
+        await store.seed(conn, BUILT_IN, PLANS)
     auth = channel(s.auth_addr)
+    market_ch = channel(s.market_addr)
+    risk_ch = channel(s.risk_addr)
+    market = MarketView(market_ch, ServiceIdentity(s, auth))
+    ledger = Ledger(runtime.engine, market, MarkIndex(), max_quote_age=s.max_quote_age_seconds)
+    marker = Marker(ledger, workers=s.mark_workers)
+    market.listeners.append(marker.on_tick)
+    runtime.spawn(market.follow(), "prices")
+    runtime.spawn(bootstrap(market, ledger), "bootstrap")
+    for i, task in enumerate(marker.tasks()):
+        runtime.spawn(task, f"marker-{i}")
 
     async def close() -> None:
-        await auth.close()
+        for ch in (auth, market_ch, risk_ch):
+            await ch.close()
 
     runtime.on_shutdown.append(close)
-    servicer = ChallengesServicer(runtime.engine)
+    servicer = ChallengesServicer(runtime.engine, ledger, risk_pb2_grpc.RiskServiceStub(risk_ch))
 
     def register(server: grpc.aio.Server) -> list[str]:
         challenges_pb2_grpc.add_ChallengesServiceServicer_to_server(servicer, server)
@@ -36,4 +82,7 @@ async def setup(runtime: Runtime) -> Wiring:
     return Wiring(register, [AuthInterceptor(remote_verifier(s, auth))])
 
 
-SPEC = ServiceSpec(name="challenges", grpc_port=50052, metrics_port=9102, migrations=HERE / "migrations", setup=setup)
+SPEC = ServiceSpec(
+    name="challenges", grpc_port=50052, metrics_port=9102, migrations=HERE / "migrations", setup=setup,
+    settings_cls=ChallengesSettings,
+)

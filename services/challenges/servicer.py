@@ -1,42 +1,416 @@
-"""Thin gRPC translation for ChallengesService."""
+"""Thin gRPC translation for ChallengesService: protobuf in, ledger/store, protobuf out."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import store
-from services.common import decimals, pagination
-from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
+from services.challenges.domain import engine
+from services.challenges.domain.rulepacks import RulePack
+from services.challenges.ledger import Ledger
+from services.common import decimals, identity, pagination
+from services.common.errors import already_exists, invalid_argument, not_found
+from tradesense.challenges.v1 import challenges_pb2 as pb
+from tradesense.challenges.v1 import challenges_pb2_grpc
+from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
+
+STATUS = {name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"}
+OBJECTIVE = {"OK": pb.OK, "WARNING": pb.WARNING, "BREACHED": pb.BREACHED, "MET": pb.MET}
+MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
+
+
+def _ts(dt: datetime | None) -> Timestamp | None:
+    if dt is None:
+        return None
+    t = Timestamp()
+    t.FromDatetime(dt)
+    return t
+
+
+def parse_uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise invalid_argument({field: "must be a UUID"}) from None
+
+
+def challenge_pb(r: RowMapping) -> pb.Challenge:
+    acct = r["account"]
+    return pb.Challenge(
+        id=str(r["id"]), user_id=str(r["user_id"]), status=STATUS[r["status"]], plan_id=r["plan_id"], phase=r["phase"],
+        initial_balance=decimals.fmt(r["initial_balance"]), balance=decimals.fmt(r["balance"]),
+        current_equity=decimals.fmt(r["equity"]), daily_start_equity=str(acct.get("day_start_equity", "")),
+        max_equity_ever=str(acct.get("max_equity_ever", "")), created_at=_ts(r["created_at"]),
+        started_at=_ts(r["started_at"]), ended_at=_ts(r["ended_at"]), last_trade_at=_ts(r["last_trade_at"]),
+        failure_reason=r["failure_reason"], currency=r["currency"],
+    )
+
+
+def trade_pb(r: RowMapping) -> pb.Trade:
+    return pb.Trade(
+        id=str(r["id"]), challenge_id=str(r["challenge_id"]), symbol=r["symbol"], side=pb.Side.Value(r["side"]),
+        quantity=decimals.fmt(r["quantity"]), price=decimals.fmt(r["price"]), commission=decimals.fmt(r["commission"]),
+        realized_pnl=decimals.fmt(r["realized_pnl"]), executed_at=_ts(r["executed_at"]), note=r["note"],
+        tags=list(r["tags"] or []),
+    )
+
+
+def event_pb(r: RowMapping) -> pb.Event:
+    return pb.Event(
+        sequence=r["sequence"], challenge_id=str(r["challenge_id"]), user_id=str(r["user_id"]), type=r["type"],
+        payload_json=json.dumps(r["payload"], separators=(",", ":")), occurred_at=_ts(r["occurred_at"]),
+    )
 
 
 class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: AsyncEngine, ledger: Ledger, risk: risk_pb2_grpc.RiskServiceStub | None) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.risk = risk
 
-    async def ListPlans(
-        self, request: challenges_pb2.ListPlansRequest, context: Any
-    ) -> challenges_pb2.ListPlansResponse:
+    @staticmethod
+    def _scope() -> uuid.UUID | None:
+        """Whose resources the caller may see: their own, or everyone's for admins/services."""
+        caller = identity.require()
+        if caller.role in ("admin", "service"):
+            return None
+        return parse_uuid(caller.user_id, "user")
+
+    # --- plans and packs -------------------------------------------------------------------------
+
+    async def ListPlans(self, request: pb.ListPlansRequest, context: Any) -> pb.ListPlansResponse:
         page = pagination.parse(request.page_size, request.page_token)
         after = str(page.cursor.get("after", "")) if page.cursor else None
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             rows = await store.list_plans(conn, after=after, limit=page.size + 1)
         more = len(rows) > page.size
         rows = rows[: page.size]
-        return challenges_pb2.ListPlansResponse(
-            plans=[
-                challenges_pb2.Plan(
-                    id=r["id"],
-                    name=r["name"],
-                    rule_pack=r["rule_pack"],
-                    rule_pack_version=r["rule_pack_version"],
-                    phase=r["phase"],
-                    account_sizes=[decimals.fmt(a) for a in r["account_sizes"]],
-                    currency=r["currency"],
-                    description=r["description"],
-                )
-                for r in rows
-            ],
+        return pb.ListPlansResponse(
+            plans=[self._plan_pb(r) for r in rows],
             next_page_token=pagination.token({"after": rows[-1]["id"]}) if more else "",
         )
+
+    @staticmethod
+    def _plan_pb(r: RowMapping) -> pb.Plan:
+        return pb.Plan(
+            id=r["id"], name=r["name"], rule_pack=r["rule_pack"], rule_pack_version=r["rule_pack_version"],
+            phase=r["phase"], account_sizes=[decimals.fmt(a) for a in r["account_sizes"]], currency=r["currency"],
+            description=r["description"],
+        )
+
+    async def ListRulePacks(self, request: pb.ListRulePacksRequest, context: Any) -> pb.ListRulePacksResponse:
+        async with self.db.connect() as conn:
+            rows = await store.list_packs(conn)
+        return pb.ListRulePacksResponse(rule_packs=[
+            pb.RulePack(id=r["id"], version=r["version"], name=r["name"], definition_json=json.dumps(r["definition"]))
+            for r in rows
+        ])
+
+    async def CreateRulePack(self, request: pb.CreateRulePackRequest, context: Any) -> pb.RulePack:
+        identity.require_admin()
+        try:
+            pack = RulePack.from_dict(json.loads(request.definition_json))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise invalid_argument({"definition_json": f"not a valid rule pack: {str(exc)[:200]}"}) from None
+        async with self.db.begin() as conn:
+            if not await store.insert_pack(conn, pack):
+                raise already_exists(f"rule pack {pack.id} v{pack.version} exists; publish a new version",
+                                     reason="RULE_PACK_VERSION_EXISTS")
+        return pb.RulePack(id=pack.id, version=pack.version, name=pack.name, definition_json=request.definition_json)
+
+    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Any) -> pb.Plan:
+        identity.require_admin()
+        p = request.plan
+        violations = {}
+        if not p.id or len(p.id) > 64:
+            violations["plan.id"] = "is required (at most 64 characters)"
+        sizes = []
+        for i, raw in enumerate(p.account_sizes):
+            sizes.append(decimals.parse(raw, f"plan.account_sizes[{i}]", positive=True))
+        if not sizes:
+            violations["plan.account_sizes"] = "at least one size"
+        if violations:
+            raise invalid_argument(violations)
+        async with self.db.begin() as conn:
+            pack = await store.get_pack(conn, p.rule_pack, p.rule_pack_version)
+            if pack is None:
+                raise not_found("rule pack", reason="RULE_PACK_NOT_FOUND")
+            try:
+                for size in sizes:
+                    pack.rules_for(p.phase or 1, size)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise invalid_argument({"plan.phase": str(exc)}) from None
+            values = {"id": p.id, "name": p.name or p.id, "rule_pack": p.rule_pack,
+                      "rule_pack_version": p.rule_pack_version, "phase": p.phase or 1, "account_sizes": sizes,
+                      "currency": p.currency or "USD", "description": p.description}
+            if not await store.insert_plan(conn, values):
+                raise already_exists(f"plan {p.id} exists", reason="PLAN_EXISTS")
+            row = await store.get_plan(conn, p.id)
+        assert row is not None
+        return self._plan_pb(row)
+
+    # --- challenges ----------------------------------------------------------------------------------
+
+    async def CreateChallenge(self, request: pb.CreateChallengeRequest, context: Any) -> pb.Challenge:
+        caller = identity.require()
+        violations = {}
+        if not request.plan_id:
+            violations["plan_id"] = "is required"
+        if len(request.idempotency_key) > MAX_KEY:
+            violations["idempotency_key"] = f"at most {MAX_KEY} characters"
+        if violations:
+            raise invalid_argument(violations)
+        size = decimals.parse(request.account_size, "account_size", positive=True)
+        assert size is not None
+        row = await self.ledger.create(
+            parse_uuid(caller.user_id, "user"), request.plan_id, size, request.idempotency_key or None)
+        return challenge_pb(row)
+
+    async def StartChallenge(self, request: pb.StartChallengeRequest, context: Any) -> pb.Challenge:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        return challenge_pb(await self.ledger.start(cid, self._scope()))
+
+    async def CancelChallenge(self, request: pb.CancelChallengeRequest, context: Any) -> pb.Challenge:
+        identity.require_admin()
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        await self.ledger.cancel(cid, request.reason[:200])
+        async with self.db.connect() as conn:
+            row = await store.get_challenge(conn, cid, None)
+        assert row is not None
+        return challenge_pb(row)
+
+    async def GetChallenge(self, request: pb.GetChallengeRequest, context: Any) -> pb.ChallengeDetail:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        async with self.db.connect() as conn:
+            row = await store.get_challenge(conn, cid, self._scope())
+            if row is None:
+                raise not_found("challenge")
+            recent = await store.list_trades(conn, challenge_id=cid, user_id=None, symbol="", side="", start=None,
+                                             end=None, descending=True, after=None, limit=10)
+            positions = await store.get_positions(conn, cid)
+        session = self.ledger._session(row, positions)
+        if row["status"] in (engine.ACTIVE, engine.PAUSED):
+            session.account.equity = session.equity()  # live, not as of the last write
+        closed = row["winning_trades"] + row["losing_trades"]
+        detail = pb.ChallengeDetail(
+            challenge=challenge_pb(row), recent_trades=[trade_pb(t) for t in recent], total_trades=row["total_trades"],
+            win_rate=row["winning_trades"] / closed if closed else 0.0,
+            avg_trade_pnl=decimals.fmt((row["realized_pnl"] / closed).quantize(Decimal("0.01"))) if closed else "0",
+            objectives=[
+                pb.Objective(rule=o.rule, limit=decimals.fmt(o.limit), current=decimals.fmt(o.current),
+                             room_left=decimals.fmt(o.room_left), state=OBJECTIVE[o.state])
+                for o in engine.objectives(session.account, session.rules)
+            ],
+        )
+        detail.challenge.current_equity = decimals.fmt(session.account.equity)
+        await self._risk_score(detail, str(cid))
+        return detail
+
+    async def _risk_score(self, detail: pb.ChallengeDetail, cid: str) -> None:
+        """The risk score if risk answers quickly; the detail never fails because risk is down."""
+        if self.risk is None:
+            return
+        caller = identity.require()
+        try:
+            score = await self.risk.GetScore(
+                risk_pb2.GetScoreRequest(challenge_id=cid),
+                metadata=(("authorization", f"Bearer {caller.token}"),), timeout=0.3,
+            )
+            detail.risk_score = score.score
+            detail.risk_score_available = True
+        except (grpc.aio.AioRpcError, asyncio.TimeoutError):
+            detail.risk_score_available = False
+
+    async def ListChallenges(self, request: pb.ListChallengesRequest, context: Any) -> pb.ListChallengesResponse:
+        page = pagination.parse(request.page_size, request.page_token)
+        before = None
+        if page.cursor:
+            try:
+                before = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
+            except (KeyError, ValueError, TypeError):
+                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        status = pb.ChallengeStatus.Name(request.status) if request.status else None
+        async with self.db.connect() as conn:
+            rows = await store.list_challenges(conn, user_id=self._scope(), status=status, before=before,
+                                               limit=page.size + 1)
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        token = pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
+        return pb.ListChallengesResponse(challenges=[challenge_pb(r) for r in rows], next_page_token=token)
+
+    # --- trading ---------------------------------------------------------------------------------------
+
+    async def PlaceTrade(self, request: pb.PlaceTradeRequest, context: Any) -> pb.Trade:
+        caller = identity.require()
+        violations: dict[str, str] = {}
+        cid = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
+        if cid is None:
+            violations["challenge_id"] = "is required"
+        if not request.symbol.strip():
+            violations["symbol"] = "is required"
+        if request.side not in (pb.BUY, pb.SELL):
+            violations["side"] = "must be BUY or SELL"
+        if not request.quantity:
+            violations["quantity"] = "is required"
+        if len(request.idempotency_key) > MAX_KEY:
+            violations["idempotency_key"] = f"at most {MAX_KEY} characters"
+        if len(request.note) > MAX_NOTE:
+            violations["note"] = f"at most {MAX_NOTE} characters"
+        if len(request.tags) > MAX_TAGS or any(len(t) > MAX_TAG for t in request.tags):
+            violations["tags"] = f"at most {MAX_TAGS} tags of {MAX_TAG} characters"
+        if violations:
+            raise invalid_argument(violations)
+        quantity = decimals.parse(request.quantity, "quantity", positive=True)
+        sl = decimals.parse(request.stop_loss, "stop_loss", positive=True, optional=True)
+        tp = decimals.parse(request.take_profit, "take_profit", positive=True, optional=True)
+        assert quantity is not None and cid is not None
+        row = await self.ledger.place(
+            cid, parse_uuid(caller.user_id, "user"), request.symbol.strip().upper(), pb.Side.Name(request.side),
+            quantity, sl, tp, request.idempotency_key or None, request.note, list(request.tags),
+        )
+        return trade_pb(row)
+
+    async def ClosePosition(self, request: pb.ClosePositionRequest, context: Any) -> pb.Trade:
+        caller = identity.require()
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        row = await self.ledger.close(cid, parse_uuid(caller.user_id, "user"), request.symbol.strip().upper(),
+                                      request.idempotency_key or None)
+        return trade_pb(row)
+
+    async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Any) -> pb.Trade:
+        tid = parse_uuid(request.trade_id, "trade_id")
+        if len(request.note) > MAX_NOTE:
+            raise invalid_argument({"note": f"at most {MAX_NOTE} characters"})
+        if len(request.tags) > MAX_TAGS or any(len(t) > MAX_TAG for t in request.tags):
+            raise invalid_argument({"tags": f"at most {MAX_TAGS} tags of {MAX_TAG} characters"})
+        async with self.db.begin() as conn:
+            if await store.get_trade(conn, tid, self._scope()) is None:
+                raise not_found("trade")
+            row = await store.update_journal(conn, tid, request.note, list(request.tags))
+        return trade_pb(row)
+
+    async def ListTrades(self, request: pb.ListTradesRequest, context: Any) -> pb.ListTradesResponse:
+        scope = self._scope()
+        page = pagination.parse(request.page_size, request.page_token)
+        after = None
+        if page.cursor:
+            try:
+                after = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
+            except (KeyError, ValueError, TypeError):
+                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        cid = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
+        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
+        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        if start and end and start >= end:
+            raise invalid_argument({"end_time": "must be after start_time"})
+        descending = request.order != 1  # newest first unless ASC
+        async with self.db.connect() as conn:
+            if cid is not None and await store.get_challenge(conn, cid, scope) is None:
+                raise not_found("challenge")
+            rows = await store.list_trades(
+                conn, challenge_id=cid, user_id=scope, symbol=request.symbol.strip().upper(),
+                side=pb.Side.Name(request.side) if request.side else "", start=start, end=end,
+                descending=descending, after=after, limit=page.size + 1,
+            )
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        token = pagination.token({"t": rows[-1]["executed_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
+        return pb.ListTradesResponse(trades=[trade_pb(r) for r in rows], next_page_token=token)
+
+    async def ListPositions(self, request: pb.ListPositionsRequest, context: Any) -> pb.ListPositionsResponse:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        async with self.db.connect() as conn:
+            row = await store.get_challenge(conn, cid, self._scope())
+            if row is None:
+                raise not_found("challenge")
+            rows = await store.get_positions(conn, cid)
+        session = self.ledger._session(row, rows)
+        out = []
+        for r in rows:
+            if r["quantity"] == 0:
+                continue
+            q = session.quotes.get(r["symbol"])
+            pos = session.positions[r["symbol"]]
+            mark, upnl = "", ""
+            if q is not None:
+                from services.challenges.domain.positions import money, unrealized
+
+                mark = decimals.fmt(q.bid if pos.quantity > 0 else q.ask)
+                try:
+                    upnl = decimals.fmt(money(unrealized(pos, q.bid, q.ask, session.specs[pos.symbol].contract_size,
+                                                         session.rate(pos.symbol))))
+                except Exception:  # noqa: BLE001 - no conversion rate yet
+                    upnl = ""
+            out.append(pb.Position(
+                challenge_id=str(cid), symbol=r["symbol"], quantity=decimals.fmt(r["quantity"]),
+                avg_price=decimals.fmt(r["avg_price"]), mark_price=mark, unrealized_pnl=upnl,
+                stop_loss=decimals.fmt(r["stop_loss"]), take_profit=decimals.fmt(r["take_profit"]),
+            ))
+        page = pagination.parse(request.page_size, request.page_token)
+        start = int(page.cursor.get("i", 0)) if page.cursor else 0
+        chunk = out[start : start + page.size]
+        more = start + page.size < len(out)
+        return pb.ListPositionsResponse(
+            positions=chunk, next_page_token=pagination.token({"i": start + page.size}) if more else "")
+
+    async def ListBreaches(self, request: pb.ListBreachesRequest, context: Any) -> pb.ListBreachesResponse:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        page = pagination.parse(request.page_size, request.page_token)
+        offset = int(page.cursor.get("n", 0)) if page.cursor else 0
+        async with self.db.connect() as conn:
+            if await store.get_challenge(conn, cid, self._scope()) is None:
+                raise not_found("challenge")
+            rows = await store.list_breaches(conn, cid, offset, page.size + 1)
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        return pb.ListBreachesResponse(
+            breaches=[pb.Breach(id=str(r["id"]), challenge_id=str(cid), rule=r["rule"], hard=r["hard"],
+                                parameters_json=json.dumps(r["parameters"]), observed_json=json.dumps(r["observed"]),
+                                occurred_at=_ts(r["occurred_at"])) for r in rows],
+            next_page_token=pagination.token({"n": offset + page.size}) if more else "",
+        )
+
+    # --- events ------------------------------------------------------------------------------------------
+
+    async def _follow(self, after: int, challenge_id: uuid.UUID | None) -> AsyncIterator[pb.Event]:
+        """Replay from the cursor, then follow live: woken by local commits, polling for others'."""
+        cursor = after
+        while True:
+            wake = self.ledger.new_events
+            async with self.db.connect() as conn:
+                rows = await store.events_after(conn, cursor, 500, challenge_id)
+            for r in rows:
+                cursor = r["sequence"]
+                yield event_pb(r)
+            if len(rows) < 500:
+                try:
+                    await asyncio.wait_for(wake.wait(), 0.5)
+                except TimeoutError:
+                    pass
+
+    async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
+        if request.after_sequence < 0:
+            raise invalid_argument({"after_sequence": "must not be negative"})
+        async for e in self._follow(request.after_sequence, None):
+            yield e
+
+    async def StreamChallengeEvents(
+        self, request: pb.StreamChallengeEventsRequest, context: Any
+    ) -> AsyncIterator[pb.Event]:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        async with self.db.connect() as conn:
+            if await store.get_challenge(conn, cid, self._scope()) is None:
+                raise not_found("challenge")
+        async for e in self._follow(max(request.after_sequence, 0), cid):
+            yield e

@@ -1,34 +1,111 @@
-"""challenges' tables and queries (SQLAlchemy Core)."""
+"""challenges' tables and queries (SQLAlchemy Core; the order path stays off the ORM)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, Column, Integer, MetaData, Numeric, Table, Text, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.challenges.domain.plans import Plan
+from services.challenges.domain.rulepacks import RulePack
 
 metadata = MetaData()
 
 plans = Table(
-    "plans",
-    metadata,
-    Column("id", Text, primary_key=True),
-    Column("name", Text),
-    Column("rule_pack", Text),
-    Column("rule_pack_version", Integer),
-    Column("phase", Integer),
-    Column("account_sizes", ARRAY(Numeric)),
-    Column("currency", Text),
-    Column("description", Text),
-    Column("active", Boolean),
+    "plans", metadata,
+    Column("id", Text, primary_key=True), Column("name", Text), Column("rule_pack", Text),
+    Column("rule_pack_version", Integer), Column("phase", Integer), Column("account_sizes", ARRAY(Numeric)),
+    Column("currency", Text), Column("description", Text), Column("active", Boolean),
+)
+
+rule_packs = Table(
+    "rule_packs", metadata,
+    Column("id", Text, primary_key=True), Column("version", Integer, primary_key=True), Column("name", Text),
+    Column("definition", JSONB), Column("created_at", DateTime(timezone=True)),
+)
+
+challenges = Table(
+    "challenges", metadata,
+    Column("id", Uuid, primary_key=True), Column("user_id", Uuid), Column("plan_id", Text), Column("phase", Integer),
+    Column("status", Text), Column("rules", JSONB), Column("account", JSONB), Column("initial_balance", Numeric),
+    Column("balance", Numeric), Column("equity", Numeric), Column("currency", Text), Column("idempotency_key", Text),
+    Column("parent_id", Uuid), Column("failure_reason", Text), Column("total_trades", Integer),
+    Column("winning_trades", Integer), Column("losing_trades", Integer), Column("realized_pnl", Numeric),
+    Column("created_at", DateTime(timezone=True)), Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)), Column("last_trade_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+positions = Table(
+    "positions", metadata,
+    Column("challenge_id", Uuid, primary_key=True), Column("symbol", Text, primary_key=True),
+    Column("quantity", Numeric), Column("avg_price", Numeric), Column("stop_loss", Numeric),
+    Column("take_profit", Numeric), Column("updated_at", DateTime(timezone=True)),
+)
+
+trades = Table(
+    "trades", metadata,
+    Column("id", Uuid, primary_key=True), Column("challenge_id", Uuid), Column("user_id", Uuid),
+    Column("symbol", Text), Column("side", Text), Column("quantity", Numeric), Column("price", Numeric),
+    Column("commission", Numeric), Column("realized_pnl", Numeric), Column("reason", Text),
+    Column("idempotency_key", Text), Column("note", Text), Column("tags", ARRAY(Text)),
+    Column("executed_at", DateTime(timezone=True)),
+)
+
+breaches = Table(
+    "breaches", metadata,
+    Column("id", Uuid, primary_key=True), Column("challenge_id", Uuid), Column("rule", Text), Column("hard", Boolean),
+    Column("parameters", JSONB), Column("observed", JSONB), Column("occurred_at", DateTime(timezone=True)),
+)
+
+daily_snapshots = Table(
+    "daily_snapshots", metadata,
+    Column("challenge_id", Uuid, primary_key=True), Column("trading_day", Date, primary_key=True),
+    Column("start_balance", Numeric), Column("start_equity", Numeric),
+)
+
+events = Table(
+    "events", metadata,
+    Column("sequence", Integer, primary_key=True), Column("challenge_id", Uuid), Column("user_id", Uuid),
+    Column("type", Text), Column("payload", JSONB), Column("occurred_at", DateTime(timezone=True)),
 )
 
 
-async def seed_plans(conn: AsyncConnection, catalogue: tuple[Plan, ...]) -> None:
+# --- catalogue ---------------------------------------------------------------------------
+
+async def seed(conn: AsyncConnection, packs: tuple[RulePack, ...], catalogue: tuple[Plan, ...]) -> None:
+    for pack in packs:
+        await conn.execute(
+            insert(rule_packs)
+            .values(id=pack.id, version=pack.version, name=pack.name, definition=pack.to_dict(), created_at=func.now())
+            .on_conflict_do_nothing()  # versions are immutable once published
+        )
     for plan in catalogue:
         values = asdict(plan)
         values["account_sizes"] = list(plan.account_sizes)
@@ -40,3 +117,194 @@ async def list_plans(conn: AsyncConnection, *, after: str | None, limit: int) ->
     if after:
         stmt = stmt.where(plans.c.id > after)
     return list((await conn.execute(stmt)).mappings().all())
+
+
+async def get_plan(conn: AsyncConnection, plan_id: str) -> RowMapping | None:
+    return (await conn.execute(select(plans).where(plans.c.id == plan_id, plans.c.active))).mappings().first()
+
+
+async def insert_plan(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    r = await conn.execute(insert(plans).values(**values, active=True).on_conflict_do_nothing())
+    return r.rowcount == 1
+
+
+async def get_pack(conn: AsyncConnection, pack_id: str, version: int) -> RulePack | None:
+    row = (
+        await conn.execute(select(rule_packs.c.definition).where(rule_packs.c.id == pack_id, rule_packs.c.version == version))
+    ).first()
+    return RulePack.from_dict(row[0]) if row else None
+
+
+async def list_packs(conn: AsyncConnection) -> list[RowMapping]:
+    return list((await conn.execute(select(rule_packs).order_by(rule_packs.c.id, rule_packs.c.version))).mappings())
+
+
+async def insert_pack(conn: AsyncConnection, pack: RulePack) -> bool:
+    r = await conn.execute(
+        insert(rule_packs)
+        .values(id=pack.id, version=pack.version, name=pack.name, definition=pack.to_dict(), created_at=func.now())
+        .on_conflict_do_nothing()
+    )
+    return r.rowcount == 1
+
+
+# --- challenges ------------------------------------------------------------------------------
+
+async def insert_challenge(conn: AsyncConnection, values: dict[str, Any]) -> RowMapping | None:
+    stmt = insert(challenges).values(**values).on_conflict_do_nothing().returning(*challenges.c)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def challenge_by_key(conn: AsyncConnection, user_id: uuid.UUID, key: str) -> RowMapping | None:
+    stmt = select(challenges).where(challenges.c.user_id == user_id, challenges.c.idempotency_key == key)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def get_challenge(
+    conn: AsyncConnection, challenge_id: uuid.UUID, user_id: uuid.UUID | None, *, lock: bool = False
+) -> RowMapping | None:
+    stmt = select(challenges).where(challenges.c.id == challenge_id)
+    if user_id is not None:  # None only for admins and the service itself
+        stmt = stmt.where(challenges.c.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def update_challenge(conn: AsyncConnection, challenge_id: uuid.UUID, **values: Any) -> None:
+    await conn.execute(update(challenges).where(challenges.c.id == challenge_id).values(**values))
+
+
+async def list_challenges(
+    conn: AsyncConnection, *, user_id: uuid.UUID | None, status: str | None,
+    before: tuple[datetime, uuid.UUID] | None, limit: int,
+) -> list[RowMapping]:
+    stmt = select(challenges).order_by(challenges.c.created_at.desc(), challenges.c.id.desc()).limit(limit)
+    if user_id is not None:
+        stmt = stmt.where(challenges.c.user_id == user_id)
+    if status:
+        stmt = stmt.where(challenges.c.status == status)
+    if before is not None:
+        stmt = stmt.where(or_(challenges.c.created_at < before[0],
+                              and_(challenges.c.created_at == before[0], challenges.c.id < before[1])))
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def live_challenges(conn: AsyncConnection) -> list[RowMapping]:
+    stmt = select(challenges).where(challenges.c.status.in_(["ACTIVE", "PAUSED"]))
+    return list((await conn.execute(stmt)).mappings())
+
+
+# --- positions and trades ----------------------------------------------------------------------
+
+async def get_positions(conn: AsyncConnection, challenge_id: uuid.UUID) -> list[RowMapping]:
+    stmt = select(positions).where(positions.c.challenge_id == challenge_id).order_by(positions.c.symbol)
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def positions_of(conn: AsyncConnection, ids: list[uuid.UUID]) -> list[RowMapping]:
+    stmt = select(positions).where(positions.c.challenge_id.in_(ids), positions.c.quantity != 0)
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def save_position(
+    conn: AsyncConnection, challenge_id: uuid.UUID, symbol: str, quantity: Decimal, avg_price: Decimal,
+    stop_loss: Decimal | None, take_profit: Decimal | None, now: datetime,
+) -> None:
+    values = dict(quantity=quantity, avg_price=avg_price, stop_loss=stop_loss, take_profit=take_profit, updated_at=now)
+    stmt = insert(positions).values(challenge_id=challenge_id, symbol=symbol, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["challenge_id", "symbol"], set_=values))
+
+
+async def trade_by_key(conn: AsyncConnection, challenge_id: uuid.UUID, key: str) -> RowMapping | None:
+    stmt = select(trades).where(trades.c.challenge_id == challenge_id, trades.c.idempotency_key == key)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def insert_trade(conn: AsyncConnection, values: dict[str, Any]) -> RowMapping:
+    return (await conn.execute(insert(trades).values(**values).returning(*trades.c))).mappings().one()
+
+
+async def list_trades(
+    conn: AsyncConnection, *, challenge_id: uuid.UUID | None, user_id: uuid.UUID | None, symbol: str, side: str,
+    start: datetime | None, end: datetime | None, descending: bool, after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[RowMapping]:
+    stmt = select(trades)
+    if challenge_id is not None:
+        stmt = stmt.where(trades.c.challenge_id == challenge_id)
+    if user_id is not None:
+        stmt = stmt.where(trades.c.user_id == user_id)
+    if symbol:
+        stmt = stmt.where(trades.c.symbol == symbol)
+    if side:
+        stmt = stmt.where(trades.c.side == side)
+    if start is not None:
+        stmt = stmt.where(trades.c.executed_at >= start)
+    if end is not None:
+        stmt = stmt.where(trades.c.executed_at < end)
+    if after is not None:
+        t, i = after
+        if descending:
+            stmt = stmt.where(or_(trades.c.executed_at < t, and_(trades.c.executed_at == t, trades.c.id < i)))
+        else:
+            stmt = stmt.where(or_(trades.c.executed_at > t, and_(trades.c.executed_at == t, trades.c.id > i)))
+    order = (trades.c.executed_at.desc(), trades.c.id.desc()) if descending else (trades.c.executed_at, trades.c.id)
+    return list((await conn.execute(stmt.order_by(*order).limit(limit))).mappings())
+
+
+async def get_trade(conn: AsyncConnection, trade_id: uuid.UUID, user_id: uuid.UUID | None) -> RowMapping | None:
+    stmt = select(trades).where(trades.c.id == trade_id)
+    if user_id is not None:
+        stmt = stmt.where(trades.c.user_id == user_id)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def update_journal(conn: AsyncConnection, trade_id: uuid.UUID, note: str, tags: list[str]) -> RowMapping:
+    stmt = update(trades).where(trades.c.id == trade_id).values(note=note, tags=tags).returning(*trades.c)
+    return (await conn.execute(stmt)).mappings().one()
+
+
+# --- breaches, snapshots, events ------------------------------------------------------------------
+
+async def insert_breach(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(breaches.insert().values(**values))
+
+
+async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: int, limit: int) -> list[RowMapping]:
+    stmt = (
+        select(breaches, func.row_number().over(order_by=(breaches.c.occurred_at, breaches.c.id)).label("n"))
+        .where(breaches.c.challenge_id == challenge_id)
+        .order_by(breaches.c.occurred_at, breaches.c.id)
+        .offset(after)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def save_snapshot(conn: AsyncConnection, challenge_id: uuid.UUID, day: date, balance: Decimal, equity: Decimal) -> None:
+    await conn.execute(
+        insert(daily_snapshots)
+        .values(challenge_id=challenge_id, trading_day=day, start_balance=balance, start_equity=equity)
+        .on_conflict_do_nothing()
+    )
+
+
+async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Outbox rows, in the caller's transaction. The advisory lock makes commit order equal
+    sequence order, so a reader following `sequence > cursor` never skips a late commit."""
+    if not rows:
+        return
+    await conn.execute(text("SELECT pg_advisory_xact_lock(7245001)"))
+    for r in rows:
+        r["payload"] = json.loads(json.dumps(r["payload"], default=str))
+    await conn.execute(events.insert(), rows)
+
+
+async def events_after(
+    conn: AsyncConnection, after: int, limit: int, challenge_id: uuid.UUID | None = None
+) -> list[RowMapping]:
+    stmt = select(events).where(events.c.sequence > after).order_by(events.c.sequence).limit(limit)
+    if challenge_id is not None:
+        stmt = stmt.where(events.c.challenge_id == challenge_id)
+    return list((await conn.execute(stmt)).mappings())

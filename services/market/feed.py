@@ -116,6 +116,30 @@ class PriceRouter:
         self.publish(tick)
         return tick
 
+    def seed_last_prices(self, last_close: dict[str, Decimal], now: datetime) -> None:
+        """Every instrument has a last price from start-up on, even while its market is
+        closed (the last candle's close, else the catalogue's reference price), so a quote
+        request on a closed market says MARKET_CLOSED rather than "no quote"."""
+        for sym, inst in self.instruments.items():
+            if sym in self.hub.latest:
+                continue
+            mid = last_close.get(sym, inst.start_price)
+            half = inst.tick_size * inst.spread_ticks / 2
+            bid = max(round_to_tick(mid - half, inst.tick_size), inst.tick_size)
+            self.hub.latest[sym] = Tick(sym, bid, max(round_to_tick(mid + half, inst.tick_size), bid + inst.tick_size),
+                                        now, "last")
+
+    async def scripted_heartbeat(self, every: float) -> None:
+        """A scripted price stays the quote until set again: re-publish it with a fresh time,
+        as a real feed keeps quoting an unchanged book."""
+        while True:
+            await asyncio.sleep(every)
+            now = datetime.now(UTC)
+            for sym in list(self.scripted):
+                last = self.hub.latest.get(sym)
+                if last is not None:
+                    self.publish(Tick(sym, last.bid, last.ask, now, "scripted"))
+
     # --- running providers -------------------------------------------------------------------
 
     async def run_provider(self, provider: Provider) -> None:

@@ -89,9 +89,13 @@ async def setup(runtime: Runtime) -> Wiring:
             router.rolling.update(c)
         if replay is not None:
             replay.restore(await store.load_state(conn, "replay"))
+    router.seed_last_prices(
+        {sym: c.close for (sym, interval), c in router.candles.current.items() if interval == "1m"}, datetime.now(UTC)
+    )
     for p in providers:
         runtime.spawn(router.run_provider(p), f"provider-{p.name}")
     runtime.spawn(flush_forever(runtime, router, replay, s.market_flush_interval), "flush")
+    runtime.spawn(router.scripted_heartbeat(s.market_tick_interval), "scripted-heartbeat")
     runtime.on_stopping.append(hub.close_all)
 
     async def final_flush() -> None:

@@ -51,8 +51,9 @@ def instrument_pb(i: Instrument | RowMapping) -> market_pb2.Instrument:
     )
 
 
-def price_pb(t: Tick) -> market_pb2.Price:
+def price_pb(t: Tick, market_open: bool = True) -> market_pb2.Price:
     return market_pb2.Price(
+        market_open=market_open,
         symbol=t.symbol,
         bid=decimals.fmt(t.bid),
         ask=decimals.fmt(t.ask),
@@ -120,6 +121,10 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             raise not_found(f"symbol {sym[:32]!r}", reason="UNKNOWN_SYMBOL")
         return inst
 
+    def _price(self, tick: Tick) -> market_pb2.Price:
+        inst = self.instruments[tick.symbol]
+        return price_pb(tick, self.router.calendars.status(inst.calendar, tick.time).is_open)
+
     def _status(self, inst: Instrument, now: datetime) -> Status:
         return self.router.calendars.status(inst.calendar, now)
 
@@ -144,7 +149,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         )
         tick = self.hub.latest.get(inst.symbol)
         if tick is not None:
-            detail.price.CopyFrom(price_pb(tick))
+            detail.price.CopyFrom(self._price(tick))
         ticker = ticker_pb(self.router.rolling.ticker(inst.symbol, now))
         if ticker is not None:
             detail.ticker.CopyFrom(ticker)
@@ -155,7 +160,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         for s in symbols:
             self._known(s, "symbols")
         return market_pb2.GetPricesResponse(
-            prices=[price_pb(self.hub.latest[s]) for s in symbols if s in self.hub.latest]
+            prices=[self._price(self.hub.latest[s]) for s in symbols if s in self.hub.latest]
         )
 
     async def GetChart(self, request: market_pb2.GetChartRequest, context: Any) -> market_pb2.GetChartResponse:
@@ -238,7 +243,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         try:
             while (batch := await sub.next_batch()) is not None:
                 for tick in batch:
-                    yield price_pb(tick)
+                    yield self._price(tick)
         finally:
             # Client gone (cancelled) or server stopping: free the subscription.
             self.hub.unsubscribe(sub)
@@ -250,7 +255,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             raise not_found(f"quote for {inst.symbol}", reason="NO_QUOTE")
         now = datetime.now(UTC)
         quote = market_pb2.Quote(
-            price=price_pb(tick), market_open=self._status(inst, now).is_open, instrument=instrument_pb(inst)
+            price=self._price(tick), market_open=self._status(inst, now).is_open, instrument=instrument_pb(inst)
         )
         quote.age.FromTimedelta(max(now - tick.time, now - now))
         return quote
@@ -265,4 +270,4 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         assert bid is not None and ask is not None
         if ask < bid:
             raise invalid_argument({"ask": "must not be below bid"})
-        return price_pb(self.router.set_price(inst.symbol, Decimal(bid), Decimal(ask)))
+        return self._price(self.router.set_price(inst.symbol, Decimal(bid), Decimal(ask)))

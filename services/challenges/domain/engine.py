@@ -39,6 +39,7 @@ class Account:
     last_trading_day: date | None = None
     daily_pnl: dict[str, Decimal] = field(default_factory=dict)  # trading day -> closed P&L
     paused_until: datetime | None = None
+    warned: list[str] = field(default_factory=list)  # rules warned about this trading day
 
     @classmethod
     def new(cls, initial: Decimal) -> Account:
@@ -115,7 +116,7 @@ def max_loss_floor(a: Account, r: Rules) -> Decimal:
 
 def equity_floor(a: Account, r: Rules) -> Decimal:
     """The equity at or below which some limit breaks: what mark-to-market checks per tick."""
-    d = daily_floor(a, r)
+    d = daily_floor(a, r) if a.status == ACTIVE else None
     m = max_loss_floor(a, r)
     return m if d is None else max(d, m)
 
@@ -148,6 +149,7 @@ def roll_day(a: Account, r: Rules, now: datetime) -> list[date]:
     a.day_start_equity = a.equity
     started = [today]
     a.day = today
+    a.warned = []
     if a.status == PAUSED and (a.paused_until is None or now >= a.paused_until):
         a.status = ACTIVE
         a.paused_until = None
@@ -191,15 +193,26 @@ def mark(a: Account, r: Rules, equity: Decimal, now: datetime) -> tuple[Breach |
              "day_start_equity": str(a.day_start_equity), "trading_day": str(a.day)},
         ), []
     warnings = []
-    if r.daily_loss:
+    if r.daily_loss and "daily_loss" not in a.warned:
         used = (daily_reference(a, r) - equity) / r.daily_loss
         if used >= r.warning_share:
             warnings.append(Warning("daily_loss", used, r.daily_loss, daily_reference(a, r) - equity))
     # Loss measured from the level the floor trails (or the initial balance when static).
     used = (m_floor + r.max_loss - equity) / r.max_loss
-    if used >= r.warning_share:
+    if used >= r.warning_share and "max_loss" not in a.warned:
         warnings.append(Warning("max_loss", used, r.max_loss, m_floor + r.max_loss - equity))
+    a.warned.extend(w.rule for w in warnings)  # once per rule per trading day
     return None, warnings
+
+
+def warning_level(a: Account, r: Rules) -> Decimal | None:
+    """The equity at or below which a not-yet-given warning is due (for the mark index)."""
+    levels = []
+    if r.daily_loss and "daily_loss" not in a.warned and a.status == ACTIVE:
+        levels.append(daily_reference(a, r) - r.warning_share * r.daily_loss)
+    if "max_loss" not in a.warned:
+        levels.append(max_loss_floor(a, r) + (1 - r.warning_share) * r.max_loss)
+    return max(levels) if levels else None
 
 
 def apply_breach(a: Account, r: Rules, b: Breach, now: datetime) -> str:

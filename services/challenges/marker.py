@@ -1,0 +1,70 @@
+"""Mark-to-market and day rolls, driven by the price stream and the clock.
+
+Each tick goes through the vectorised index; the few challenges it puts at a limit
+(or a stop, or a warning level) are judged exactly, one transaction each, by a small
+pool of workers. A challenge already queued is not queued twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from services.challenges.ledger import Ledger
+from services.challenges.prices import CachedQuote
+
+log = structlog.get_logger("marker")
+
+TICKS = Counter("challenges_mark_ticks_total", "Price ticks applied to the mark-to-market index.")
+JUDGED = Counter("challenges_mark_judged_total", "Challenges judged exactly after a tick or a day roll.", ("why",))
+TICK_SECONDS = Histogram("challenges_mark_tick_seconds", "Time to apply one tick to the index.",
+                         buckets=(0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1))
+
+
+class Marker:
+    def __init__(self, ledger: Ledger, workers: int = 4) -> None:
+        self.ledger = ledger
+        self.queue: asyncio.Queue[tuple[uuid.UUID, str | None]] = asyncio.Queue()
+        self.pending: set[uuid.UUID] = set()
+        self.workers = workers
+
+    def on_tick(self, symbol: str, q: CachedQuote) -> None:
+        with TICK_SECONDS.time():
+            judge, warn, _ = self.ledger.index.on_price(symbol, float(q.bid), float(q.ask))
+        TICKS.inc()
+        ids = self.ledger.index.ids
+        for slot in list(judge) + list(warn):
+            self._enqueue(ids[int(slot)], symbol)  # type: ignore[arg-type]
+
+    def _enqueue(self, cid: uuid.UUID, symbol: str | None) -> None:
+        if cid not in self.pending:
+            self.pending.add(cid)
+            self.queue.put_nowait((cid, symbol))
+
+    async def work(self) -> None:
+        while True:
+            cid, symbol = await self.queue.get()
+            self.pending.discard(cid)
+            try:
+                await self.ledger.judge(cid, symbol)
+                JUDGED.labels("tick" if symbol else "day_roll").inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried on the next tick or roll
+                log.warning("judge failed", challenge_id=str(cid), error=str(exc)[:200])
+
+    async def day_rolls(self, every: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            now = datetime.now(UTC)
+            for cid, at in list(self.ledger.next_reset.items()):
+                if now >= at:
+                    self.ledger.next_reset.pop(cid, None)
+                    self._enqueue(cid, None)
+
+    def tasks(self) -> list:  # type: ignore[type-arg]
+        return [self.work() for _ in range(self.workers)] + [self.day_rolls()]

@@ -24,7 +24,8 @@ def test_sigterm_drains(tmp_path: Path, database: Database) -> None:
         database_url=database.create_database(),
         services=("auth", "market"),
         with_gateway=False,
-        env={"SHUTDOWN_DRAIN_SECONDS": "1.0"},
+        # Open streams (the health Watch below) hold the stop for the whole grace period.
+        env={"SHUTDOWN_DRAIN_SECONDS": "1.0", "SHUTDOWN_GRACE_SECONDS": "3"},
     )
     stack = Stack(cfg)
     stack.start()

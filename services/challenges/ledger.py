@@ -70,17 +70,22 @@ class Ledger:
     async def transact(
         self, cid: uuid.UUID, user_id: uuid.UUID | None, action: Callable[[Session, RowMapping], list[dict[str, Any]]],
         *, now: datetime | None = None, extra: dict[str, Any] | None = None,
+        before: Callable[[Any], Any] | None = None,
     ) -> tuple[RowMapping, Session, list[dict[str, Any]], list[RowMapping]]:
         now = now or datetime.now(UTC)
         async with self.db.begin() as conn:
             row = await store.get_challenge(conn, cid, user_id, lock=True)
             if row is None:
                 raise not_found("challenge")
+            if before is not None:
+                await before(conn)
             session = self._session(row, await store.get_positions(conn, cid))
             try:
                 events = action(session, row)
             except OrderRejected as exc:
                 raise order_error(exc) from None
+            if not events:
+                return row, session, events, []  # nothing changed: no write at all
             trade_rows = await self._persist(conn, row, session, events, now, extra or {})
         self._after_commit(row, session)
         return row, session, events, trade_rows
@@ -306,42 +311,42 @@ class Ledger:
         self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, side: str, quantity: Decimal,
         stop_loss: Decimal | None, take_profit: Decimal | None, key: str | None, note: str, tags: list[str],
     ) -> RowMapping:
-        if key:
-            async with self.db.connect() as conn:
-                owner = await store.get_challenge(conn, cid, user_id)
-                if owner is None:
-                    raise not_found("challenge")
-                seen = await store.trade_by_key(conn, cid, key)
-            if seen is not None:
-                return seen  # a retry: the first result, never a second fill
         await self._quotes_for(symbol, [])
 
         def act(s: Session, row: RowMapping) -> list[dict[str, Any]]:
             return s.place(symbol, side, quantity, datetime.now(UTC), stop_loss, take_profit)
 
-        try:
-            _, _, _, trade_rows = await self.transact(
-                cid, user_id, act, extra={"idempotency_key": key, "note": note, "tags": tags})
-        except Exception as exc:
-            # Two retries racing past the first check: the unique key lets one win.
-            if key and "trades_challenge_id_idempotency_key_key" in str(exc):
-                async with self.db.connect() as conn:
-                    seen = await store.trade_by_key(conn, cid, key)
-                if seen is not None:
-                    return seen
-            raise
-        return trade_rows[0]
+        return await self._order(cid, user_id, act, key, {"idempotency_key": key, "note": note, "tags": tags})
+
+    async def _order(
+        self, cid: uuid.UUID, user_id: uuid.UUID, act: Callable[[Session, RowMapping], list[dict[str, Any]]],
+        key: str | None, extra: dict[str, Any],
+    ) -> RowMapping:
+        """One order, idempotent by key: a retry returns the first trade, never a second fill.
+
+        The key is checked inside the transaction, under the challenge's row lock, so two
+        racing retries serialise and the second one finds the first one's trade.
+        """
+        seen: list[RowMapping] = []
+
+        def guarded(s: Session, row: RowMapping) -> list[dict[str, Any]]:
+            if seen:
+                return []
+            return act(s, row)
+
+        async def check(conn: Any) -> None:
+            if key:
+                hit = await store.trade_by_key(conn, cid, key)
+                if hit is not None:
+                    seen.append(hit)
+
+        _, _, _, trade_rows = await self.transact(cid, user_id, guarded, extra=extra, before=check)
+        return seen[0] if seen else trade_rows[0]
 
     async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> RowMapping:
-        if key:
-            async with self.db.connect() as conn:
-                seen = await store.trade_by_key(conn, cid, key)
-            if seen is not None:
-                return seen
         await self._quotes_for(symbol, [])
-        _, _, _, trade_rows = await self.transact(
-            cid, user_id, lambda s, row: s.close(symbol, datetime.now(UTC)), extra={"idempotency_key": key})
-        return trade_rows[0]
+        return await self._order(cid, user_id, lambda s, row: s.close(symbol, datetime.now(UTC)), key,
+                                 {"idempotency_key": key})
 
     async def cancel(self, cid: uuid.UUID, reason: str) -> None:
         def act(s: Session, row: RowMapping) -> list[dict[str, Any]]:

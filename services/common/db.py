@@ -14,7 +14,10 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.async_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip per transaction on the order path): a
+        # connection broken by a database restart fails once, SQLAlchemy invalidates the
+        # pool, and the error interceptor answers UNAVAILABLE so clients retry.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "server_settings": {

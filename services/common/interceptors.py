@@ -68,6 +68,22 @@ def _behavior(h: Handler) -> Callable[..., Any]:
     return (h.unary_unary or h.unary_stream or h.stream_unary or h.stream_stream)  # type: ignore[return-value]
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Database gone or restarting, a pool timeout, an upstream service down: retryable."""
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout | ConnectionError | OSError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in (
+        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED
+    ):
+        return True
+    text = str(exc).lower()
+    return "connection was closed" in text or "cannot connect" in text or "the database system is" in text
+
+
 class ErrorInterceptor(ServerInterceptor):
     """ServiceError -> rich status; anything unexpected -> INTERNAL without detail, reported."""
 
@@ -85,6 +101,11 @@ class ErrorInterceptor(ServerInterceptor):
         async def _fail(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
             if isinstance(exc, ServiceError):
                 await context.abort_with_status(exc.to_status())
+            if is_transient(exc):
+                log.warning("transient failure", method=method, error=type(exc).__name__)
+                await context.abort_with_status(
+                    ServiceError(grpc.StatusCode.UNAVAILABLE, "temporarily unavailable; retry", reason="RETRY").to_status()
+                )
             log.error("unhandled error", method=method, exc_info=exc)
             sentry_sdk.capture_exception(exc)
             await context.abort_with_status(internal_status())

@@ -24,12 +24,13 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.challenges import ledger_sql as sql
 from services.challenges import store
 from services.challenges.domain import days, engine
 from services.challenges.domain.engine import Account
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.positions import Position, conversion_symbol
-from services.challenges.domain.rulepacks import Rules
+from services.challenges.domain.rulepacks import RulePack, Rules
 from services.challenges.domain.session import OrderRejected, Quote, Session, Stops
 from services.challenges.prices import MarketView
 from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found
@@ -73,20 +74,23 @@ class Ledger:
         before: Callable[[Any], Any] | None = None,
     ) -> tuple[RowMapping, Session, list[dict[str, Any]], list[RowMapping]]:
         now = now or datetime.now(UTC)
-        async with self.db.begin() as conn:
-            row = await store.get_challenge(conn, cid, user_id, lock=True)
-            if row is None:
-                raise not_found("challenge")
-            if before is not None:
-                await before(conn)
-            session = self._session(row, await store.get_positions(conn, cid))
-            try:
-                events = action(session, row)
-            except OrderRejected as exc:
-                raise order_error(exc) from None
-            if not events:
-                return row, session, events, []  # nothing changed: no write at all
-            trade_rows = await self._persist(conn, row, session, events, now, extra or {})
+        async with self.db.connect() as sa_conn:
+            # The pool's own asyncpg connection: see ledger_sql for why the hot path skips Core.
+            conn = (await sa_conn.get_raw_connection()).driver_connection
+            async with conn.transaction():
+                row = await sql.lock_challenge(conn, cid, user_id)
+                if row is None:
+                    raise not_found("challenge")
+                if before is not None:
+                    await before(conn)
+                session = self._session(row, await sql.positions(conn, cid))
+                try:
+                    events = action(session, row)
+                except OrderRejected as exc:
+                    raise order_error(exc) from None
+                if not events:
+                    return row, session, events, []  # nothing changed: no write at all
+                trade_rows = await self._persist(conn, row, session, events, now, extra or {})
         self._after_commit(row, session)
         return row, session, events, trade_rows
 
@@ -107,6 +111,9 @@ class Ledger:
         a = s.account
         values: dict[str, Any] = {
             "account": a.to_json(), "status": a.status, "balance": a.balance, "equity": a.equity, "updated_at": now,
+            "failure_reason": row["failure_reason"], "ended_at": row["ended_at"], "last_trade_at": row["last_trade_at"],
+            "total_trades": row["total_trades"], "winning_trades": row["winning_trades"],
+            "losing_trades": row["losing_trades"], "realized_pnl": row["realized_pnl"], "started_at": row["started_at"],
         }
         trade_rows = []
         wins = losses = 0
@@ -117,7 +124,7 @@ class Ledger:
             kind = e["type"]
             if kind == "trade_executed":
                 is_order = e["reason"] in ("order", "close") and not trade_rows
-                trade_rows.append(await store.insert_trade(conn, {
+                trade_rows.append(await sql.insert_trade(conn, {
                     "id": uuid.uuid4(), "challenge_id": cid, "user_id": uid, "symbol": e["symbol"],
                     "side": e["side"], "quantity": Decimal(e["quantity"]), "price": Decimal(e["price"]),
                     "commission": Decimal(e["commission"]), "realized_pnl": Decimal(e["realized_pnl"]),
@@ -134,14 +141,14 @@ class Ledger:
                 touched.add(e["symbol"])
                 TRADES.labels(e["reason"]).inc()
             elif kind == "breach":
-                await store.insert_breach(conn, {
+                await sql.insert_breach(conn, {
                     "id": uuid.uuid4(), "challenge_id": cid, "rule": e["rule"], "hard": e["hard"],
                     "parameters": e["parameters"], "observed": e["observed"], "occurred_at": now,
                 })
                 values["failure_reason"] = e["reason"] if e["hard"] else row["failure_reason"]
                 BREACHES.labels(e["rule"], str(e["hard"]).lower()).inc()
             elif kind == "day_rolled":
-                await store.save_snapshot(conn, cid, date.fromisoformat(e["trading_day"]),
+                await sql.save_snapshot(conn, cid, date.fromisoformat(e["trading_day"]),
                                           Decimal(e["day_start_balance"]), Decimal(e["day_start_equity"]))
             elif kind == "status_changed":
                 TRANSITIONS.labels(e["to"]).inc()
@@ -159,24 +166,22 @@ class Ledger:
         for sym in touched | set(s.stops):
             p = s.positions.get(sym, Position(sym, Decimal(0), Decimal(0)))
             st = s.stops.get(sym, Stops())
-            await store.save_position(conn, cid, sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit, now)
+            await sql.save_position(conn, cid, sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit, now)
         if row["status"] == engine.PENDING and a.status == engine.ACTIVE:
             values["started_at"] = now
-        await store.update_challenge(conn, cid, **values)
-        await store.append_events(conn, outbox)
+        await sql.update_challenge(conn, cid, values)
+        await sql.append_events(conn, outbox)
         return trade_rows
 
     async def _open_next_phase(self, conn: Any, row: RowMapping, s: Session, now: datetime) -> uuid.UUID:
-        plan = await store.get_plan(conn, s.rules.next_plan or "")
+        plan = await sql.plan(conn, s.rules.next_plan or "")
         if plan is None:
             raise failed_precondition("next phase plan missing", "PLAN_NOT_FOUND")
-        pack = await store.get_pack(conn, plan["rule_pack"], plan["rule_pack_version"])
-        assert pack is not None
-        rules = pack.rules_for(plan["phase"], s.rules.initial_balance)
-        new = await store.insert_challenge(conn, self._new_challenge_values(
+        definition = await sql.pack_definition(conn, plan["rule_pack"], plan["rule_pack_version"])
+        assert definition is not None
+        rules = RulePack.from_dict(definition).rules_for(plan["phase"], s.rules.initial_balance)
+        return await sql.insert_challenge(conn, self._new_challenge_values(
             row["user_id"], plan, rules, None, now, parent_id=row["id"]))
-        assert new is not None
-        return new["id"]
 
     def _new_challenge_values(
         self, user_id: uuid.UUID, plan: RowMapping, rules: Rules, key: str | None, now: datetime,
@@ -336,7 +341,7 @@ class Ledger:
 
         async def check(conn: Any) -> None:
             if key:
-                hit = await store.trade_by_key(conn, cid, key)
+                hit = await sql.trade_by_key(conn, cid, key)
                 if hit is not None:
                     seen.append(hit)
 

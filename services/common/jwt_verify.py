@@ -30,6 +30,7 @@ class KeySet:
     def __init__(self, fetch: JwksFetcher, min_refresh_interval: float = 5.0, max_age: float = 300.0) -> None:
         self._fetch = fetch
         self._keys: dict[str, Any] = {}
+        self.generation = 0
         self._last_fetch = 0.0
         self._loaded_at = 0.0
         self._min_interval = min_refresh_interval
@@ -37,6 +38,7 @@ class KeySet:
         self._lock = asyncio.Lock()
 
     def load(self, jwks: list[dict[str, str]]) -> None:
+        self.generation += 1
         keys = {}
         for jwk in jwks:
             if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("kid"):
@@ -73,13 +75,33 @@ class KeySet:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: float = 5.0) -> None:
+    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: float = 5.0, cache_size: int = 10_000) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        # Verified tokens, until they expire: a signature check costs more than the rest of
+        # a small RPC, and browsers send the same token for many requests.
+        self._cache: dict[str, tuple[Caller, float]] = {}
+        self._cache_size = cache_size
+        self._generation = keys.generation
 
     async def verify(self, token: str) -> Caller:
+        if self._generation != self.keys.generation:
+            self._cache.clear()  # keys changed (rotation, retirement): verify afresh
+            self._generation = self.keys.generation
+        hit = self._cache.get(token)
+        if hit is not None:
+            if time.time() < hit[1] and time.monotonic() - self.keys._loaded_at < self.keys._max_age:
+                return hit[0]
+            del self._cache[token]
+        caller, exp = await self._verify(token)
+        if len(self._cache) >= self._cache_size:
+            self._cache.pop(next(iter(self._cache)))  # oldest first (insertion order)
+        self._cache[token] = (caller, exp)
+        return caller
+
+    async def _verify(self, token: str) -> tuple[Caller, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -109,4 +131,6 @@ class TokenVerifier:
         role = claims.get("role")
         if role not in ROLES:
             raise unauthenticated("invalid token", reason="TOKEN_INVALID")
-        return Caller(user_id=str(claims["sub"]), role=str(role), token=token)
+        # Cached until expiry, and never past the key set's refresh, so a retired key's
+        # tokens stop verifying when the set is reloaded.
+        return Caller(user_id=str(claims["sub"]), role=str(role), token=token), float(claims["exp"])

@@ -9,6 +9,9 @@ from bench.report import write_results
 
 BENCHMARKS = [
     ["bench.market_fanout", "--subscribers", "1000", "--rate", "10", "--seconds", "10", "--runs", "3"],
+    ["bench.mark_to_market", "--runs", "5"],
+    ["bench.risk_metrics", "--runs", "5"],
+    ["bench.orders", "--concurrency", "1,8,32,64", "--seconds", "8", "--runs", "3"],
 ]
 
 

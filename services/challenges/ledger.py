@@ -266,7 +266,12 @@ class Ledger:
                 return row
             await store.append_events(conn, [{"challenge_id": row["id"], "user_id": user_id, "type": "status_changed",
                                               "payload": {"type": "status_changed", "time": now.isoformat(),
-                                                          "from": None, "to": engine.PENDING, "reason": "created"},
+                                                          "from": None, "to": engine.PENDING, "reason": "created",
+                                                          "plan_id": plan_id, "phase": plan["phase"],
+                                                          "initial_balance": str(rules.initial_balance),
+                                                          "daily_loss": str(rules.daily_loss or ""),
+                                                          "max_loss": str(rules.max_loss),
+                                                          "profit_target": str(rules.profit_target or "")},
                                               "occurred_at": now}])
         self.new_events.set()
         self.new_events = asyncio.Event()

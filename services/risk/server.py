@@ -7,8 +7,9 @@ from pathlib import Path
 import grpc
 
 from services.common.auth_interceptor import AuthInterceptor
-from services.common.clients import channel, remote_verifier
+from services.common.clients import ServiceIdentity, channel, remote_verifier
 from services.common.server import Runtime, ServiceSpec, Wiring
+from services.risk.consumer import Consumer
 from services.risk.servicer import RiskServicer
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
@@ -18,12 +19,16 @@ HERE = Path(__file__).resolve().parent
 async def setup(runtime: Runtime) -> Wiring:
     s = runtime.settings
     auth = channel(s.auth_addr)
+    challenges = channel(s.challenges_addr)
+    consumer = Consumer(runtime.engine, challenges, ServiceIdentity(s, auth))
+    runtime.spawn(consumer.run(), "consumer")
 
     async def close() -> None:
         await auth.close()
+        await challenges.close()
 
     runtime.on_shutdown.append(close)
-    servicer = RiskServicer(runtime.engine)
+    servicer = RiskServicer(runtime.engine, consumer)
 
     def register(server: grpc.aio.Server) -> list[str]:
         risk_pb2_grpc.add_RiskServiceServicer_to_server(servicer, server)

@@ -2,34 +2,72 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import uuid
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common import identity, pagination
-from services.common.errors import invalid_argument
+from services.common.errors import invalid_argument, not_found
 from services.risk import store
+from services.risk.consumer import Consumer
+from services.risk.domain.metrics import TradeAccumulator, compute
+from services.risk.metrics import BadInput, _chunk_arrays
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
-def alert_pb(r: RowMapping) -> risk_pb2.Alert:
+
+def _ts(dt: datetime) -> Timestamp:
     ts = Timestamp()
-    ts.FromDatetime(r["created_at"])
+    ts.FromDatetime(dt)
+    return ts
+
+
+def alert_pb(r: Any) -> risk_pb2.Alert:
+    details = r["details"]
     return risk_pb2.Alert(
-        id=str(r["id"]),
-        challenge_id=str(r["challenge_id"]),
-        user_id=str(r["user_id"]),
-        kind=r["kind"],
-        severity=risk_pb2.AlertSeverity.Value(r["severity"]),
-        message=r["message"],
-        details_json=json.dumps(r["details"], separators=(",", ":")),
-        acknowledged=r["acknowledged"],
-        created_at=ts,
+        id=str(r["id"]), challenge_id=str(r["challenge_id"]), user_id=str(r["user_id"]), kind=r["kind"],
+        severity=risk_pb2.AlertSeverity.Value(r["severity"]), message=r["message"],
+        details_json=details if isinstance(details, str) else json.dumps(details, separators=(",", ":")),
+        acknowledged=r["acknowledged"], created_at=_ts(r["created_at"]),
+    )
+
+
+def score_pb(r: Any) -> risk_pb2.RiskScore:
+    factors = r["factors"] if isinstance(r["factors"], dict) else json.loads(r["factors"])
+    from services.risk.domain.scoring import WEIGHTS
+
+    return risk_pb2.RiskScore(
+        challenge_id=str(r["challenge_id"]), user_id=str(r["user_id"]), score=r["score"],
+        factors=[risk_pb2.RiskFactor(name=k, value=v["value"], weight=WEIGHTS.get(k, 0.0), explanation=v["explanation"])
+                 for k, v in factors.items()],
+        computed_at=_ts(r["computed_at"]),
+    )
+
+
+def metrics_pb(m: dict[str, Any]) -> risk_pb2.Metrics:
+    return risk_pb2.Metrics(
+        total_return=m["total_return"], total_trades=m["total_trades"], win_rate=m["win_rate"],
+        average_win=m["average_win"], average_loss=m["average_loss"], profit_factor=m["profit_factor"],
+        expectancy=m["expectancy"], largest_winning_day=m["largest_winning_day"],
+        largest_losing_day=m["largest_losing_day"], profitable_days_pct=m["profitable_days_pct"],
+        longest_losing_streak_trades=m["longest_losing_streak_trades"],
+        longest_losing_streak_days=m["longest_losing_streak_days"], max_drawdown_pct=m["max_drawdown_pct"],
+        max_drawdown_amount=m["max_drawdown_amount"], max_drawdown_date=m["max_drawdown_date"],
+        time_to_recovery_days=m["time_to_recovery_days"] or 0, recovered=m["recovered"], sharpe=m["sharpe"],
+        sortino=m["sortino"],
+        daily=[risk_pb2.DailyPoint(date=d["date"], pnl=d["pnl"], equity=d["equity"]) for d in m["daily"]],
+        by_symbol=[risk_pb2.SymbolBreakdown(symbol=s["symbol"], trades=s["trades"], pnl=s["pnl"],
+                                            win_rate=s["win_rate"]) for s in m["by_symbol"]],
     )
 
 
@@ -41,11 +79,17 @@ def parse_uuid(value: str, field: str) -> uuid.UUID:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, consumer: Consumer) -> None:
         self.engine = engine
+        self.consumer = consumer
+
+    @staticmethod
+    def _scope() -> uuid.UUID | None:
+        caller = identity.require()
+        return None if caller.role in ("admin", "service") else parse_uuid(caller.user_id, "user")
 
     async def ListAlerts(self, request: risk_pb2.ListAlertsRequest, context: Any) -> risk_pb2.ListAlertsResponse:
-        caller = identity.require()
+        scope = self._scope()
         page = pagination.parse(request.page_size, request.page_token)
         before = None
         if page.cursor:
@@ -56,16 +100,157 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         challenge_id = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
         async with self.engine.connect() as conn:
             rows = await store.list_alerts(
-                conn,
-                user_id=None if caller.is_admin else parse_uuid(caller.user_id, "user"),
-                challenge_id=challenge_id,
-                kind=request.kind,
+                conn, user_id=scope, challenge_id=challenge_id, kind=request.kind,
                 severity=risk_pb2.AlertSeverity.Name(request.severity) if request.severity else "",
-                unacknowledged_only=request.unacknowledged_only,
-                before=before,
-                limit=page.size + 1,
+                unacknowledged_only=request.unacknowledged_only, before=before, limit=page.size + 1,
             )
         more = len(rows) > page.size
         rows = rows[: page.size]
         token = pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
         return risk_pb2.ListAlertsResponse(alerts=[alert_pb(r) for r in rows], next_page_token=token)
+
+    async def AcknowledgeAlert(self, request: risk_pb2.AcknowledgeAlertRequest, context: Any) -> risk_pb2.Alert:
+        aid = parse_uuid(request.alert_id, "alert_id")
+        scope = self._scope()
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow(
+                "UPDATE alerts SET acknowledged = true WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) "
+                "RETURNING id, challenge_id, user_id, kind, severity, message, details::text AS details, "
+                "acknowledged, created_at", aid, scope)
+        if row is None:
+            raise not_found("alert")
+        return alert_pb(row)
+
+    async def StreamAlerts(self, request: risk_pb2.StreamAlertsRequest, context: Any) -> AsyncIterator[risk_pb2.Alert]:
+        scope = self._scope()
+        since = datetime.now(UTC)
+        seen: set[str] = set()
+        while True:
+            wake = self.consumer.new_alerts
+            async with self.engine.connect() as sa:
+                conn = (await sa.get_raw_connection()).driver_connection
+                rows = await conn.fetch(
+                    "SELECT id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, "
+                    "created_at FROM alerts WHERE created_at >= $1 AND ($2::uuid IS NULL OR user_id = $2) "
+                    "ORDER BY created_at, id LIMIT 500", since, scope)
+            for r in rows:
+                if str(r["id"]) not in seen:
+                    seen.add(str(r["id"]))
+                    yield alert_pb(r)
+            if rows:
+                since = rows[-1]["created_at"]
+            try:
+                await asyncio.wait_for(wake.wait(), 1.0)
+            except TimeoutError:
+                pass
+
+    async def GetScore(self, request: risk_pb2.GetScoreRequest, context: Any) -> risk_pb2.RiskScore:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        scope = self._scope()
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            row = await conn.fetchrow("SELECT challenge_id, user_id, score, factors::text AS factors, computed_at "
+                                      "FROM risk_scores WHERE challenge_id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+                                      cid, scope)
+        if row is None:
+            raise not_found("risk score")
+        return score_pb(row)
+
+    async def ListScores(self, request: risk_pb2.ListScoresRequest, context: Any) -> risk_pb2.ListScoresResponse:
+        scope = self._scope()
+        order = request.order_by or "-score"
+        column = {"score": "score", "-score": "score", "computed_at": "computed_at", "-computed_at": "computed_at"}.get(order)
+        if column is None:
+            raise invalid_argument({"order_by": "one of score, -score, computed_at, -computed_at"})
+        direction = "DESC" if order.startswith("-") else "ASC"
+        page = pagination.parse(request.page_size, request.page_token)
+        offset = int(page.cursor.get("o", 0)) if page.cursor else 0
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            rows = await conn.fetch(
+                f"SELECT challenge_id, user_id, score, factors::text AS factors, computed_at FROM risk_scores "
+                f"WHERE ($1::uuid IS NULL OR user_id = $1) ORDER BY {column} {direction}, challenge_id "
+                f"OFFSET $2 LIMIT $3", scope, offset, page.size + 1)
+        more = len(rows) > page.size
+        return risk_pb2.ListScoresResponse(
+            scores=[score_pb(r) for r in rows[: page.size]],
+            next_page_token=pagination.token({"o": offset + page.size}) if more else "",
+        )
+
+    async def GetMetrics(self, request: risk_pb2.GetMetricsRequest, context: Any) -> risk_pb2.Metrics:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        scope = self._scope()
+        async with self.engine.connect() as sa:
+            conn = (await sa.get_raw_connection()).driver_connection
+            st = await conn.fetchrow("SELECT initial_balance FROM challenge_state WHERE challenge_id = $1 "
+                                     "AND ($2::uuid IS NULL OR user_id = $2)", cid, scope)
+            if st is None:
+                raise not_found("challenge")
+            # Aggregated in SQL; only the closing trades' day and cents travel, as two arrays.
+            closing = await conn.fetchrow(
+                "SELECT coalesce(array_agg((executed_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01' ORDER BY sequence), "
+                "'{}') AS days, coalesce(array_agg(round(pnl * 100)::bigint ORDER BY sequence), '{}') AS cents, "
+                "coalesce(array_agg(symbol ORDER BY sequence), '{}') AS symbols "
+                "FROM fills WHERE challenge_id = $1 AND closing", cid)
+            daily = await conn.fetch(
+                "SELECT (executed_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01' AS day, sum(pnl) AS pnl "
+                "FROM fills WHERE challenge_id = $1 GROUP BY 1 ORDER BY 1", cid)
+        acc = TradeAccumulator()
+        acc.add(np.asarray(closing["days"], dtype=np.int64), np.asarray(closing["cents"], dtype=np.int64),
+                np.asarray(closing["symbols"], dtype=object) if closing["symbols"] else None)
+        initial = float(st["initial_balance"])
+        # Daily equity from every fill (opening commissions included), the initial balance first.
+        acc.daily = {int(d["day"]): int(round(d["pnl"] * 100)) for d in daily}
+        days = np.array([int(d["day"]) for d in daily], dtype=np.int64)
+        equity = initial + np.cumsum([float(d["pnl"]) for d in daily]) if daily else np.empty(0)
+        return metrics_pb(compute(acc, initial, days, equity))
+
+    async def AnalyzeTrades(self, request_iterator: Any, context: Any) -> risk_pb2.Metrics:
+        """CSV (closed_at,pnl[,symbol]) streamed in chunks; parsed batch by batch, never whole."""
+        acc = TradeAccumulator()
+        header: str | None = None
+        rest = b""
+        total = 0
+        batch: list[bytes] = []
+
+        def flush(lines: list[bytes]) -> None:
+            if not lines:
+                return
+            text = header + "\n" + b"\n".join(lines).decode("utf-8", "replace")  # type: ignore[operator]
+            df = pd.read_csv(io.StringIO(text), dtype={"pnl": str, "closed_at": str})
+            try:
+                acc.add(*_chunk_arrays(df))
+            except BadInput as exc:
+                raise invalid_argument({"body": str(exc)}) from None
+
+        async for chunk in request_iterator:
+            total += len(chunk.data)
+            if total > MAX_UPLOAD_BYTES:
+                raise invalid_argument({"body": f"at most {MAX_UPLOAD_BYTES // 2**20} MiB"})
+            lines = (rest + chunk.data).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if not line:
+                    continue
+                if header is None:
+                    header = line.decode("utf-8", "replace")
+                    continue
+                batch.append(line)
+            if len(batch) >= 100_000:
+                flush(batch)
+                batch = []
+        if rest.strip():
+            if header is None:
+                header = rest.decode()
+            else:
+                batch.append(rest.rstrip(b"\r"))
+        if header is None:
+            raise invalid_argument({"body": "empty upload: expected CSV with a closed_at,pnl header"})
+        cols = [c.strip() for c in header.split(",")]
+        if "closed_at" not in cols or "pnl" not in cols:
+            raise invalid_argument({"body": "the header must name closed_at and pnl"})
+        flush(batch)
+        return metrics_pb(compute(acc, 100_000.0))
+

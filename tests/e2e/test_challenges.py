@@ -106,7 +106,7 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     assert ch["ended_at"] and Decimal(ch["balance"]) == Decimal("100000.00") - 10 * Decimal("520.00") - 100
     objectives = {o["rule"]: o for o in detail["objectives"]}
     assert objectives["daily_loss"]["state"] == "BREACHED"
-    assert detail["total_trades"] == 2 and detail["risk_score_available"] is False  # risk scores not served yet
+    assert detail["total_trades"] == 2
     assert client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"] == []
 
     breaches = client.get(f"/api/challenges/{c['id']}/breaches", headers=h).json()["breaches"]

@@ -232,6 +232,8 @@ class Session:
             "commission": str(fee), "realized_pnl": str(result.realized), "reason": reason,
             "position": str(result.position.quantity), "balance": str(self.account.balance),
             "equity": str(self.account.equity),
+            # Open exposure in the account currency after this fill (for leverage and concentration).
+            "notional": str(money(abs(result.position.quantity) * price * spec.contract_size * self.rate(symbol))),
         }]
 
     def _maybe_pass(self, now: datetime) -> list[dict[str, Any]]:

@@ -1,0 +1,162 @@
+"""Risk through the gateway: metrics from the challenges event feed, a restart mid-flow,
+alerts that fire once, uploads of any trade history."""
+
+from __future__ import annotations
+
+import io
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from devstack.stack import Stack
+from services.risk.domain.metrics import TradeAccumulator, compute
+from tests.e2e.test_challenges import eventually, new_challenge, set_price
+from tests.helpers import bearer, register_and_login
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.gateway_url, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
+    r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
+    return bearer(r.json()["access_token"])
+
+
+def round_trip(client: httpx.Client, admin: dict[str, str], h: dict[str, str], cid: str, entry: str, exit_: str,
+               qty: str = "1") -> None:
+    set_price(client, admin, "BTCUSD", entry, entry)
+    r = client.post("/api/trades", json={"challenge_id": cid, "symbol": "BTCUSD", "side": "BUY", "quantity": qty},
+                    headers=h)
+    assert r.status_code == 200, r.text
+    set_price(client, admin, "BTCUSD", exit_, exit_)
+    r = client.post(f"/api/challenges/{cid}/positions/BTCUSD/close", json={}, headers=h)
+    assert r.status_code == 200, r.text
+
+
+def recompute(client: httpx.Client, h: dict[str, str], cid: str) -> dict[str, Any]:
+    """A clean recomputation from the challenge's own trade list, with the same domain code."""
+    trades, token = [], ""
+    while True:
+        page = client.get("/api/trades", params={"challenge_id": cid, "order": "ASC", "page_size": 500,
+                                                 "page_token": token}, headers=h).json()
+        trades += page["trades"]
+        token = page["next_page_token"]
+        if not token:
+            break
+    closing = [t for t in trades if Decimal(t["realized_pnl"]) != 0]
+    day = lambda t: (pd.Timestamp(t["executed_at"]).tz_convert("UTC").normalize().value // 86_400_000_000_000)  # noqa: E731
+    acc = TradeAccumulator()
+    acc.add(np.array([day(t) for t in closing], dtype=np.int64),
+            np.array([int((Decimal(t["realized_pnl"]) - Decimal(t["commission"])) * 100) for t in closing]),
+            np.array([t["symbol"] for t in closing], dtype=object) if closing else None)
+    net: dict[int, Decimal] = {}
+    for t in trades:
+        net[day(t)] = net.get(day(t), Decimal(0)) + Decimal(t["realized_pnl"]) - Decimal(t["commission"])
+    acc.daily = {d: int(v * 100) for d, v in net.items()}
+    days = np.array(sorted(net), dtype=np.int64)
+    equity = 100_000.0 + np.cumsum([float(net[d]) for d in sorted(net)])
+    return compute(acc, 100_000.0, days, equity)
+
+
+def metrics(client: httpx.Client, h: dict[str, str], cid: str) -> dict[str, Any]:
+    r = client.get(f"/api/risk/metrics/{cid}", headers=h)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def same(api: dict[str, Any], ref: dict[str, Any]) -> bool:
+    return (int(api["total_trades"]) == ref["total_trades"] and api["expectancy"] == ref["expectancy"]
+            and abs(api["win_rate"] - ref["win_rate"]) < 1e-12 and api["max_drawdown_amount"] == ref["max_drawdown_amount"]
+            and [d["pnl"] for d in api["daily"]] == [d["pnl"] for d in ref["daily"]])
+
+
+def test_metrics_follow_the_event_feed_and_survive_a_risk_restart(client: httpx.Client, admin: dict[str, str],
+                                                                 stack: Stack) -> None:
+    trader = register_and_login(client)
+    h = bearer(trader["access_token"])
+    c = new_challenge(client, trader)
+    round_trip(client, admin, h, c["id"], "50000.00", "50300.00")
+    round_trip(client, admin, h, c["id"], "50000.00", "49800.00")
+    eventually(lambda: same(metrics(client, h, c["id"]), recompute(client, h, c["id"])))
+    stack.kill_service("risk")  # kill -9 in the middle of the flow
+    round_trip(client, admin, h, c["id"], "50000.00", "50100.00")
+    round_trip(client, admin, h, c["id"], "50000.00", "49950.00")
+    stack.start_service("risk")
+    ref = recompute(client, h, c["id"])
+    eventually(lambda: same(metrics(client, h, c["id"]), ref))
+    m = metrics(client, h, c["id"])
+    assert int(m["total_trades"]) == 4 and m["win_rate"] == 0.5  # nothing lost, nothing counted twice
+    other = register_and_login(client)
+    assert client.get(f"/api/risk/metrics/{c['id']}", headers=bearer(other["access_token"])).status_code == 404
+
+
+def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Client, admin: dict[str, str]) -> None:
+    trader = register_and_login(client)
+    h = bearer(trader["access_token"])
+    c = new_challenge(client, trader)
+    round_trip(client, admin, h, c["id"], "50000.00", "45900.00")  # -4,100 -10 commission: 82% of daily loss
+    round_trip(client, admin, h, c["id"], "50000.00", "49990.00")  # -20: still 82%, no new alert
+    round_trip(client, admin, h, c["id"], "50000.00", "49500.00")  # -510: 92%
+
+    def limit_alerts() -> list[dict[str, Any]]:
+        r = client.get("/api/risk/alerts", params={"challenge_id": c["id"], "kind": "limit_approaching"}, headers=h)
+        return list(r.json()["alerts"])
+
+    eventually(lambda: len(limit_alerts()) >= 2)
+    round_trip(client, admin, h, c["id"], "50000.00", "49990.00")  # more trades in the zone: no repeats
+    time.sleep(1.0)
+    alerts = limit_alerts()
+    # The daily loss crossed 80% then 90%: one alert each; max loss (10%) is under half used: none.
+    assert sorted((eval_threshold(a), a["severity"]) for a in alerts) == [(0.8, "WARNING"), (0.9, "CRITICAL")]
+    assert {json_rule(a) for a in alerts} == {"daily_loss"}
+    r = client.post(f"/api/risk/alerts/{alerts[0]['id']}/ack", json={}, headers=h)
+    assert r.status_code == 200 and r.json()["acknowledged"] is True
+    other = register_and_login(client)
+    assert client.post(f"/api/risk/alerts/{alerts[0]['id']}/ack", json={},
+                       headers=bearer(other["access_token"])).status_code == 404
+    detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
+    assert detail["risk_score_available"] is True and detail["risk_score"] > 20
+    scores = client.get("/api/risk/scores", headers=h).json()["scores"]
+    assert [s["challenge_id"] for s in scores] == [c["id"]]
+    assert {f["name"] for f in scores[0]["factors"]} >= {"daily_loss_used", "max_loss_used", "leverage"}
+
+
+def json_rule(alert: dict[str, Any]) -> str:
+    import json
+
+    return str(json.loads(alert["details_json"])["rule"])
+
+
+def eval_threshold(alert: dict[str, Any]) -> float:
+    import json
+
+    return float(json.loads(alert["details_json"])["threshold"])
+
+
+def test_upload_any_trade_history(client: httpx.Client) -> None:
+    trader = register_and_login(client)
+    h = {**bearer(trader["access_token"]), "content-type": "text/csv"}
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"closed_at": pd.date_range("2024-01-01", periods=3000, freq="h").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "pnl": np.round(rng.normal(5, 100, 3000), 2)})
+    body = df.to_csv(index=False).encode()
+    r = client.post("/api/risk/analyze", content=body, headers=h)
+    assert r.status_code == 200, r.text
+    from services.risk.metrics import read_trades
+
+    ref = compute(read_trades(io.StringIO(body.decode())), 100_000.0)
+    got = r.json()
+    assert int(got["total_trades"]) == 3000 and got["expectancy"] == ref["expectancy"]
+    assert got["sharpe"] == pytest.approx(ref["sharpe"], rel=1e-9)
+    bad = client.post("/api/risk/analyze", content=b"a,b\n1,2\n", headers=h)
+    assert bad.status_code == 400

@@ -402,6 +402,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
         if request.after_sequence < 0:
             raise invalid_argument({"after_sequence": "must not be negative"})
+        await context.send_initial_metadata(())
         async for e in self._follow(request.after_sequence, None):
             yield e
 
@@ -412,5 +413,6 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         async with self.db.connect() as conn:
             if await store.get_challenge(conn, cid, self._scope()) is None:
                 raise not_found("challenge")
+        await context.send_initial_metadata(())  # the stream is open even before its first event
         async for e in self._follow(max(request.after_sequence, 0), cid):
             yield e

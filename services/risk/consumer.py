@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +55,37 @@ class Consumer:
         self.stub = challenges_pb2_grpc.ChallengesServiceStub(channel)
         self.identity = identity
         self.new_alerts = asyncio.Event()
+
+    async def watch_inactivity(self, after: timedelta, every: float = 60.0) -> None:
+        """Periodic scan: ACTIVE challenges whose last event is older than `after`."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                now = datetime.now(UTC)
+                async with self.db.connect() as sa:
+                    conn = (await sa.get_raw_connection()).driver_connection
+                    rows = await conn.fetch(
+                        "SELECT challenge_id, user_id, last_event_at FROM challenge_state "
+                        "WHERE status = 'ACTIVE' AND last_event_at < $1", now - after)
+                    for r in rows:
+                        a = alert_rules.inactivity(str(r["challenge_id"]), r["last_event_at"], now, after)
+                        if a is not None:
+                            await self._insert_alert(conn, r["challenge_id"], r["user_id"], a, now)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.warning("inactivity scan failed", error=str(exc)[:200])
+
+    async def _insert_alert(self, conn: asyncpg.Connection, cid: uuid.UUID, uid: uuid.UUID,
+                            a: alert_rules.Alert, at: datetime) -> None:
+        r = await conn.execute(
+            "INSERT INTO alerts (id, challenge_id, user_id, kind, severity, message, details, dedup_key, created_at) "
+            "VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,$9) ON CONFLICT (dedup_key) DO NOTHING",
+            uuid.uuid4(), cid, uid, a.kind, a.severity, a.message, json.dumps(a.details), a.dedup_key, at)
+        if r.endswith(" 1"):
+            ALERTS.labels(a.kind).inc()
+            self.new_alerts.set()
+            self.new_alerts = asyncio.Event()
 
     async def cursor(self, conn: asyncpg.Connection) -> int:
         return int(await conn.fetchval("SELECT last_sequence FROM consumer_cursors WHERE consumer = $1", CONSUMER) or 0)
@@ -150,11 +181,4 @@ class Consumer:
             raised.append(alert_rules.Alert("challenge_failed", "CRITICAL", f"challenge failed: {p.get('reason')}",
                                             {"reason": p.get("reason")}, f"{cid}:failed"))
         for a in raised:
-            r = await conn.execute(
-                "INSERT INTO alerts (id, challenge_id, user_id, kind, severity, message, details, dedup_key, created_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,$9) ON CONFLICT (dedup_key) DO NOTHING",
-                uuid.uuid4(), cid, uid, a.kind, a.severity, a.message, json.dumps(a.details), a.dedup_key, at)
-            if r.endswith(" 1"):
-                ALERTS.labels(a.kind).inc()
-                self.new_alerts.set()
-                self.new_alerts = asyncio.Event()
+            await self._insert_alert(conn, cid, uid, a, at)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clients import ServiceIdentity, channel, remote_verifier
+from services.common.config import ServiceSettings
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.risk.consumer import Consumer
 from services.risk.servicer import RiskServicer
@@ -16,12 +18,18 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 HERE = Path(__file__).resolve().parent
 
 
+class RiskSettings(ServiceSettings):
+    # An ACTIVE challenge with no event for this long gets an inactivity alert (once a day).
+    risk_inactivity_hours: float = 72.0
+
+
 async def setup(runtime: Runtime) -> Wiring:
     s = runtime.settings
     auth = channel(s.auth_addr)
     challenges = channel(s.challenges_addr)
     consumer = Consumer(runtime.engine, challenges, ServiceIdentity(s, auth))
     runtime.spawn(consumer.run(), "consumer")
+    runtime.spawn(consumer.watch_inactivity(timedelta(hours=s.risk_inactivity_hours)), "inactivity")
 
     async def close() -> None:
         await auth.close()
@@ -37,4 +45,7 @@ async def setup(runtime: Runtime) -> Wiring:
     return Wiring(register, [AuthInterceptor(remote_verifier(s, auth))])
 
 
-SPEC = ServiceSpec(name="risk", grpc_port=50054, metrics_port=9104, migrations=HERE / "migrations", setup=setup)
+SPEC = ServiceSpec(
+    name="risk", grpc_port=50054, metrics_port=9104, migrations=HERE / "migrations", setup=setup,
+    settings_cls=RiskSettings,
+)

@@ -124,6 +124,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     async def StreamAlerts(self, request: risk_pb2.StreamAlertsRequest, context: Any) -> AsyncIterator[risk_pb2.Alert]:
         scope = self._scope()
+        # Headers now, not with the first alert: a browser's EventSource is "open" at once.
+        await context.send_initial_metadata(())
         since = datetime.now(UTC)
         seen: set[str] = set()
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.risk.domain.scoring import FULL_LEVERAGE, AccountView
@@ -42,3 +43,13 @@ def evaluate(
                          {"profit": str(a.balance - a.initial_balance), "target": str(a.profit_target)},
                          f"{cid}:target"))
     return out
+
+
+def inactivity(cid: str, last_activity: datetime, now: datetime, after: timedelta) -> Alert | None:
+    """An ACTIVE challenge with no trade for `after`: minimum-days and deadline objectives
+    slip while nothing happens. Once per day."""
+    idle = now - last_activity
+    if idle < after:
+        return None
+    return Alert("inactivity", "INFO", f"no trading for {idle.days} days {idle.seconds // 3600} hours",
+                 {"idle_hours": round(idle.total_seconds() / 3600, 1)}, f"{cid}:inactive:{now.date().isoformat()}")

@@ -1,0 +1,52 @@
+"""Risk score factors and alert rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from services.risk.domain import alerts
+from services.risk.domain.scoring import WEIGHTS, AccountView, score
+
+D = Decimal
+
+
+def view(**kw: object) -> AccountView:
+    base = dict(initial_balance=D(100000), daily_loss=D(5000), max_loss=D(10000), profit_target=D(10000),
+                balance=D(100000), equity=D(100000), day_start=D(100000))
+    base.update(kw)
+    return AccountView(**base)  # type: ignore[arg-type]
+
+
+def test_calm_account_scores_zero_and_weights_sum_to_one() -> None:
+    s, f = score(view(), [])
+    assert s == 0.0 and set(f) == set(WEIGHTS)
+    assert abs(sum(WEIGHTS.values()) - 1.0) < 1e-12
+
+
+def test_score_rises_with_loss_and_leverage_and_stays_bounded() -> None:
+    calm, _ = score(view(), [])
+    hurt, f = score(view(equity=D(96000), exposure={"EURUSD": D(1_000_000)}, losing_streak=4), [0.01, -0.02, 0.015])
+    assert calm < hurt <= 100
+    assert f["daily_loss_used"][0] == 0.8 and "80%" in f["daily_loss_used"][1]
+    worst, _ = score(view(equity=D(1), exposure={"X": D(10**9)}, losing_streak=99, trades_today=999),
+                     [0.5, -0.5, 0.5, -0.5])
+    assert worst == 100.0
+
+
+def test_alerts_have_stable_dedup_keys_per_window() -> None:
+    a = alerts.evaluate("c1", view(equity=D(95400)), "2026-11-23")
+    keys = {x.dedup_key for x in a}
+    assert keys == {"c1:limit:daily_loss:0.8:2026-11-23", "c1:limit:daily_loss:0.9:2026-11-23"}
+    again = alerts.evaluate("c1", view(equity=D(95300)), "2026-11-23")
+    assert {x.dedup_key for x in again} == keys  # same window: the store's unique key drops them
+    next_day = alerts.evaluate("c1", view(equity=D(95300)), "2026-11-24")
+    assert not ({x.dedup_key for x in next_day} & keys)
+    assert [x.kind for x in alerts.evaluate("c1", view(balance=D(110000), equity=D(110000)), "d")] == ["target_reached"]
+
+
+def test_inactivity_alert_once_a_day() -> None:
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    assert alerts.inactivity("c", now - timedelta(hours=10), now, timedelta(hours=72)) is None
+    a = alerts.inactivity("c", now - timedelta(days=4), now, timedelta(hours=72))
+    assert a is not None and a.kind == "inactivity" and a.dedup_key == "c:inactive:2026-11-23"

@@ -20,7 +20,9 @@ from bench.report import git_rev, percentile, save
 from services.challenges.domain.marking import MarkIndex
 
 
-def build(positions: int, challenges: int, symbols: int, seed: int = 7) -> tuple[MarkIndex, dict[str, tuple[float, float]]]:
+def build(
+    positions: int, challenges: int, symbols: int, seed: int = 7
+) -> tuple[MarkIndex, dict[str, tuple[float, float]]]:
     rng = np.random.default_rng(seed)
     index = MarkIndex(capacity=challenges)
     index.ids = list(range(challenges))
@@ -36,8 +38,13 @@ def build(positions: int, challenges: int, symbols: int, seed: int = 7) -> tuple
         mask = sym == k
         n = int(mask.sum())
         base = float(rng.uniform(1, 50_000))
-        index.load_book(f"S{k}", slot[mask].astype(np.int64), rng.choice([-1.0, 1.0], n) * rng.uniform(0.01, 5, n),
-                        base * rng.uniform(0.98, 1.02, n), np.full(n, 100.0 / base))
+        index.load_book(
+            f"S{k}",
+            slot[mask].astype(np.int64),
+            rng.choice([-1.0, 1.0], n) * rng.uniform(0.01, 5, n),
+            base * rng.uniform(0.98, 1.02, n),
+            np.full(n, 100.0 / base),
+        )
         prices[f"S{k}"] = (base, base * 1.0001)
     return index, prices
 
@@ -69,22 +76,39 @@ def main() -> None:
     per_symbol = args.positions / args.symbols
     full_med = float(np.median(full))
     rows = [
-        ["full re-evaluation", f"{args.positions:,} positions / {args.challenges:,} challenges / {args.symbols} symbols",
-         f"{full_med:.1f} ms (median of {args.runs})", "< 100 ms", "yes" if full_med < 100 else "no"],
-        ["one tick", f"≈{per_symbol:,.0f} positions in the symbol", f"p50 {percentile(ticks, 50):.0f} µs, "
-         f"p99 {percentile(ticks, 99):.0f} µs", "proportional to the symbol", "—"],
+        [
+            "full re-evaluation",
+            f"{args.positions:,} positions / {args.challenges:,} challenges / {args.symbols} symbols",
+            f"{full_med:.1f} ms (median of {args.runs})",
+            "< 100 ms",
+            "yes" if full_med < 100 else "no",
+        ],
+        [
+            "one tick",
+            f"≈{per_symbol:,.0f} positions in the symbol",
+            f"p50 {percentile(ticks, 50):.0f} µs, p99 {percentile(ticks, 99):.0f} µs",
+            "proportional to the symbol",
+            "—",
+        ],
     ]
     print(rows, f"breach candidates: {len(breached)}")
-    save("mark_to_market", {
-        "command": f"python -m bench.mark_to_market --positions {args.positions} --challenges {args.challenges} "
-                   f"--symbols {args.symbols} --runs {args.runs}",
-        "commit": git_rev(),
-        "notes": "In-process, pinned to one core. The index selects candidates in float64; candidates are then "
-                 "judged exactly (Decimal) by the engine in their own transactions — that part is per breach, "
-                 "not per tick, and not timed here.",
-        "results": {"full_ms_runs": full, "tick_us_p50": percentile(ticks, 50), "tick_us_p99": percentile(ticks, 99)},
-        "tables": [{"title": "Mark-to-market", "columns": ["what", "size", "time", "target", "met"], "rows": rows}],
-    })
+    save(
+        "mark_to_market",
+        {
+            "command": f"python -m bench.mark_to_market --positions {args.positions} --challenges {args.challenges} "
+            f"--symbols {args.symbols} --runs {args.runs}",
+            "commit": git_rev(),
+            "notes": "In-process, pinned to one core. The index selects candidates in float64; candidates are then "
+            "judged exactly (Decimal) by the engine in their own transactions — that part is per breach, "
+            "not per tick, and not timed here.",
+            "results": {
+                "full_ms_runs": full,
+                "tick_us_p50": percentile(ticks, 50),
+                "tick_us_p99": percentile(ticks, 99),
+            },
+            "tables": [{"title": "Mark-to-market", "columns": ["what", "size", "time", "target", "met"], "rows": rows}],
+        },
+    )
 
 
 if __name__ == "__main__":

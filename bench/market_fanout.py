@@ -21,10 +21,10 @@ from pathlib import Path
 
 import grpc
 import httpx
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from bench.report import git_rev, median_of, percentile, save
 from devstack.stack import Stack, StackConfig
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 SYMBOL = "XAUUSD"
 
@@ -46,8 +46,9 @@ async def _driver(stack: Stack, token: str, rate: float, seconds: float) -> int:
         return n
 
 
-async def _grpc_subscriber(channel: grpc.aio.Channel, latencies: list[float], ready: asyncio.Event,
-                           counter: list[int], stop: asyncio.Event) -> None:
+async def _grpc_subscriber(
+    channel: grpc.aio.Channel, latencies: list[float], ready: asyncio.Event, counter: list[int], stop: asyncio.Event
+) -> None:
     stub = market_pb2_grpc.MarketServiceStub(channel)
     call = stub.StreamPrices(market_pb2.StreamPricesRequest(symbols=[SYMBOL]))
     first = True
@@ -65,10 +66,13 @@ async def _grpc_subscriber(channel: grpc.aio.Channel, latencies: list[float], re
         pass
 
 
-async def _sse_subscriber(host: str, port: int, latencies: list[float], ready: asyncio.Event,
-                          counter: list[int], stop: asyncio.Event) -> None:
+async def _sse_subscriber(
+    host: str, port: int, latencies: list[float], ready: asyncio.Event, counter: list[int], stop: asyncio.Event
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET /api/market/stream?symbols={SYMBOL} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    writer.write(
+        f"GET /api/market/stream?symbols={SYMBOL} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()  # noqa: E501
+    )
     await writer.drain()
     first = True
     try:
@@ -106,7 +110,9 @@ async def one_run(stack: Stack, token: str, transport: str, n: int, rate: float,
     channels: list[grpc.aio.Channel] = []
     if transport == "grpc":
         channels = [grpc.aio.insecure_channel(stack.grpc_addr("market")) for _ in range(8)]
-        tasks = [asyncio.create_task(_grpc_subscriber(channels[i % 8], latencies, ready, counter, stop)) for i in range(n)]
+        tasks = [
+            asyncio.create_task(_grpc_subscriber(channels[i % 8], latencies, ready, counter, stop)) for i in range(n)
+        ]
     else:
         port = stack.cfg.gateway_port
         tasks = []
@@ -144,12 +150,18 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        stack = Stack(StackConfig.ephemeral(Path(d), services=("auth", "market"),
-                                            env={"MARKET_TICK_INTERVAL": "5", "LOG_LEVEL": "WARNING"}))
+        stack = Stack(
+            StackConfig.ephemeral(
+                Path(d), services=("auth", "market"), env={"MARKET_TICK_INTERVAL": "5", "LOG_LEVEL": "WARNING"}
+            )
+        )
         stack.start()
         try:
-            r = httpx.post(f"{stack.gateway_url}/api/auth/login",
-                           json={"email": stack.admin_email, "password": stack.admin_password}, timeout=10)
+            r = httpx.post(
+                f"{stack.gateway_url}/api/auth/login",
+                json={"email": stack.admin_email, "password": stack.admin_password},
+                timeout=10,
+            )
             token = r.json()["access_token"]
             # A first scripted price, so subscribers get a current price even when the
             # symbol's market is closed (weekends).
@@ -157,32 +169,53 @@ def main() -> None:
             rows = []
             results = {}
             for transport in ("grpc", "sse"):
-                runs = [asyncio.run(one_run(stack, token, transport, args.subscribers, args.rate, args.seconds))
-                        for _ in range(args.runs)]
+                runs = [
+                    asyncio.run(one_run(stack, token, transport, args.subscribers, args.rate, args.seconds))
+                    for _ in range(args.runs)
+                ]
                 m = median_of(runs)
                 results[transport] = m
-                rows.append([
-                    "gRPC → market" if transport == "grpc" else "SSE via Envoy", args.subscribers, f"{args.rate:g}",
-                    f"{m['delivered_per_s']:.0f}", f"{m['delivered_ratio']:.1%}", f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}",
-                ])
+                rows.append(
+                    [
+                        "gRPC → market" if transport == "grpc" else "SSE via Envoy",
+                        args.subscribers,
+                        f"{args.rate:g}",
+                        f"{m['delivered_per_s']:.0f}",
+                        f"{m['delivered_ratio']:.1%}",
+                        f"{m['p50_ms']:.1f}",
+                        f"{m['p99_ms']:.1f}",
+                    ]
+                )
                 print(transport, m, flush=True)
         finally:
             stack.stop()
-    save("market_fanout", {
-        "command": f"python -m bench.market_fanout --subscribers {args.subscribers} --rate {args.rate:g} "
-                   f"--seconds {args.seconds:g} --runs {args.runs}",
-        "commit": git_rev(),
-        "notes": "Upstream ticks/s = rate; delivered = messages received by all subscribers. Latency: tick "
-                 "timestamp (set by market when published) to receipt by the subscriber, same host clock. "
-                 "Subscribers, driver, market, Envoy and PostgreSQL share the 2 cores.",
-        "results": results,
-        "tables": [{
-            "title": "Fan-out of one symbol's ticks",
-            "columns": ["transport", "subscribers", "ticks/s in", "messages/s delivered", "delivered of published×N",
-                        "p50 ms", "p99 ms"],
-            "rows": rows,
-        }],
-    })
+    save(
+        "market_fanout",
+        {
+            "command": f"python -m bench.market_fanout --subscribers {args.subscribers} --rate {args.rate:g} "
+            f"--seconds {args.seconds:g} --runs {args.runs}",
+            "commit": git_rev(),
+            "notes": "Upstream ticks/s = rate; delivered = messages received by all subscribers. Latency: tick "
+            "timestamp (set by market when published) to receipt by the subscriber, same host clock. "
+            "Subscribers, driver, market, Envoy and PostgreSQL share the 2 cores.",
+            "results": results,
+            "tables": [
+                {
+                    "title": "Fan-out of one symbol's ticks",
+                    "columns": [
+                        "transport",
+                        "subscribers",
+                        "ticks/s in",
+                        "messages/s delivered",
+                        "delivered of published×N",
+                        "p50 ms",
+                        "p99 ms",
+                    ],
+                    "rows": rows,
+                }
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import grpc
 import httpx
+from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from bench.report import git_rev, median_of, percentile, save
 from devstack.postgres import POSTGRES_BIN_PATH
 from devstack.stack import Stack, StackConfig
-from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 PGBENCH_SETUP = """
 DROP TABLE IF EXISTS bench_fills, bench_accounts;
@@ -51,23 +51,50 @@ def pgbench(url: str, seconds: int, clients: int = 8) -> float:
     subprocess.run([psql, "-q", url, "-c", PGBENCH_SETUP], check=True, capture_output=True)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(PGBENCH_SCRIPT)
-    out = subprocess.run([str(POSTGRES_BIN_PATH / "pgbench"), "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
-                          "-f", f.name, url], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            str(POSTGRES_BIN_PATH / "pgbench"),
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(seconds),
+            "-f",
+            f.name,
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     for line in out.splitlines():
         if line.startswith("tps ="):
             return float(line.split()[2])
     raise RuntimeError(out)
 
 
-async def _http_worker(port: int, token: str, cid: str, stop: float, lat: list[float], errors: list[int], n: int) -> None:
+async def _http_worker(
+    port: int, token: str, cid: str, stop: float, lat: list[float], errors: list[int], n: int
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     try:
         while time.perf_counter() < stop:
-            body = json.dumps({"challenge_id": cid, "symbol": "BTCUSD", "side": "BUY" if i % 2 else "SELL",
-                               "quantity": "0.01", "idempotency_key": f"{n}-{i}-{time.time_ns()}"}).encode()
-            req = (f"POST /api/trades HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            body = json.dumps(
+                {
+                    "challenge_id": cid,
+                    "symbol": "BTCUSD",
+                    "side": "BUY" if i % 2 else "SELL",
+                    "quantity": "0.01",
+                    "idempotency_key": f"{n}-{i}-{time.time_ns()}",
+                }
+            ).encode()
+            req = (
+                f"POST /api/trades HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
             t0 = time.perf_counter()
             writer.write(req)
             status_line = await reader.readline()
@@ -84,43 +111,75 @@ async def _http_worker(port: int, token: str, cid: str, stop: float, lat: list[f
         writer.close()
 
 
-async def _grpc_worker(stub: challenges_pb2_grpc.ChallengesServiceStub, md: tuple, cid: str, stop: float,
-                       lat: list[float], errors: list[int], n: int) -> None:
+async def _grpc_worker(
+    stub: challenges_pb2_grpc.ChallengesServiceStub,
+    md: tuple,
+    cid: str,
+    stop: float,
+    lat: list[float],
+    errors: list[int],
+    n: int,
+) -> None:
     i = 0
     while time.perf_counter() < stop:
         t0 = time.perf_counter()
         try:
-            await stub.PlaceTrade(challenges_pb2.PlaceTradeRequest(
-                challenge_id=cid, symbol="BTCUSD", side=challenges_pb2.BUY if i % 2 else challenges_pb2.SELL,
-                quantity="0.01", idempotency_key=f"g{n}-{i}-{time.time_ns()}"), metadata=md)
+            await stub.PlaceTrade(
+                challenges_pb2.PlaceTradeRequest(
+                    challenge_id=cid,
+                    symbol="BTCUSD",
+                    side=challenges_pb2.BUY if i % 2 else challenges_pb2.SELL,
+                    quantity="0.01",
+                    idempotency_key=f"g{n}-{i}-{time.time_ns()}",
+                ),
+                metadata=md,
+            )
         except grpc.aio.AioRpcError:
             errors.append(1)
         lat.append((time.perf_counter() - t0) * 1000)
         i += 1
 
 
-async def load(stack: Stack, transport: str, sessions: list[tuple[str, str]], concurrency: int,
-               seconds: float) -> dict[str, float]:
+async def load(
+    stack: Stack, transport: str, sessions: list[tuple[str, str]], concurrency: int, seconds: float
+) -> dict[str, float]:
     lat: list[float] = []
     errors: list[int] = []
     stop = time.perf_counter() + seconds
     if transport == "envoy":
-        await asyncio.gather(*(_http_worker(stack.cfg.gateway_port, sessions[k][0], sessions[k][1], stop, lat, errors, k)
-                               for k in range(concurrency)))
+        await asyncio.gather(
+            *(
+                _http_worker(stack.cfg.gateway_port, sessions[k][0], sessions[k][1], stop, lat, errors, k)
+                for k in range(concurrency)
+            )
+        )
     else:
         async with grpc.aio.insecure_channel(stack.grpc_addr("challenges")) as ch:
             stub = challenges_pb2_grpc.ChallengesServiceStub(ch)
-            await asyncio.gather(*(_grpc_worker(stub, (("authorization", f"Bearer {sessions[k][0]}"),),
-                                                sessions[k][1], stop, lat, errors, k) for k in range(concurrency)))
-    return {"orders_per_s": len(lat) / seconds, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
-            "errors": float(len(errors))}
+            await asyncio.gather(
+                *(
+                    _grpc_worker(
+                        stub, (("authorization", f"Bearer {sessions[k][0]}"),), sessions[k][1], stop, lat, errors, k
+                    )
+                    for k in range(concurrency)
+                )
+            )
+    return {
+        "orders_per_s": len(lat) / seconds,
+        "p50_ms": percentile(lat, 50),
+        "p99_ms": percentile(lat, 99),
+        "errors": float(len(errors)),
+    }
 
 
 def setup_sessions(stack: Stack, n: int) -> list[tuple[str, str]]:
     c = httpx.Client(base_url=stack.gateway_url, timeout=30)
     admin = c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()
-    c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000.00", "ask": "50000.00"},
-           headers={"authorization": f"Bearer {admin['access_token']}"}).raise_for_status()
+    c.post(
+        "/api/market/admin/prices/BTCUSD",
+        json={"bid": "50000.00", "ask": "50000.00"},
+        headers={"authorization": f"Bearer {admin['access_token']}"},
+    ).raise_for_status()
     out = []
     for k in range(n):
         email = f"bench{k}-{time.time_ns()}@example.com"
@@ -141,37 +200,55 @@ def main() -> None:
     args = ap.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as d:
-        stack = Stack(StackConfig.ephemeral(Path(d), services=("auth", "market", "challenges"),
-                                            env={"LOG_LEVEL": "WARNING"}))
+        stack = Stack(
+            StackConfig.ephemeral(Path(d), services=("auth", "market", "challenges"), env={"LOG_LEVEL": "WARNING"})
+        )
         stack.start()
         try:
             sessions = setup_sessions(stack, max(levels))
             table, results = [], {}
             for transport in ("envoy", "grpc"):
                 for c in levels:
-                    m = median_of([asyncio.run(load(stack, transport, sessions, c, args.seconds))
-                                   for _ in range(args.runs)])
+                    m = median_of(
+                        [asyncio.run(load(stack, transport, sessions, c, args.seconds)) for _ in range(args.runs)]
+                    )
                     results[f"{transport}-{c}"] = m
                     print(transport, c, m, flush=True)
-                    table.append(["REST via Envoy" if transport == "envoy" else "gRPC direct", c,
-                                  f"{m['orders_per_s']:.0f}", f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}",
-                                  int(m["errors"])])
+                    table.append(
+                        [
+                            "REST via Envoy" if transport == "envoy" else "gRPC direct",
+                            c,
+                            f"{m['orders_per_s']:.0f}",
+                            f"{m['p50_ms']:.1f}",
+                            f"{m['p99_ms']:.1f}",
+                            int(m["errors"]),
+                        ]
+                    )
             assert stack.pg is not None
             tps = sorted(pgbench(stack.pg.admin_url("tradesense"), int(args.seconds)) for _ in range(args.runs))[
-                args.runs // 2]
+                args.runs // 2
+            ]
         finally:
             stack.stop()
     peak = max(v["orders_per_s"] for k, v in results.items() if k.startswith("envoy"))
-    save("orders", {
-        "command": f"python -m bench.orders --concurrency {args.concurrency} --seconds {args.seconds:g} --runs {args.runs}",
-        "commit": git_rev(),
-        "notes": f"pgbench, same server, same run (insert a fill + lock and update the account, 8 clients): "
-                 f"**{tps:,.0f} tx/s**. Peak orders through Envoy: **{peak:,.0f}/s = {peak / tps:.1%} of pgbench** "
-                 f"(target ≥ 15%, stretch 25%).",
-        "results": {**results, "pgbench_tps": tps},
-        "tables": [{"title": "Orders (market orders filled, persisted, judged)", "columns":
-                    ["path", "concurrency", "orders/s", "p50 ms", "p99 ms", "errors"], "rows": table}],
-    })
+    save(
+        "orders",
+        {
+            "command": f"python -m bench.orders --concurrency {args.concurrency} --seconds {args.seconds:g} --runs {args.runs}",  # noqa: E501
+            "commit": git_rev(),
+            "notes": f"pgbench, same server, same run (insert a fill + lock and update the account, 8 clients): "
+            f"**{tps:,.0f} tx/s**. Peak orders through Envoy: **{peak:,.0f}/s = {peak / tps:.1%} of pgbench** "
+            f"(target ≥ 15%, stretch 25%).",
+            "results": {**results, "pgbench_tps": tps},
+            "tables": [
+                {
+                    "title": "Orders (market orders filled, persisted, judged)",
+                    "columns": ["path", "concurrency", "orders/s", "p50 ms", "p99 ms", "errors"],
+                    "rows": table,
+                }
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

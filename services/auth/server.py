@@ -8,8 +8,8 @@ from pathlib import Path
 
 import grpc
 from pydantic import SecretStr
-
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from services.auth import store
 from services.auth.domain import emails
@@ -22,7 +22,6 @@ from services.common.auth_interceptor import AuthInterceptor
 from services.common.config import ServiceSettings
 from services.common.jwt_verify import KeySet, TokenVerifier
 from services.common.server import Runtime, ServiceSpec, Wiring
-from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 

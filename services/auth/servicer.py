@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from services.auth import store
 from services.auth.domain import emails, passwords, tokens
@@ -29,7 +30,6 @@ from services.common.errors import (
     permission_denied,
     unauthenticated,
 )
-from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 log = structlog.get_logger("auth")
 
@@ -317,9 +317,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             except (KeyError, ValueError, TypeError):
                 raise invalid_argument({"page_token": "not a token this API issued"}) from None
         async with self.engine.connect() as conn:
-            rows = await store.list_users(
-                conn, limit=page.size + 1, after=after, email_contains=request.email_contains
-            )
+            rows = await store.list_users(conn, limit=page.size + 1, after=after, email_contains=request.email_contains)
         more = len(rows) > page.size
         rows = rows[: page.size]
         next_token = (

@@ -13,7 +13,7 @@ import asyncio
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,9 +33,12 @@ from services.challenges.domain.positions import Position, conversion_symbol
 from services.challenges.domain.rulepacks import RulePack, Rules
 from services.challenges.domain.session import OrderRejected, Quote, Session, Stops
 from services.challenges.prices import MarketView
+from services.common.db import driver_connection
 from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found
 
 log = structlog.get_logger("ledger")
+
+Row = Mapping[Any, Any]  # a challenge row: SQLAlchemy's RowMapping or the hot path's dict
 
 TRADES = Counter("challenges_trades_total", "Fills executed.", ("reason",))
 BREACHES = Counter("challenges_breaches_total", "Rule breaches recorded.", ("rule", "hard"))
@@ -50,7 +53,9 @@ def order_error(exc: OrderRejected) -> ServiceError:
         return not_found("symbol", reason="UNKNOWN_SYMBOL")
     if exc.reason in INVALID_ORDER and exc.field:
         return ServiceError(
-            grpc.StatusCode.INVALID_ARGUMENT, exc.message, reason=exc.reason,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            exc.message,
+            reason=exc.reason,
             field_violations={exc.field: exc.message},
         )
     return failed_precondition(exc.message, exc.reason)
@@ -69,14 +74,19 @@ class Ledger:
     # --- the transaction ---------------------------------------------------------------------
 
     async def transact(
-        self, cid: uuid.UUID, user_id: uuid.UUID | None, action: Callable[[Session, RowMapping], list[dict[str, Any]]],
-        *, now: datetime | None = None, extra: dict[str, Any] | None = None,
+        self,
+        cid: uuid.UUID,
+        user_id: uuid.UUID | None,
+        action: Callable[[Session, Row], list[dict[str, Any]]],
+        *,
+        now: datetime | None = None,
+        extra: dict[str, Any] | None = None,
         before: Callable[[Any], Any] | None = None,
-    ) -> tuple[RowMapping, Session, list[dict[str, Any]], list[RowMapping]]:
+    ) -> tuple[Row, Session, list[dict[str, Any]], list[Any]]:
         now = now or datetime.now(UTC)
         async with self.db.connect() as sa_conn:
             # The pool's own asyncpg connection: see ledger_sql for why the hot path skips Core.
-            conn = (await sa_conn.get_raw_connection()).driver_connection
+            conn = await driver_connection(sa_conn)
             async with conn.transaction():
                 row = await sql.lock_challenge(conn, cid, user_id)
                 if row is None:
@@ -94,28 +104,45 @@ class Ledger:
         self._after_commit(row, session)
         return row, session, events, trade_rows
 
-    def _session(self, row: RowMapping, pos_rows: list[RowMapping]) -> Session:
+    def _session(self, row: Row, pos_rows: list[Any]) -> Session:
         rules = Rules.from_json(row["rules"])
         account = Account.from_json(row["account"])
         positions = {p["symbol"]: Position(p["symbol"], p["quantity"], p["avg_price"]) for p in pos_rows}
-        stops = {p["symbol"]: Stops(p["stop_loss"], p["take_profit"]) for p in pos_rows
-                 if p["stop_loss"] is not None or p["take_profit"] is not None}
+        stops = {
+            p["symbol"]: Stops(p["stop_loss"], p["take_profit"])
+            for p in pos_rows
+            if p["stop_loss"] is not None or p["take_profit"] is not None
+        }
         quotes = {s: Quote(q.bid, q.ask, q.time) for s, q in self.market.quotes.items()}
         return Session(rules, account, self.market.specs, positions, stops, quotes)
 
     async def _persist(
-        self, conn: Any, row: RowMapping, s: Session, events: list[dict[str, Any]], now: datetime,
+        self,
+        conn: Any,
+        row: Row,
+        s: Session,
+        events: list[dict[str, Any]],
+        now: datetime,
         extra: dict[str, Any],
-    ) -> list[RowMapping]:
+    ) -> list[Any]:
         cid, uid = row["id"], row["user_id"]
         a = s.account
         values: dict[str, Any] = {
-            "account": a.to_json(), "status": a.status, "balance": a.balance, "equity": a.equity, "updated_at": now,
-            "failure_reason": row["failure_reason"], "ended_at": row["ended_at"], "last_trade_at": row["last_trade_at"],
-            "total_trades": row["total_trades"], "winning_trades": row["winning_trades"],
-            "losing_trades": row["losing_trades"], "realized_pnl": row["realized_pnl"], "started_at": row["started_at"],
+            "account": a.to_json(),
+            "status": a.status,
+            "balance": a.balance,
+            "equity": a.equity,
+            "updated_at": now,
+            "failure_reason": row["failure_reason"],
+            "ended_at": row["ended_at"],
+            "last_trade_at": row["last_trade_at"],
+            "total_trades": row["total_trades"],
+            "winning_trades": row["winning_trades"],
+            "losing_trades": row["losing_trades"],
+            "realized_pnl": row["realized_pnl"],
+            "started_at": row["started_at"],
         }
-        trade_rows = []
+        trade_rows: list[Any] = []
         wins = losses = 0
         realized = Decimal(0)
         outbox = []
@@ -124,15 +151,27 @@ class Ledger:
             kind = e["type"]
             if kind == "trade_executed":
                 is_order = e["reason"] in ("order", "close") and not trade_rows
-                trade_rows.append(await sql.insert_trade(conn, {
-                    "id": uuid.uuid4(), "challenge_id": cid, "user_id": uid, "symbol": e["symbol"],
-                    "side": e["side"], "quantity": Decimal(e["quantity"]), "price": Decimal(e["price"]),
-                    "commission": Decimal(e["commission"]), "realized_pnl": Decimal(e["realized_pnl"]),
-                    "reason": e["reason"], "executed_at": now,
-                    "idempotency_key": extra.get("idempotency_key") if is_order else None,
-                    "note": extra.get("note", "") if is_order else "",
-                    "tags": extra.get("tags", []) if is_order else [],
-                }))
+                trade_rows.append(
+                    await sql.insert_trade(
+                        conn,
+                        {
+                            "id": uuid.uuid4(),
+                            "challenge_id": cid,
+                            "user_id": uid,
+                            "symbol": e["symbol"],
+                            "side": e["side"],
+                            "quantity": Decimal(e["quantity"]),
+                            "price": Decimal(e["price"]),
+                            "commission": Decimal(e["commission"]),
+                            "realized_pnl": Decimal(e["realized_pnl"]),
+                            "reason": e["reason"],
+                            "executed_at": now,
+                            "idempotency_key": extra.get("idempotency_key") if is_order else None,
+                            "note": extra.get("note", "") if is_order else "",
+                            "tags": extra.get("tags", []) if is_order else [],
+                        },
+                    )
+                )
                 e["trade_id"] = str(trade_rows[-1]["id"])
                 pnl = Decimal(e["realized_pnl"])
                 realized += pnl
@@ -141,15 +180,28 @@ class Ledger:
                 touched.add(e["symbol"])
                 TRADES.labels(e["reason"]).inc()
             elif kind == "breach":
-                await sql.insert_breach(conn, {
-                    "id": uuid.uuid4(), "challenge_id": cid, "rule": e["rule"], "hard": e["hard"],
-                    "parameters": e["parameters"], "observed": e["observed"], "occurred_at": now,
-                })
+                await sql.insert_breach(
+                    conn,
+                    {
+                        "id": uuid.uuid4(),
+                        "challenge_id": cid,
+                        "rule": e["rule"],
+                        "hard": e["hard"],
+                        "parameters": e["parameters"],
+                        "observed": e["observed"],
+                        "occurred_at": now,
+                    },
+                )
                 values["failure_reason"] = e["reason"] if e["hard"] else row["failure_reason"]
                 BREACHES.labels(e["rule"], str(e["hard"]).lower()).inc()
             elif kind == "day_rolled":
-                await sql.save_snapshot(conn, cid, date.fromisoformat(e["trading_day"]),
-                                          Decimal(e["day_start_balance"]), Decimal(e["day_start_equity"]))
+                await sql.save_snapshot(
+                    conn,
+                    cid,
+                    date.fromisoformat(e["trading_day"]),
+                    Decimal(e["day_start_balance"]),
+                    Decimal(e["day_start_equity"]),
+                )
             elif kind == "status_changed":
                 TRANSITIONS.labels(e["to"]).inc()
                 if e["to"] in engine.ENDED:
@@ -159,8 +211,10 @@ class Ledger:
             outbox.append({"challenge_id": cid, "user_id": uid, "type": kind, "payload": e, "occurred_at": now})
         if trade_rows:
             values.update(
-                last_trade_at=now, total_trades=row["total_trades"] + len(trade_rows),
-                winning_trades=row["winning_trades"] + wins, losing_trades=row["losing_trades"] + losses,
+                last_trade_at=now,
+                total_trades=row["total_trades"] + len(trade_rows),
+                winning_trades=row["winning_trades"] + wins,
+                losing_trades=row["losing_trades"] + losses,
                 realized_pnl=row["realized_pnl"] + realized,
             )
         for sym in touched | set(s.stops):
@@ -173,31 +227,51 @@ class Ledger:
         await sql.append_events(conn, outbox)
         return trade_rows
 
-    async def _open_next_phase(self, conn: Any, row: RowMapping, s: Session, now: datetime) -> uuid.UUID:
+    async def _open_next_phase(self, conn: Any, row: Row, s: Session, now: datetime) -> uuid.UUID:
         plan = await sql.plan(conn, s.rules.next_plan or "")
         if plan is None:
             raise failed_precondition("next phase plan missing", "PLAN_NOT_FOUND")
         definition = await sql.pack_definition(conn, plan["rule_pack"], plan["rule_pack_version"])
         assert definition is not None
         rules = RulePack.from_dict(definition).rules_for(plan["phase"], s.rules.initial_balance)
-        return await sql.insert_challenge(conn, self._new_challenge_values(
-            row["user_id"], plan, rules, None, now, parent_id=row["id"]))
+        return await sql.insert_challenge(
+            conn, self._new_challenge_values(row["user_id"], plan, rules, None, now, parent_id=row["id"])
+        )
 
     def _new_challenge_values(
-        self, user_id: uuid.UUID, plan: RowMapping, rules: Rules, key: str | None, now: datetime,
+        self,
+        user_id: uuid.UUID,
+        plan: RowMapping,
+        rules: Rules,
+        key: str | None,
+        now: datetime,
         parent_id: uuid.UUID | None = None,
     ) -> dict[str, Any]:
         account = Account.new(rules.initial_balance)
         return {
-            "id": uuid.uuid4(), "user_id": user_id, "plan_id": plan["id"], "phase": plan["phase"],
-            "status": engine.PENDING, "rules": json.loads(rules.to_json()),
-            "account": account.to_json(), "initial_balance": rules.initial_balance, "balance": rules.initial_balance,
-            "equity": rules.initial_balance, "currency": plan["currency"], "idempotency_key": key,
-            "parent_id": parent_id, "failure_reason": "", "total_trades": 0, "winning_trades": 0,
-            "losing_trades": 0, "realized_pnl": Decimal(0), "created_at": now, "updated_at": now,
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "plan_id": plan["id"],
+            "phase": plan["phase"],
+            "status": engine.PENDING,
+            "rules": json.loads(rules.to_json()),
+            "account": account.to_json(),
+            "initial_balance": rules.initial_balance,
+            "balance": rules.initial_balance,
+            "equity": rules.initial_balance,
+            "currency": plan["currency"],
+            "idempotency_key": key,
+            "parent_id": parent_id,
+            "failure_reason": "",
+            "total_trades": 0,
+            "winning_trades": 0,
+            "losing_trades": 0,
+            "realized_pnl": Decimal(0),
+            "created_at": now,
+            "updated_at": now,
         }
 
-    def _after_commit(self, row: RowMapping, s: Session) -> None:
+    def _after_commit(self, row: Row, s: Session) -> None:
         self.new_events.set()
         self.new_events = asyncio.Event()
         self.refresh_index(row["id"], row["user_id"], s)
@@ -214,9 +288,13 @@ class Ledger:
         self.owner[cid] = uid
         warn = engine.warning_level(a, r)
         self.index.set_account(
-            cid, balance=float(a.balance), floor=float(engine.equity_floor(a, r)),
-            warn=float(warn) if warn is not None else -math.inf, peak=float(a.max_equity_ever),
-            trailing=r.max_loss_kind == "trailing_intraday", trail_loss=float(r.max_loss),
+            cid,
+            balance=float(a.balance),
+            floor=float(engine.equity_floor(a, r)),
+            warn=float(warn) if warn is not None else -math.inf,
+            peak=float(a.max_equity_ever),
+            trailing=r.max_loss_kind == "trailing_intraday",
+            trail_loss=float(r.max_loss),
             trail_lock=float(r.max_loss_lock) if r.max_loss_lock is not None else math.inf,
         )
         rows = []
@@ -228,9 +306,16 @@ class Ledger:
             except OrderRejected:
                 rate = 1.0
             st = s.stops.get(sym, Stops())
-            rows.append((sym, float(p.quantity), float(p.avg_price), float(s.specs[sym].contract_size) * rate,
-                         float(st.stop_loss) if st.stop_loss is not None else math.nan,
-                         float(st.take_profit) if st.take_profit is not None else math.nan))
+            rows.append(
+                (
+                    sym,
+                    float(p.quantity),
+                    float(p.avg_price),
+                    float(s.specs[sym].contract_size) * rate,
+                    float(st.stop_loss) if st.stop_loss is not None else math.nan,
+                    float(st.take_profit) if st.take_profit is not None else math.nan,
+                )
+            )
         self.index.set_positions(cid, rows)
         if a.day is not None:
             self.next_reset[cid] = days.day_start(a.day + timedelta(days=1), r.tz, r.reset_time)
@@ -245,16 +330,19 @@ class Ledger:
                 seen = await store.challenge_by_key(conn, user_id, key)
                 if seen is not None:
                     if seen["plan_id"] != plan_id or seen["initial_balance"] != size:
-                        raise ServiceError(grpc.StatusCode.ALREADY_EXISTS,
-                                           "idempotency key already used for a different request",
-                                           reason="IDEMPOTENCY_KEY_REUSED")
+                        raise ServiceError(
+                            grpc.StatusCode.ALREADY_EXISTS,
+                            "idempotency key already used for a different request",
+                            reason="IDEMPOTENCY_KEY_REUSED",
+                        )
                     return seen
             plan = await store.get_plan(conn, plan_id)
             if plan is None:
                 raise not_found("plan", reason="PLAN_NOT_FOUND")
             if size not in [Decimal(x) for x in plan["account_sizes"]]:
                 raise invalid_argument(
-                    {"account_size": "must be one of " + ", ".join(str(x) for x in plan["account_sizes"])})
+                    {"account_size": "must be one of " + ", ".join(str(x) for x in plan["account_sizes"])}
+                )
             pack = await store.get_pack(conn, plan["rule_pack"], plan["rule_pack_version"])
             if pack is None:
                 raise failed_precondition("the plan's rule pack is missing", "RULE_PACK_NOT_FOUND")
@@ -264,29 +352,51 @@ class Ledger:
                 row = await store.challenge_by_key(conn, user_id, key or "")
                 assert row is not None
                 return row
-            await store.append_events(conn, [{"challenge_id": row["id"], "user_id": user_id, "type": "status_changed",
-                                              "payload": {"type": "status_changed", "time": now.isoformat(),
-                                                          "from": None, "to": engine.PENDING, "reason": "created",
-                                                          "plan_id": plan_id, "phase": plan["phase"],
-                                                          "initial_balance": str(rules.initial_balance),
-                                                          "daily_loss": str(rules.daily_loss or ""),
-                                                          "max_loss": str(rules.max_loss),
-                                                          "profit_target": str(rules.profit_target or "")},
-                                              "occurred_at": now}])
+            await store.append_events(
+                conn,
+                [
+                    {
+                        "challenge_id": row["id"],
+                        "user_id": user_id,
+                        "type": "status_changed",
+                        "payload": {
+                            "type": "status_changed",
+                            "time": now.isoformat(),
+                            "from": None,
+                            "to": engine.PENDING,
+                            "reason": "created",
+                            "plan_id": plan_id,
+                            "phase": plan["phase"],
+                            "initial_balance": str(rules.initial_balance),
+                            "daily_loss": str(rules.daily_loss or ""),
+                            "max_loss": str(rules.max_loss),
+                            "profit_target": str(rules.profit_target or ""),
+                        },
+                        "occurred_at": now,
+                    }
+                ],
+            )
         self.new_events.set()
         self.new_events = asyncio.Event()
         return row
 
     async def start(self, cid: uuid.UUID, user_id: uuid.UUID | None) -> RowMapping:
-        def act(s: Session, row: RowMapping) -> list[dict[str, Any]]:
+        def act(s: Session, row: Row) -> list[dict[str, Any]]:
             if s.account.status == engine.ACTIVE:
                 return []  # starting twice is a no-op
             if s.account.status != engine.PENDING:
                 raise OrderRejected("CHALLENGE_NOT_PENDING", f"challenge is {s.account.status}")
             now = datetime.now(UTC)
             engine.start(s.account, s.rules, now)
-            return [{"type": "status_changed", "time": now.isoformat(), "from": engine.PENDING,
-                     "to": engine.ACTIVE, "reason": "started"}]
+            return [
+                {
+                    "type": "status_changed",
+                    "time": now.isoformat(),
+                    "from": engine.PENDING,
+                    "to": engine.ACTIVE,
+                    "reason": "started",
+                }
+            ]
 
         await self.transact(cid, user_id, act)
         async with self.db.connect() as conn:
@@ -297,7 +407,9 @@ class Ledger:
     async def _quotes_for(self, symbol: str, held: list[str]) -> None:
         """Fresh quotes for the order's symbol (and conversion) or a clear refusal."""
         if not self.market.specs:
-            raise ServiceError(grpc.StatusCode.UNAVAILABLE, "market data is not loaded yet", reason="MARKET_UNAVAILABLE")
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE, "market data is not loaded yet", reason="MARKET_UNAVAILABLE"
+            )
         spec = self.market.specs.get(symbol)
         if spec is None:
             raise not_found("symbol", reason="UNKNOWN_SYMBOL")
@@ -312,25 +424,40 @@ class Ledger:
                 reason = str(exc.args[0])
                 if sym != symbol and reason == "MARKET_CLOSED":
                     continue  # a conversion rate may come from a closed FX market's last price
-                message = {"MARKET_CLOSED": f"the {sym} market is closed",
-                           "STALE_QUOTE": f"no fresh {sym} quote; try again",
-                           "NO_QUOTE": f"no {sym} quote"}[reason]
+                message = {
+                    "MARKET_CLOSED": f"the {sym} market is closed",
+                    "STALE_QUOTE": f"no fresh {sym} quote; try again",
+                    "NO_QUOTE": f"no {sym} quote",
+                }[reason]
                 raise failed_precondition(message, reason, symbol=sym) from None
 
     async def place(
-        self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, side: str, quantity: Decimal,
-        stop_loss: Decimal | None, take_profit: Decimal | None, key: str | None, note: str, tags: list[str],
+        self,
+        cid: uuid.UUID,
+        user_id: uuid.UUID,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        stop_loss: Decimal | None,
+        take_profit: Decimal | None,
+        key: str | None,
+        note: str,
+        tags: list[str],
     ) -> RowMapping:
         await self._quotes_for(symbol, [])
 
-        def act(s: Session, row: RowMapping) -> list[dict[str, Any]]:
+        def act(s: Session, row: Row) -> list[dict[str, Any]]:
             return s.place(symbol, side, quantity, datetime.now(UTC), stop_loss, take_profit)
 
         return await self._order(cid, user_id, act, key, {"idempotency_key": key, "note": note, "tags": tags})
 
     async def _order(
-        self, cid: uuid.UUID, user_id: uuid.UUID, act: Callable[[Session, RowMapping], list[dict[str, Any]]],
-        key: str | None, extra: dict[str, Any],
+        self,
+        cid: uuid.UUID,
+        user_id: uuid.UUID,
+        act: Callable[[Session, Row], list[dict[str, Any]]],
+        key: str | None,
+        extra: dict[str, Any],
     ) -> RowMapping:
         """One order, idempotent by key: a retry returns the first trade, never a second fill.
 
@@ -339,7 +466,7 @@ class Ledger:
         """
         seen: list[RowMapping] = []
 
-        def guarded(s: Session, row: RowMapping) -> list[dict[str, Any]]:
+        def guarded(s: Session, row: Row) -> list[dict[str, Any]]:
             if seen:
                 return []
             return act(s, row)
@@ -355,19 +482,28 @@ class Ledger:
 
     async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> RowMapping:
         await self._quotes_for(symbol, [])
-        return await self._order(cid, user_id, lambda s, row: s.close(symbol, datetime.now(UTC)), key,
-                                 {"idempotency_key": key})
+        return await self._order(
+            cid, user_id, lambda s, row: s.close(symbol, datetime.now(UTC)), key, {"idempotency_key": key}
+        )
 
     async def cancel(self, cid: uuid.UUID, reason: str) -> None:
-        def act(s: Session, row: RowMapping) -> list[dict[str, Any]]:
+        def act(s: Session, row: Row) -> list[dict[str, Any]]:
             if s.account.status in engine.ENDED:
                 raise OrderRejected("CHALLENGE_ENDED", f"challenge is already {s.account.status}")
             now = datetime.now(UTC)
             events = s.flatten(now, "cancelled")
             old = s.account.status
             s.account.status = engine.CANCELLED
-            return [*events, {"type": "status_changed", "time": now.isoformat(), "from": old,
-                              "to": engine.CANCELLED, "reason": reason or "cancelled by an admin"}]
+            return [
+                *events,
+                {
+                    "type": "status_changed",
+                    "time": now.isoformat(),
+                    "from": old,
+                    "to": engine.CANCELLED,
+                    "reason": reason or "cancelled by an admin",
+                },
+            ]
 
         await self.transact(cid, None, act)
 
@@ -375,7 +511,7 @@ class Ledger:
         """Mark-to-market or a day roll for one challenge, exactly (Decimal engine)."""
         now = datetime.now(UTC)
 
-        def act(s: Session, row: RowMapping) -> list[dict[str, Any]]:
+        def act(s: Session, row: Row) -> list[dict[str, Any]]:
             if symbol is None or symbol not in s.quotes:
                 return s._roll(now) + (s._judge(now) if not s.flat else [])
             q = s.quotes[symbol]
@@ -390,6 +526,6 @@ class Ledger:
         for row in rows:
             try:
                 await self.judge(row["id"], None)
-            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the rest
+            except Exception as exc:
                 log.error("could not load challenge", challenge_id=str(row["id"]), error=str(exc))
         return len(rows)

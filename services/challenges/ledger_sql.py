@@ -37,7 +37,8 @@ async def lock_challenge(c: asyncpg.Connection, cid: uuid.UUID, user_id: uuid.UU
         r = await c.fetchrow(f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1 FOR UPDATE", cid)
     else:
         r = await c.fetchrow(
-            f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1 AND user_id = $2 FOR UPDATE", cid, user_id)
+            f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1 AND user_id = $2 FOR UPDATE", cid, user_id
+        )
     return _challenge(r)
 
 
@@ -54,21 +55,45 @@ async def insert_trade(c: asyncpg.Connection, v: dict[str, Any]) -> asyncpg.Reco
         "INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl, "
         "reason, idempotency_key, note, tags, executed_at) "
         "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING *",
-        v["id"], v["challenge_id"], v["user_id"], v["symbol"], v["side"], v["quantity"], v["price"], v["commission"],
-        v["realized_pnl"], v["reason"], v["idempotency_key"], v["note"], v["tags"], v["executed_at"],
+        v["id"],
+        v["challenge_id"],
+        v["user_id"],
+        v["symbol"],
+        v["side"],
+        v["quantity"],
+        v["price"],
+        v["commission"],
+        v["realized_pnl"],
+        v["reason"],
+        v["idempotency_key"],
+        v["note"],
+        v["tags"],
+        v["executed_at"],
     )
 
 
 async def save_position(
-    c: asyncpg.Connection, cid: uuid.UUID, symbol: str, qty: Decimal, avg: Decimal,
-    sl: Decimal | None, tp: Decimal | None, now: datetime,
+    c: asyncpg.Connection,
+    cid: uuid.UUID,
+    symbol: str,
+    qty: Decimal,
+    avg: Decimal,
+    sl: Decimal | None,
+    tp: Decimal | None,
+    now: datetime,
 ) -> None:
     await c.execute(
         "INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at) "
         "VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (challenge_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity, "
         "avg_price = EXCLUDED.avg_price, stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, "
         "updated_at = EXCLUDED.updated_at",
-        cid, symbol, qty, avg, sl, tp, now,
+        cid,
+        symbol,
+        qty,
+        avg,
+        sl,
+        tp,
+        now,
     )
 
 
@@ -77,9 +102,20 @@ async def update_challenge(c: asyncpg.Connection, cid: uuid.UUID, v: dict[str, A
         "UPDATE challenges SET account = $2::jsonb, status = $3, balance = $4, equity = $5, updated_at = $6, "
         "failure_reason = $7, ended_at = $8, last_trade_at = $9, total_trades = $10, winning_trades = $11, "
         "losing_trades = $12, realized_pnl = $13, started_at = $14 WHERE id = $1",
-        cid, json.dumps(v["account"]), v["status"], v["balance"], v["equity"], v["updated_at"], v["failure_reason"],
-        v["ended_at"], v["last_trade_at"], v["total_trades"], v["winning_trades"], v["losing_trades"],
-        v["realized_pnl"], v["started_at"],
+        cid,
+        json.dumps(v["account"]),
+        v["status"],
+        v["balance"],
+        v["equity"],
+        v["updated_at"],
+        v["failure_reason"],
+        v["ended_at"],
+        v["last_trade_at"],
+        v["total_trades"],
+        v["winning_trades"],
+        v["losing_trades"],
+        v["realized_pnl"],
+        v["started_at"],
     )
 
 
@@ -87,15 +123,25 @@ async def insert_breach(c: asyncpg.Connection, v: dict[str, Any]) -> None:
     await c.execute(
         "INSERT INTO breaches (id, challenge_id, rule, hard, parameters, observed, occurred_at) "
         "VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7)",
-        v["id"], v["challenge_id"], v["rule"], v["hard"], json.dumps(v["parameters"], default=str),
-        json.dumps(v["observed"], default=str), v["occurred_at"],
+        v["id"],
+        v["challenge_id"],
+        v["rule"],
+        v["hard"],
+        json.dumps(v["parameters"], default=str),
+        json.dumps(v["observed"], default=str),
+        v["occurred_at"],
     )
 
 
 async def save_snapshot(c: asyncpg.Connection, cid: uuid.UUID, day: date, balance: Decimal, equity: Decimal) -> None:
     await c.execute(
         "INSERT INTO daily_snapshots (challenge_id, trading_day, start_balance, start_equity) VALUES ($1,$2,$3,$4) "
-        "ON CONFLICT DO NOTHING", cid, day, balance, equity)
+        "ON CONFLICT DO NOTHING",
+        cid,
+        day,
+        balance,
+        equity,
+    )
 
 
 async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
@@ -107,8 +153,11 @@ async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> No
     await c.execute(
         "INSERT INTO events (challenge_id, user_id, type, payload, occurred_at) "
         "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::jsonb[], $5::timestamptz[])",
-        [r["challenge_id"] for r in rows], [r["user_id"] for r in rows], [r["type"] for r in rows],
-        [json.dumps(r["payload"], default=str) for r in rows], [r["occurred_at"] for r in rows],
+        [r["challenge_id"] for r in rows],
+        [r["user_id"] for r in rows],
+        [r["type"] for r in rows],
+        [json.dumps(r["payload"], default=str) for r in rows],
+        [r["occurred_at"] for r in rows],
     )
 
 
@@ -127,8 +176,24 @@ async def insert_challenge(c: asyncpg.Connection, v: dict[str, Any]) -> uuid.UUI
         "equity, currency, idempotency_key, parent_id, failure_reason, total_trades, winning_trades, losing_trades, "
         "realized_pnl, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9,$10,$11,$12,$13,$14,"
         "$15,$16,$17,$18,$19,$20) RETURNING id",
-        v["id"], v["user_id"], v["plan_id"], v["phase"], v["status"], json.dumps(v["rules"]), json.dumps(v["account"]),
-        v["initial_balance"], v["balance"], v["equity"], v["currency"], v["idempotency_key"], v["parent_id"],
-        v["failure_reason"], v["total_trades"], v["winning_trades"], v["losing_trades"], v["realized_pnl"],
-        v["created_at"], v["updated_at"],
+        v["id"],
+        v["user_id"],
+        v["plan_id"],
+        v["phase"],
+        v["status"],
+        json.dumps(v["rules"]),
+        json.dumps(v["account"]),
+        v["initial_balance"],
+        v["balance"],
+        v["equity"],
+        v["currency"],
+        v["idempotency_key"],
+        v["parent_id"],
+        v["failure_reason"],
+        v["total_trades"],
+        v["winning_trades"],
+        v["losing_trades"],
+        v["realized_pnl"],
+        v["created_at"],
+        v["updated_at"],
     )

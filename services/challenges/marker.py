@@ -21,8 +21,11 @@ log = structlog.get_logger("marker")
 
 TICKS = Counter("challenges_mark_ticks_total", "Price ticks applied to the mark-to-market index.")
 JUDGED = Counter("challenges_mark_judged_total", "Challenges judged exactly after a tick or a day roll.", ("why",))
-TICK_SECONDS = Histogram("challenges_mark_tick_seconds", "Time to apply one tick to the index.",
-                         buckets=(0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1))
+TICK_SECONDS = Histogram(
+    "challenges_mark_tick_seconds",
+    "Time to apply one tick to the index.",
+    buckets=(0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1),
+)
 
 
 class Marker:
@@ -54,7 +57,7 @@ class Marker:
                 JUDGED.labels("tick" if symbol else "day_roll").inc()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - retried on the next tick or roll
+            except Exception as exc:
                 log.warning("judge failed", challenge_id=str(cid), error=str(exc)[:200])
 
     async def day_rolls(self, every: float = 1.0) -> None:

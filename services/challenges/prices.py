@@ -16,10 +16,10 @@ from decimal import Decimal
 
 import grpc
 import structlog
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.challenges.domain.session import Spec
 from services.common.clients import ServiceIdentity
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 log = structlog.get_logger("prices")
 
@@ -54,8 +54,14 @@ class MarketView:
         while True:
             r = await self.stub.ListSymbols(market_pb2.ListSymbolsRequest(page_size=500, page_token=token), timeout=5)
             for i in r.instruments:
-                specs[i.symbol] = Spec(i.symbol, Decimal(i.contract_size), i.quote_currency, Decimal(i.min_quantity),
-                                       Decimal(i.max_quantity), Decimal(i.quantity_step))
+                specs[i.symbol] = Spec(
+                    i.symbol,
+                    Decimal(i.contract_size),
+                    i.quote_currency,
+                    Decimal(i.min_quantity),
+                    Decimal(i.max_quantity),
+                    Decimal(i.quantity_step),
+                )
             token = r.next_page_token
             if not token:
                 break
@@ -78,7 +84,7 @@ class MarketView:
                         listener(p.symbol, q)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - market restarting: reconnect
+            except Exception as exc:
                 log.warning("price stream lost", error=str(exc)[:200])
             self.connected.clear()
             await asyncio.sleep(delay)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import grpc
 import structlog
+from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
+from tradesense.risk.v1 import risk_pb2_grpc
 
 from services.challenges import store
 from services.challenges.domain.marking import MarkIndex
@@ -20,8 +22,6 @@ from services.common.auth_interceptor import AuthInterceptor
 from services.common.clients import ServiceIdentity, channel, remote_verifier
 from services.common.config import ServiceSettings
 from services.common.server import Runtime, ServiceSpec, Wiring
-from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
-from tradesense.risk.v1 import risk_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 log = structlog.get_logger("challenges")
@@ -83,6 +83,10 @@ async def setup(runtime: Runtime) -> Wiring:
 
 
 SPEC = ServiceSpec(
-    name="challenges", grpc_port=50052, metrics_port=9102, migrations=HERE / "migrations", setup=setup,
+    name="challenges",
+    grpc_port=50052,
+    metrics_port=9102,
+    migrations=HERE / "migrations",
+    setup=setup,
     settings_cls=ChallengesSettings,
 )

@@ -14,6 +14,9 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.challenges.v1 import challenges_pb2 as pb
+from tradesense.challenges.v1 import challenges_pb2_grpc
+from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.challenges import store
 from services.challenges.domain import engine
@@ -21,11 +24,10 @@ from services.challenges.domain.rulepacks import RulePack
 from services.challenges.ledger import Ledger
 from services.common import decimals, identity, pagination
 from services.common.errors import already_exists, invalid_argument, not_found
-from tradesense.challenges.v1 import challenges_pb2 as pb
-from tradesense.challenges.v1 import challenges_pb2_grpc
-from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
-STATUS = {name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"}
+STATUS = {
+    name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"
+}
 OBJECTIVE = {"OK": pb.OK, "WARNING": pb.WARNING, "BREACHED": pb.BREACHED, "MET": pb.MET}
 MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
 
@@ -48,28 +50,49 @@ def parse_uuid(value: str, field: str) -> uuid.UUID:
 def challenge_pb(r: RowMapping) -> pb.Challenge:
     acct = r["account"]
     return pb.Challenge(
-        id=str(r["id"]), user_id=str(r["user_id"]), status=STATUS[r["status"]], plan_id=r["plan_id"], phase=r["phase"],
-        initial_balance=decimals.fmt(r["initial_balance"]), balance=decimals.fmt(r["balance"]),
-        current_equity=decimals.fmt(r["equity"]), daily_start_equity=str(acct.get("day_start_equity", "")),
-        max_equity_ever=str(acct.get("max_equity_ever", "")), created_at=_ts(r["created_at"]),
-        started_at=_ts(r["started_at"]), ended_at=_ts(r["ended_at"]), last_trade_at=_ts(r["last_trade_at"]),
-        failure_reason=r["failure_reason"], currency=r["currency"],
+        id=str(r["id"]),
+        user_id=str(r["user_id"]),
+        status=STATUS[r["status"]],
+        plan_id=r["plan_id"],
+        phase=r["phase"],
+        initial_balance=decimals.fmt(r["initial_balance"]),
+        balance=decimals.fmt(r["balance"]),
+        current_equity=decimals.fmt(r["equity"]),
+        daily_start_equity=str(acct.get("day_start_equity", "")),
+        max_equity_ever=str(acct.get("max_equity_ever", "")),
+        created_at=_ts(r["created_at"]),
+        started_at=_ts(r["started_at"]),
+        ended_at=_ts(r["ended_at"]),
+        last_trade_at=_ts(r["last_trade_at"]),
+        failure_reason=r["failure_reason"],
+        currency=r["currency"],
     )
 
 
 def trade_pb(r: RowMapping) -> pb.Trade:
     return pb.Trade(
-        id=str(r["id"]), challenge_id=str(r["challenge_id"]), symbol=r["symbol"], side=pb.Side.Value(r["side"]),
-        quantity=decimals.fmt(r["quantity"]), price=decimals.fmt(r["price"]), commission=decimals.fmt(r["commission"]),
-        realized_pnl=decimals.fmt(r["realized_pnl"]), executed_at=_ts(r["executed_at"]), note=r["note"],
+        id=str(r["id"]),
+        challenge_id=str(r["challenge_id"]),
+        symbol=r["symbol"],
+        side=pb.Side.Value(r["side"]),
+        quantity=decimals.fmt(r["quantity"]),
+        price=decimals.fmt(r["price"]),
+        commission=decimals.fmt(r["commission"]),
+        realized_pnl=decimals.fmt(r["realized_pnl"]),
+        executed_at=_ts(r["executed_at"]),
+        note=r["note"],
         tags=list(r["tags"] or []),
     )
 
 
 def event_pb(r: RowMapping) -> pb.Event:
     return pb.Event(
-        sequence=r["sequence"], challenge_id=str(r["challenge_id"]), user_id=str(r["user_id"]), type=r["type"],
-        payload_json=json.dumps(r["payload"], separators=(",", ":")), occurred_at=_ts(r["occurred_at"]),
+        sequence=r["sequence"],
+        challenge_id=str(r["challenge_id"]),
+        user_id=str(r["user_id"]),
+        type=r["type"],
+        payload_json=json.dumps(r["payload"], separators=(",", ":")),
+        occurred_at=_ts(r["occurred_at"]),
     )
 
 
@@ -104,18 +127,27 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     @staticmethod
     def _plan_pb(r: RowMapping) -> pb.Plan:
         return pb.Plan(
-            id=r["id"], name=r["name"], rule_pack=r["rule_pack"], rule_pack_version=r["rule_pack_version"],
-            phase=r["phase"], account_sizes=[decimals.fmt(a) for a in r["account_sizes"]], currency=r["currency"],
+            id=r["id"],
+            name=r["name"],
+            rule_pack=r["rule_pack"],
+            rule_pack_version=r["rule_pack_version"],
+            phase=r["phase"],
+            account_sizes=[decimals.fmt(a) for a in r["account_sizes"]],
+            currency=r["currency"],
             description=r["description"],
         )
 
     async def ListRulePacks(self, request: pb.ListRulePacksRequest, context: Any) -> pb.ListRulePacksResponse:
         async with self.db.connect() as conn:
             rows = await store.list_packs(conn)
-        return pb.ListRulePacksResponse(rule_packs=[
-            pb.RulePack(id=r["id"], version=r["version"], name=r["name"], definition_json=json.dumps(r["definition"]))
-            for r in rows
-        ])
+        return pb.ListRulePacksResponse(
+            rule_packs=[
+                pb.RulePack(
+                    id=r["id"], version=r["version"], name=r["name"], definition_json=json.dumps(r["definition"])
+                )
+                for r in rows
+            ]
+        )
 
     async def CreateRulePack(self, request: pb.CreateRulePackRequest, context: Any) -> pb.RulePack:
         identity.require_admin()
@@ -125,8 +157,10 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             raise invalid_argument({"definition_json": f"not a valid rule pack: {str(exc)[:200]}"}) from None
         async with self.db.begin() as conn:
             if not await store.insert_pack(conn, pack):
-                raise already_exists(f"rule pack {pack.id} v{pack.version} exists; publish a new version",
-                                     reason="RULE_PACK_VERSION_EXISTS")
+                raise already_exists(
+                    f"rule pack {pack.id} v{pack.version} exists; publish a new version",
+                    reason="RULE_PACK_VERSION_EXISTS",
+                )
         return pb.RulePack(id=pack.id, version=pack.version, name=pack.name, definition_json=request.definition_json)
 
     async def CreatePlan(self, request: pb.CreatePlanRequest, context: Any) -> pb.Plan:
@@ -151,9 +185,16 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                     pack.rules_for(p.phase or 1, size)  # type: ignore[arg-type]
             except ValueError as exc:
                 raise invalid_argument({"plan.phase": str(exc)}) from None
-            values = {"id": p.id, "name": p.name or p.id, "rule_pack": p.rule_pack,
-                      "rule_pack_version": p.rule_pack_version, "phase": p.phase or 1, "account_sizes": sizes,
-                      "currency": p.currency or "USD", "description": p.description}
+            values = {
+                "id": p.id,
+                "name": p.name or p.id,
+                "rule_pack": p.rule_pack,
+                "rule_pack_version": p.rule_pack_version,
+                "phase": p.phase or 1,
+                "account_sizes": sizes,
+                "currency": p.currency or "USD",
+                "description": p.description,
+            }
             if not await store.insert_plan(conn, values):
                 raise already_exists(f"plan {p.id} exists", reason="PLAN_EXISTS")
             row = await store.get_plan(conn, p.id)
@@ -174,7 +215,8 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         size = decimals.parse(request.account_size, "account_size", positive=True)
         assert size is not None
         row = await self.ledger.create(
-            parse_uuid(caller.user_id, "user"), request.plan_id, size, request.idempotency_key or None)
+            parse_uuid(caller.user_id, "user"), request.plan_id, size, request.idempotency_key or None
+        )
         return challenge_pb(row)
 
     async def StartChallenge(self, request: pb.StartChallengeRequest, context: Any) -> pb.Challenge:
@@ -196,20 +238,37 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             row = await store.get_challenge(conn, cid, self._scope())
             if row is None:
                 raise not_found("challenge")
-            recent = await store.list_trades(conn, challenge_id=cid, user_id=None, symbol="", side="", start=None,
-                                             end=None, descending=True, after=None, limit=10)
+            recent = await store.list_trades(
+                conn,
+                challenge_id=cid,
+                user_id=None,
+                symbol="",
+                side="",
+                start=None,
+                end=None,
+                descending=True,
+                after=None,
+                limit=10,
+            )
             positions = await store.get_positions(conn, cid)
         session = self.ledger._session(row, positions)
         if row["status"] in (engine.ACTIVE, engine.PAUSED):
             session.account.equity = session.equity()  # live, not as of the last write
         closed = row["winning_trades"] + row["losing_trades"]
         detail = pb.ChallengeDetail(
-            challenge=challenge_pb(row), recent_trades=[trade_pb(t) for t in recent], total_trades=row["total_trades"],
+            challenge=challenge_pb(row),
+            recent_trades=[trade_pb(t) for t in recent],
+            total_trades=row["total_trades"],
             win_rate=row["winning_trades"] / closed if closed else 0.0,
             avg_trade_pnl=decimals.fmt((row["realized_pnl"] / closed).quantize(Decimal("0.01"))) if closed else "0",
             objectives=[
-                pb.Objective(rule=o.rule, limit=decimals.fmt(o.limit), current=decimals.fmt(o.current),
-                             room_left=decimals.fmt(o.room_left), state=OBJECTIVE[o.state])
+                pb.Objective(
+                    rule=o.rule,
+                    limit=decimals.fmt(o.limit),
+                    current=decimals.fmt(o.current),
+                    room_left=decimals.fmt(o.room_left),
+                    state=OBJECTIVE[o.state],
+                )
                 for o in engine.objectives(session.account, session.rules)
             ],
         )
@@ -225,11 +284,12 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         try:
             score = await self.risk.GetScore(
                 risk_pb2.GetScoreRequest(challenge_id=cid),
-                metadata=(("authorization", f"Bearer {caller.token}"),), timeout=0.3,
+                metadata=(("authorization", f"Bearer {caller.token}"),),
+                timeout=0.3,
             )
             detail.risk_score = score.score
             detail.risk_score_available = True
-        except (grpc.aio.AioRpcError, asyncio.TimeoutError):
+        except (TimeoutError, grpc.aio.AioRpcError):
             detail.risk_score_available = False
 
     async def ListChallenges(self, request: pb.ListChallengesRequest, context: Any) -> pb.ListChallengesResponse:
@@ -242,8 +302,9 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 raise invalid_argument({"page_token": "not a token this API issued"}) from None
         status = pb.ChallengeStatus.Name(request.status) if request.status else None
         async with self.db.connect() as conn:
-            rows = await store.list_challenges(conn, user_id=self._scope(), status=status, before=before,
-                                               limit=page.size + 1)
+            rows = await store.list_challenges(
+                conn, user_id=self._scope(), status=status, before=before, limit=page.size + 1
+            )
         more = len(rows) > page.size
         rows = rows[: page.size]
         token = pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
@@ -276,16 +337,25 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         tp = decimals.parse(request.take_profit, "take_profit", positive=True, optional=True)
         assert quantity is not None and cid is not None
         row = await self.ledger.place(
-            cid, parse_uuid(caller.user_id, "user"), request.symbol.strip().upper(), pb.Side.Name(request.side),
-            quantity, sl, tp, request.idempotency_key or None, request.note, list(request.tags),
+            cid,
+            parse_uuid(caller.user_id, "user"),
+            request.symbol.strip().upper(),
+            pb.Side.Name(request.side),
+            quantity,
+            sl,
+            tp,
+            request.idempotency_key or None,
+            request.note,
+            list(request.tags),
         )
         return trade_pb(row)
 
     async def ClosePosition(self, request: pb.ClosePositionRequest, context: Any) -> pb.Trade:
         caller = identity.require()
         cid = parse_uuid(request.challenge_id, "challenge_id")
-        row = await self.ledger.close(cid, parse_uuid(caller.user_id, "user"), request.symbol.strip().upper(),
-                                      request.idempotency_key or None)
+        row = await self.ledger.close(
+            cid, parse_uuid(caller.user_id, "user"), request.symbol.strip().upper(), request.idempotency_key or None
+        )
         return trade_pb(row)
 
     async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Any) -> pb.Trade:
@@ -319,9 +389,16 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             if cid is not None and await store.get_challenge(conn, cid, scope) is None:
                 raise not_found("challenge")
             rows = await store.list_trades(
-                conn, challenge_id=cid, user_id=scope, symbol=request.symbol.strip().upper(),
-                side=pb.Side.Name(request.side) if request.side else "", start=start, end=end,
-                descending=descending, after=after, limit=page.size + 1,
+                conn,
+                challenge_id=cid,
+                user_id=scope,
+                symbol=request.symbol.strip().upper(),
+                side=pb.Side.Name(request.side) if request.side else "",
+                start=start,
+                end=end,
+                descending=descending,
+                after=after,
+                limit=page.size + 1,
             )
         more = len(rows) > page.size
         rows = rows[: page.size]
@@ -348,21 +425,34 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
                 mark = decimals.fmt(q.bid if pos.quantity > 0 else q.ask)
                 try:
-                    upnl = decimals.fmt(money(unrealized(pos, q.bid, q.ask, session.specs[pos.symbol].contract_size,
-                                                         session.rate(pos.symbol))))
-                except Exception:  # noqa: BLE001 - no conversion rate yet
+                    upnl = decimals.fmt(
+                        money(
+                            unrealized(
+                                pos, q.bid, q.ask, session.specs[pos.symbol].contract_size, session.rate(pos.symbol)
+                            )
+                        )
+                    )
+                except Exception:
                     upnl = ""
-            out.append(pb.Position(
-                challenge_id=str(cid), symbol=r["symbol"], quantity=decimals.fmt(r["quantity"]),
-                avg_price=decimals.fmt(r["avg_price"]), mark_price=mark, unrealized_pnl=upnl,
-                stop_loss=decimals.fmt(r["stop_loss"]), take_profit=decimals.fmt(r["take_profit"]),
-            ))
+            out.append(
+                pb.Position(
+                    challenge_id=str(cid),
+                    symbol=r["symbol"],
+                    quantity=decimals.fmt(r["quantity"]),
+                    avg_price=decimals.fmt(r["avg_price"]),
+                    mark_price=mark,
+                    unrealized_pnl=upnl,
+                    stop_loss=decimals.fmt(r["stop_loss"]),
+                    take_profit=decimals.fmt(r["take_profit"]),
+                )
+            )
         page = pagination.parse(request.page_size, request.page_token)
         start = int(page.cursor.get("i", 0)) if page.cursor else 0
         chunk = out[start : start + page.size]
         more = start + page.size < len(out)
         return pb.ListPositionsResponse(
-            positions=chunk, next_page_token=pagination.token({"i": start + page.size}) if more else "")
+            positions=chunk, next_page_token=pagination.token({"i": start + page.size}) if more else ""
+        )
 
     async def ListBreaches(self, request: pb.ListBreachesRequest, context: Any) -> pb.ListBreachesResponse:
         cid = parse_uuid(request.challenge_id, "challenge_id")
@@ -375,9 +465,18 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         more = len(rows) > page.size
         rows = rows[: page.size]
         return pb.ListBreachesResponse(
-            breaches=[pb.Breach(id=str(r["id"]), challenge_id=str(cid), rule=r["rule"], hard=r["hard"],
-                                parameters_json=json.dumps(r["parameters"]), observed_json=json.dumps(r["observed"]),
-                                occurred_at=_ts(r["occurred_at"])) for r in rows],
+            breaches=[
+                pb.Breach(
+                    id=str(r["id"]),
+                    challenge_id=str(cid),
+                    rule=r["rule"],
+                    hard=r["hard"],
+                    parameters_json=json.dumps(r["parameters"]),
+                    observed_json=json.dumps(r["observed"]),
+                    occurred_at=_ts(r["occurred_at"]),
+                )
+                for r in rows
+            ],
             next_page_token=pagination.token({"n": offset + page.size}) if more else "",
         )
 

@@ -61,24 +61,43 @@ def run(pack: RulePack, phase: int, balance: Decimal, ticks: Path, orders: Path 
     for t, kind, _, row in heapq.merge(*streams, key=lambda x: (x[0], x[1], x[2])):
         if not started:
             engine.start(session.account, rules, t)
-            emit({"type": "status_changed", "time": t.isoformat(), "from": "PENDING", "to": "ACTIVE",
-                  "reason": "simulation start"})
+            emit(
+                {
+                    "type": "status_changed",
+                    "time": t.isoformat(),
+                    "from": "PENDING",
+                    "to": "ACTIVE",
+                    "reason": "simulation start",
+                }
+            )
             started = True
         if kind == 0:
             events = session.on_tick(row["symbol"].strip().upper(), Decimal(row["bid"]), Decimal(row["ask"]), t)
         else:
             try:
-                events = session.place(row["symbol"].strip().upper(), row["side"].strip().upper(),
-                                       Decimal(row["quantity"]), t)
+                events = session.place(
+                    row["symbol"].strip().upper(), row["side"].strip().upper(), Decimal(row["quantity"]), t
+                )
             except OrderRejected as exc:
-                events = [{"type": "order_rejected", "time": t.isoformat(), "symbol": row["symbol"],
-                           "reason": exc.reason, "message": exc.message}]
+                events = [
+                    {
+                        "type": "order_rejected",
+                        "time": t.isoformat(),
+                        "symbol": row["symbol"],
+                        "reason": exc.reason,
+                        "message": exc.message,
+                    }
+                ]
         for e in events:
             emit(e)
     a = session.account
     final: dict[str, Any] = {
-        "type": "final", "status": a.status, "balance": str(a.balance), "equity": str(a.equity),
-        "trading_days": a.trading_days, "max_equity_ever": str(a.max_equity_ever),
+        "type": "final",
+        "status": a.status,
+        "balance": str(a.balance),
+        "equity": str(a.equity),
+        "trading_days": a.trading_days,
+        "max_equity_ever": str(a.max_equity_ever),
         "positions": {s: str(p.quantity) for s, p in session.positions.items() if not p.is_flat},
         "blocking": engine.pass_check(a, rules, session.flat)[1] if a.status == engine.ACTIVE else [],
     }
@@ -99,8 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     packs = {p.id: p for p in BUILT_IN}
     if args.list_packs:
         for p in BUILT_IN:
-            print(json.dumps({"id": p.id, "version": p.version, "name": p.name, "phases": len(p.phases),
-                              "timezone": p.timezone, "reset_time": p.reset_time, "sizes": sorted(p.sizes)}))
+            print(
+                json.dumps(
+                    {
+                        "id": p.id,
+                        "version": p.version,
+                        "name": p.name,
+                        "phases": len(p.phases),
+                        "timezone": p.timezone,
+                        "reset_time": p.reset_time,
+                        "sizes": sorted(p.sizes),
+                    }
+                )
+            )
         return 0
     if args.pack_file:
         pack = RulePack.from_dict(json.loads(args.pack_file.read_text()))

@@ -38,66 +38,123 @@ from services.challenges.domain.rulepacks import RulePack
 metadata = MetaData()
 
 plans = Table(
-    "plans", metadata,
-    Column("id", Text, primary_key=True), Column("name", Text), Column("rule_pack", Text),
-    Column("rule_pack_version", Integer), Column("phase", Integer), Column("account_sizes", ARRAY(Numeric)),
-    Column("currency", Text), Column("description", Text), Column("active", Boolean),
+    "plans",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text),
+    Column("rule_pack", Text),
+    Column("rule_pack_version", Integer),
+    Column("phase", Integer),
+    Column("account_sizes", ARRAY(Numeric)),
+    Column("currency", Text),
+    Column("description", Text),
+    Column("active", Boolean),
 )
 
 rule_packs = Table(
-    "rule_packs", metadata,
-    Column("id", Text, primary_key=True), Column("version", Integer, primary_key=True), Column("name", Text),
-    Column("definition", JSONB), Column("created_at", DateTime(timezone=True)),
+    "rule_packs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", Text),
+    Column("definition", JSONB),
+    Column("created_at", DateTime(timezone=True)),
 )
 
 challenges = Table(
-    "challenges", metadata,
-    Column("id", Uuid, primary_key=True), Column("user_id", Uuid), Column("plan_id", Text), Column("phase", Integer),
-    Column("status", Text), Column("rules", JSONB), Column("account", JSONB), Column("initial_balance", Numeric),
-    Column("balance", Numeric), Column("equity", Numeric), Column("currency", Text), Column("idempotency_key", Text),
-    Column("parent_id", Uuid), Column("failure_reason", Text), Column("total_trades", Integer),
-    Column("winning_trades", Integer), Column("losing_trades", Integer), Column("realized_pnl", Numeric),
-    Column("created_at", DateTime(timezone=True)), Column("started_at", DateTime(timezone=True)),
-    Column("ended_at", DateTime(timezone=True)), Column("last_trade_at", DateTime(timezone=True)),
+    "challenges",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid),
+    Column("plan_id", Text),
+    Column("phase", Integer),
+    Column("status", Text),
+    Column("rules", JSONB),
+    Column("account", JSONB),
+    Column("initial_balance", Numeric),
+    Column("balance", Numeric),
+    Column("equity", Numeric),
+    Column("currency", Text),
+    Column("idempotency_key", Text),
+    Column("parent_id", Uuid),
+    Column("failure_reason", Text),
+    Column("total_trades", Integer),
+    Column("winning_trades", Integer),
+    Column("losing_trades", Integer),
+    Column("realized_pnl", Numeric),
+    Column("created_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("last_trade_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
 )
 
 positions = Table(
-    "positions", metadata,
-    Column("challenge_id", Uuid, primary_key=True), Column("symbol", Text, primary_key=True),
-    Column("quantity", Numeric), Column("avg_price", Numeric), Column("stop_loss", Numeric),
-    Column("take_profit", Numeric), Column("updated_at", DateTime(timezone=True)),
+    "positions",
+    metadata,
+    Column("challenge_id", Uuid, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("quantity", Numeric),
+    Column("avg_price", Numeric),
+    Column("stop_loss", Numeric),
+    Column("take_profit", Numeric),
+    Column("updated_at", DateTime(timezone=True)),
 )
 
 trades = Table(
-    "trades", metadata,
-    Column("id", Uuid, primary_key=True), Column("challenge_id", Uuid), Column("user_id", Uuid),
-    Column("symbol", Text), Column("side", Text), Column("quantity", Numeric), Column("price", Numeric),
-    Column("commission", Numeric), Column("realized_pnl", Numeric), Column("reason", Text),
-    Column("idempotency_key", Text), Column("note", Text), Column("tags", ARRAY(Text)),
+    "trades",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("challenge_id", Uuid),
+    Column("user_id", Uuid),
+    Column("symbol", Text),
+    Column("side", Text),
+    Column("quantity", Numeric),
+    Column("price", Numeric),
+    Column("commission", Numeric),
+    Column("realized_pnl", Numeric),
+    Column("reason", Text),
+    Column("idempotency_key", Text),
+    Column("note", Text),
+    Column("tags", ARRAY(Text)),
     Column("executed_at", DateTime(timezone=True)),
 )
 
 breaches = Table(
-    "breaches", metadata,
-    Column("id", Uuid, primary_key=True), Column("challenge_id", Uuid), Column("rule", Text), Column("hard", Boolean),
-    Column("parameters", JSONB), Column("observed", JSONB), Column("occurred_at", DateTime(timezone=True)),
+    "breaches",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("challenge_id", Uuid),
+    Column("rule", Text),
+    Column("hard", Boolean),
+    Column("parameters", JSONB),
+    Column("observed", JSONB),
+    Column("occurred_at", DateTime(timezone=True)),
 )
 
 daily_snapshots = Table(
-    "daily_snapshots", metadata,
-    Column("challenge_id", Uuid, primary_key=True), Column("trading_day", Date, primary_key=True),
-    Column("start_balance", Numeric), Column("start_equity", Numeric),
+    "daily_snapshots",
+    metadata,
+    Column("challenge_id", Uuid, primary_key=True),
+    Column("trading_day", Date, primary_key=True),
+    Column("start_balance", Numeric),
+    Column("start_equity", Numeric),
 )
 
 events = Table(
-    "events", metadata,
-    Column("sequence", Integer, primary_key=True), Column("challenge_id", Uuid), Column("user_id", Uuid),
-    Column("type", Text), Column("payload", JSONB), Column("occurred_at", DateTime(timezone=True)),
+    "events",
+    metadata,
+    Column("sequence", Integer, primary_key=True),
+    Column("challenge_id", Uuid),
+    Column("user_id", Uuid),
+    Column("type", Text),
+    Column("payload", JSONB),
+    Column("occurred_at", DateTime(timezone=True)),
 )
 
 
 # --- catalogue ---------------------------------------------------------------------------
+
 
 async def seed(conn: AsyncConnection, packs: tuple[RulePack, ...], catalogue: tuple[Plan, ...]) -> None:
     for pack in packs:
@@ -130,7 +187,9 @@ async def insert_plan(conn: AsyncConnection, values: dict[str, Any]) -> bool:
 
 async def get_pack(conn: AsyncConnection, pack_id: str, version: int) -> RulePack | None:
     row = (
-        await conn.execute(select(rule_packs.c.definition).where(rule_packs.c.id == pack_id, rule_packs.c.version == version))
+        await conn.execute(
+            select(rule_packs.c.definition).where(rule_packs.c.id == pack_id, rule_packs.c.version == version)
+        )
     ).first()
     return RulePack.from_dict(row[0]) if row else None
 
@@ -149,6 +208,7 @@ async def insert_pack(conn: AsyncConnection, pack: RulePack) -> bool:
 
 
 # --- challenges ------------------------------------------------------------------------------
+
 
 async def insert_challenge(conn: AsyncConnection, values: dict[str, Any]) -> RowMapping | None:
     stmt = insert(challenges).values(**values).on_conflict_do_nothing().returning(*challenges.c)
@@ -176,8 +236,12 @@ async def update_challenge(conn: AsyncConnection, challenge_id: uuid.UUID, **val
 
 
 async def list_challenges(
-    conn: AsyncConnection, *, user_id: uuid.UUID | None, status: str | None,
-    before: tuple[datetime, uuid.UUID] | None, limit: int,
+    conn: AsyncConnection,
+    *,
+    user_id: uuid.UUID | None,
+    status: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
 ) -> list[RowMapping]:
     stmt = select(challenges).order_by(challenges.c.created_at.desc(), challenges.c.id.desc()).limit(limit)
     if user_id is not None:
@@ -185,8 +249,12 @@ async def list_challenges(
     if status:
         stmt = stmt.where(challenges.c.status == status)
     if before is not None:
-        stmt = stmt.where(or_(challenges.c.created_at < before[0],
-                              and_(challenges.c.created_at == before[0], challenges.c.id < before[1])))
+        stmt = stmt.where(
+            or_(
+                challenges.c.created_at < before[0],
+                and_(challenges.c.created_at == before[0], challenges.c.id < before[1]),
+            )
+        )
     return list((await conn.execute(stmt)).mappings())
 
 
@@ -196,6 +264,7 @@ async def live_challenges(conn: AsyncConnection) -> list[RowMapping]:
 
 
 # --- positions and trades ----------------------------------------------------------------------
+
 
 async def get_positions(conn: AsyncConnection, challenge_id: uuid.UUID) -> list[RowMapping]:
     stmt = select(positions).where(positions.c.challenge_id == challenge_id).order_by(positions.c.symbol)
@@ -208,8 +277,14 @@ async def positions_of(conn: AsyncConnection, ids: list[uuid.UUID]) -> list[RowM
 
 
 async def save_position(
-    conn: AsyncConnection, challenge_id: uuid.UUID, symbol: str, quantity: Decimal, avg_price: Decimal,
-    stop_loss: Decimal | None, take_profit: Decimal | None, now: datetime,
+    conn: AsyncConnection,
+    challenge_id: uuid.UUID,
+    symbol: str,
+    quantity: Decimal,
+    avg_price: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    now: datetime,
 ) -> None:
     values = dict(quantity=quantity, avg_price=avg_price, stop_loss=stop_loss, take_profit=take_profit, updated_at=now)
     stmt = insert(positions).values(challenge_id=challenge_id, symbol=symbol, **values)
@@ -226,8 +301,16 @@ async def insert_trade(conn: AsyncConnection, values: dict[str, Any]) -> RowMapp
 
 
 async def list_trades(
-    conn: AsyncConnection, *, challenge_id: uuid.UUID | None, user_id: uuid.UUID | None, symbol: str, side: str,
-    start: datetime | None, end: datetime | None, descending: bool, after: tuple[datetime, uuid.UUID] | None,
+    conn: AsyncConnection,
+    *,
+    challenge_id: uuid.UUID | None,
+    user_id: uuid.UUID | None,
+    symbol: str,
+    side: str,
+    start: datetime | None,
+    end: datetime | None,
+    descending: bool,
+    after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[RowMapping]:
     stmt = select(trades)
@@ -267,6 +350,7 @@ async def update_journal(conn: AsyncConnection, trade_id: uuid.UUID, note: str, 
 
 # --- breaches, snapshots, events ------------------------------------------------------------------
 
+
 async def insert_breach(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(breaches.insert().values(**values))
 
@@ -282,7 +366,9 @@ async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: i
     return list((await conn.execute(stmt)).mappings())
 
 
-async def save_snapshot(conn: AsyncConnection, challenge_id: uuid.UUID, day: date, balance: Decimal, equity: Decimal) -> None:
+async def save_snapshot(
+    conn: AsyncConnection, challenge_id: uuid.UUID, day: date, balance: Decimal, equity: Decimal
+) -> None:
     await conn.execute(
         insert(daily_snapshots)
         .values(challenge_id=challenge_id, trading_day=day, start_balance=balance, start_equity=equity)

@@ -12,10 +12,9 @@ import pkgutil
 from dataclasses import dataclass
 from functools import cache
 
+import tradesense
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
-
-import tradesense
 from tradesense.common.v1 import options_pb2
 
 ACCESS_NAMES = {v: k for k, v in options_pb2.Access.items()}

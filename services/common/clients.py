@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import grpc
 from google.protobuf.json_format import MessageToDict
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from services.common.config import ServiceSettings
 from services.common.jwt_verify import KeySet, TokenVerifier
-from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),

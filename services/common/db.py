@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.common.config import ServiceSettings
 
@@ -27,3 +28,11 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
             }
         },
     )
+
+
+async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The pool's own asyncpg connection under a SQLAlchemy one, for hot paths that
+    skip Core's per-statement overhead (same pool, same search_path)."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw

@@ -13,7 +13,7 @@ def parse(value: str, field: str, *, positive: bool = False, optional: bool = Fa
     try:
         d = Decimal(value)
     except (InvalidOperation, TypeError):
-        raise invalid_argument({field: "must be a decimal number such as \"1.25\""}) from None
+        raise invalid_argument({field: 'must be a decimal number such as "1.25"'}) from None
     if not d.is_finite():
         raise invalid_argument({field: "must be finite"})
     if positive and d <= 0:

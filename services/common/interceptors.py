@@ -20,7 +20,8 @@ from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_MS
 
 log = structlog.get_logger("grpc")
 
-Handler = grpc.RpcMethodHandler
+# grpc's handler objects are untyped namedtuples; Any keeps the wrappers honest about that.
+Handler = Any
 
 
 def _rpc_type(h: Handler) -> str:
@@ -50,7 +51,10 @@ def _rewrap(h: Handler, unary: Callable[..., Any] | None, stream: Callable[..., 
 
 
 async def drive_stream(
-    inner: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext, on_item: Callable[[], None] | None = None
+    inner: Callable[..., Any],
+    request: Any,
+    context: grpc.aio.ServicerContext,
+    on_item: Callable[[], None] | None = None,
 ) -> None:
     """Run a server-streaming handler written either as an async generator or as a
     coroutine that calls `context.write` (grpc's health servicer does the latter)."""
@@ -65,19 +69,21 @@ async def drive_stream(
 
 
 def _behavior(h: Handler) -> Callable[..., Any]:
-    return (h.unary_unary or h.unary_stream or h.stream_unary or h.stream_stream)  # type: ignore[return-value]
+    return h.unary_unary or h.unary_stream or h.stream_unary or h.stream_stream  # type: ignore[return-value]
 
 
 def is_transient(exc: BaseException) -> bool:
     """Database gone or restarting, a pool timeout, an upstream service down: retryable."""
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     if isinstance(exc, PoolTimeout | ConnectionError | OSError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in (
-        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
     ):
         return True
     text = str(exc).lower()
@@ -104,7 +110,9 @@ class ErrorInterceptor(ServerInterceptor):
             if is_transient(exc):
                 log.warning("transient failure", method=method, error=type(exc).__name__)
                 await context.abort_with_status(
-                    ServiceError(grpc.StatusCode.UNAVAILABLE, "temporarily unavailable; retry", reason="RETRY").to_status()
+                    ServiceError(
+                        grpc.StatusCode.UNAVAILABLE, "temporarily unavailable; retry", reason="RETRY"
+                    ).to_status()
                 )
             log.error("unhandled error", method=method, exc_info=exc)
             sentry_sdk.capture_exception(exc)
@@ -117,7 +125,7 @@ class ErrorInterceptor(ServerInterceptor):
                     await drive_stream(inner, request, context)
                 except grpc.aio.AbortError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - mapped to a status
+                except Exception as exc:
                     await _fail(exc, context)
 
             return _rewrap(handler, None, stream)
@@ -127,7 +135,7 @@ class ErrorInterceptor(ServerInterceptor):
                 return await inner(request, context)
             except grpc.aio.AbortError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - mapped to a status
+            except Exception as exc:
                 await _fail(exc, context)
 
         return _rewrap(handler, unary, None)

@@ -55,7 +55,7 @@ class KeySet:
                 async with self._lock:
                     if time.monotonic() - self._loaded_at >= self._max_age:
                         self.load(await self._fetch())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 self._loaded_at = time.monotonic() - self._max_age + self._min_interval
             return self._keys.get(kid)
         async with self._lock:

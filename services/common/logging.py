@@ -20,8 +20,7 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     def scrub(value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                k: REDACTED if any(m in str(k).lower() for m in _SECRET_MARKERS) else scrub(v)
-                for k, v in value.items()
+                k: REDACTED if any(m in str(k).lower() for m in _SECRET_MARKERS) else scrub(v) for k, v in value.items()
             }
         if isinstance(value, list | tuple):
             return [scrub(v) for v in value]

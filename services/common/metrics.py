@@ -16,9 +16,7 @@ GRPC_HANDLING_SECONDS = Histogram(
     _LABELS,
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-GRPC_MSG_SENT = Counter(
-    "grpc_server_msg_sent_total", "Stream messages sent by the server.", _LABELS
-)
+GRPC_MSG_SENT = Counter("grpc_server_msg_sent_total", "Stream messages sent by the server.", _LABELS)
 
 
 def serve_metrics(host: str, port: int) -> None:

@@ -26,9 +26,7 @@ def setup_tracing(settings: ServiceSettings) -> Any | None:
     if settings.otel_exporter_otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint))
-        )
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint)))
         log.info("tracing enabled", endpoint=settings.otel_exporter_otlp_endpoint)
     trace.set_tracer_provider(provider)
     from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters

@@ -28,7 +28,9 @@ from services.market.providers.simulated import SimulatedProvider
 log = structlog.get_logger("feed")
 
 PROVIDER_UP = Gauge("market_provider_healthy", "1 when the provider's breaker is closed and it ticks.", ("provider",))
-ACTIVE = Gauge("market_symbol_provider_active", "1 for the provider currently serving a symbol.", ("symbol", "provider"))
+ACTIVE = Gauge(
+    "market_symbol_provider_active", "1 for the provider currently serving a symbol.", ("symbol", "provider")
+)
 
 
 class PriceRouter:
@@ -108,7 +110,11 @@ class PriceRouter:
         """The scripted source: pins the symbol to this price until the next call."""
         inst = self.instruments[symbol]
         tick = Tick(
-            symbol, round_to_tick(bid, inst.tick_size), round_to_tick(ask, inst.tick_size), datetime.now(UTC), "scripted"
+            symbol,
+            round_to_tick(bid, inst.tick_size),
+            round_to_tick(ask, inst.tick_size),
+            datetime.now(UTC),
+            "scripted",
         )
         self.scripted.add(symbol)
         if self.sim is not None:
@@ -126,8 +132,9 @@ class PriceRouter:
             mid = last_close.get(sym, inst.start_price)
             half = inst.tick_size * inst.spread_ticks / 2
             bid = max(round_to_tick(mid - half, inst.tick_size), inst.tick_size)
-            self.hub.latest[sym] = Tick(sym, bid, max(round_to_tick(mid + half, inst.tick_size), bid + inst.tick_size),
-                                        now, "last")
+            self.hub.latest[sym] = Tick(
+                sym, bid, max(round_to_tick(mid + half, inst.tick_size), bid + inst.tick_size), now, "last"
+            )
 
     async def scripted_heartbeat(self, every: float) -> None:
         """A scripted price stays the quote until set again: re-publish it with a fresh time,
@@ -149,14 +156,16 @@ class PriceRouter:
                 await provider.run(self.on_tick)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 provider.breaker.record_failure(f"{type(exc).__name__}: {exc}")
                 log.error("provider crashed", provider=provider.name, exc_info=exc)
                 await asyncio.sleep(1.0)
 
     def provider_healthy(self, provider: Provider, now: datetime) -> bool:
-        healthy = provider.breaker.state == "closed" and provider.last_tick_at is not None and (
-            now - provider.last_tick_at <= self.stale_after
+        healthy = (
+            provider.breaker.state == "closed"
+            and provider.last_tick_at is not None
+            and (now - provider.last_tick_at <= self.stale_after)
         )
         PROVIDER_UP.labels(provider.name).set(1 if healthy else 0)
         return healthy

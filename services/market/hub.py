@@ -72,7 +72,7 @@ class PriceHub:
         else:
             for s in wanted:
                 self._by_symbol.setdefault(s, set()).add(sub)
-        for tick in (self.latest.values() if wanted is None else (self.latest[s] for s in wanted if s in self.latest)):
+        for tick in self.latest.values() if wanted is None else (self.latest[s] for s in wanted if s in self.latest):
             sub.offer(tick)  # a new subscriber starts with the current prices
         SUBSCRIBERS.inc()
         return sub

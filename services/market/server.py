@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import structlog
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clients import channel, remote_verifier
@@ -22,7 +23,6 @@ from services.market.providers.live import LiveExchangeProvider
 from services.market.providers.replay import ReplayProvider
 from services.market.providers.simulated import SimulatedProvider
 from services.market.servicer import MarketServicer
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 log = structlog.get_logger("market")
@@ -48,7 +48,7 @@ async def flush_forever(runtime: Runtime, router: PriceRouter, replay: ReplayPro
         await asyncio.sleep(every)
         try:
             await flush(runtime, router, replay)
-        except Exception as exc:  # noqa: BLE001 - database down: keep the candles, retry next time
+        except Exception as exc:
             log.warning("candle flush failed", error=str(exc))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination
 from services.common.errors import invalid_argument, not_found, permission_denied
@@ -21,7 +22,6 @@ from services.market.domain.ticker import Ticker
 from services.market.domain.ticks import Tick
 from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 MAX_SYMBOLS_PER_REQUEST = 100
 DEFAULT_CANDLES, MAX_CANDLES = 100, 1000
@@ -35,7 +35,7 @@ def _ts(dt: datetime) -> Timestamp:
 
 
 def instrument_pb(i: Instrument | RowMapping) -> market_pb2.Instrument:
-    g = (lambda k: i[k]) if isinstance(i, RowMapping) else (lambda k: getattr(i, k))  # noqa: E731
+    g = (lambda k: i[k]) if isinstance(i, RowMapping) else (lambda k: getattr(i, k))
     return market_pb2.Instrument(
         symbol=g("symbol"),
         display_name=g("display_name"),
@@ -67,8 +67,13 @@ def ticker_pb(t: Ticker | None) -> market_pb2.Ticker24h | None:
     if t is None:
         return None
     return market_pb2.Ticker24h(
-        open=decimals.fmt(t.open), high=decimals.fmt(t.high), low=decimals.fmt(t.low), last=decimals.fmt(t.last),
-        change=decimals.fmt(t.change), change_percent=decimals.fmt(t.change_percent), volume=decimals.fmt(t.volume),
+        open=decimals.fmt(t.open),
+        high=decimals.fmt(t.high),
+        low=decimals.fmt(t.low),
+        last=decimals.fmt(t.last),
+        change=decimals.fmt(t.change),
+        change_percent=decimals.fmt(t.change_percent),
+        volume=decimals.fmt(t.volume),
     )
 
 
@@ -83,8 +88,12 @@ def status_pb(calendar: str, st: Status) -> market_pb2.MarketStatus:
 
 def candle_pb(c: Candle) -> market_pb2.Candle:
     return market_pb2.Candle(
-        open_time=_ts(c.open_time), open=decimals.fmt(c.open), high=decimals.fmt(c.high), low=decimals.fmt(c.low),
-        close=decimals.fmt(c.close), volume=decimals.fmt(c.volume),
+        open_time=_ts(c.open_time),
+        open=decimals.fmt(c.open),
+        high=decimals.fmt(c.high),
+        low=decimals.fmt(c.low),
+        close=decimals.fmt(c.close),
+        volume=decimals.fmt(c.volume),
     )
 
 
@@ -103,7 +112,11 @@ def split_symbols(raw: list[str]) -> list[str]:
 
 class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     def __init__(
-        self, engine: AsyncEngine, hub: PriceHub, router: PriceRouter, instruments: dict[str, Instrument],
+        self,
+        engine: AsyncEngine,
+        hub: PriceHub,
+        router: PriceRouter,
+        instruments: dict[str, Instrument],
         scripted: bool,
     ) -> None:
         self.engine = engine
@@ -225,7 +238,9 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         out = []
         for p in self.router.providers.values():
             pb = market_pb2.ProviderHealth(
-                name=p.name, healthy=self.router.provider_healthy(p, now), circuit_state=p.breaker.state,
+                name=p.name,
+                healthy=self.router.provider_healthy(p, now),
+                circuit_state=p.breaker.state,
                 detail=p.detail(),
             )
             if p.last_tick_at is not None:

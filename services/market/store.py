@@ -91,8 +91,14 @@ async def upsert_candles(conn: AsyncConnection, rows: list[Candle]) -> None:
     stmt = insert(candles).values(
         [
             {
-                "symbol": c.symbol, "interval": c.interval, "open_time": c.open_time, "open": c.open,
-                "high": c.high, "low": c.low, "close": c.close, "volume": c.volume,
+                "symbol": c.symbol,
+                "interval": c.interval,
+                "open_time": c.open_time,
+                "open": c.open,
+                "high": c.high,
+                "low": c.low,
+                "close": c.close,
+                "volume": c.volume,
             }
             for c in rows
         ]

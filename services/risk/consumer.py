@@ -20,11 +20,12 @@ import grpc
 import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from services.common.clients import ServiceIdentity
+from services.common.db import driver_connection
 from services.risk.domain import alerts as alert_rules
 from services.risk.domain.scoring import AccountView, score
-from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 log = structlog.get_logger("consumer")
 
@@ -36,12 +37,20 @@ ALERTS = Counter("risk_alerts_total", "Alerts raised.", ("kind",))
 
 def _view(st: asyncpg.Record) -> AccountView:
     return AccountView(
-        initial_balance=st["initial_balance"], daily_loss=st["daily_loss"], max_loss=st["max_loss"],
-        profit_target=st["profit_target"], balance=st["balance"], equity=st["equity"], day_start=st["day_start"],
+        initial_balance=st["initial_balance"],
+        daily_loss=st["daily_loss"],
+        max_loss=st["max_loss"],
+        profit_target=st["profit_target"],
+        balance=st["balance"],
+        equity=st["equity"],
+        day_start=st["day_start"],
         # jsonb arrives decoded (the pool's codec); accept text too.
-        exposure={k: Decimal(v) for k, v in (st["exposure"] if isinstance(st["exposure"], dict)
-                                              else json.loads(st["exposure"])).items()},
-        losing_streak=st["losing_streak"], trades_today=st["trades_today"],
+        exposure={
+            k: Decimal(v)
+            for k, v in (st["exposure"] if isinstance(st["exposure"], dict) else json.loads(st["exposure"])).items()
+        },
+        losing_streak=st["losing_streak"],
+        trades_today=st["trades_today"],
     )
 
 
@@ -63,25 +72,37 @@ class Consumer:
             try:
                 now = datetime.now(UTC)
                 async with self.db.connect() as sa:
-                    conn = (await sa.get_raw_connection()).driver_connection
+                    conn = await driver_connection(sa)
                     rows = await conn.fetch(
                         "SELECT challenge_id, user_id, last_event_at FROM challenge_state "
-                        "WHERE status = 'ACTIVE' AND last_event_at < $1", now - after)
+                        "WHERE status = 'ACTIVE' AND last_event_at < $1",
+                        now - after,
+                    )
                     for r in rows:
                         a = alert_rules.inactivity(str(r["challenge_id"]), r["last_event_at"], now, after)
                         if a is not None:
                             await self._insert_alert(conn, r["challenge_id"], r["user_id"], a, now)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("inactivity scan failed", error=str(exc)[:200])
 
-    async def _insert_alert(self, conn: asyncpg.Connection, cid: uuid.UUID, uid: uuid.UUID,
-                            a: alert_rules.Alert, at: datetime) -> None:
+    async def _insert_alert(
+        self, conn: asyncpg.Connection, cid: uuid.UUID, uid: uuid.UUID, a: alert_rules.Alert, at: datetime
+    ) -> None:
         r = await conn.execute(
             "INSERT INTO alerts (id, challenge_id, user_id, kind, severity, message, details, dedup_key, created_at) "
             "VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,$9) ON CONFLICT (dedup_key) DO NOTHING",
-            uuid.uuid4(), cid, uid, a.kind, a.severity, a.message, json.dumps(a.details), a.dedup_key, at)
+            uuid.uuid4(),
+            cid,
+            uid,
+            a.kind,
+            a.severity,
+            a.message,
+            json.dumps(a.details),
+            a.dedup_key,
+            at,
+        )
         if r.endswith(" 1"):
             ALERTS.labels(a.kind).inc()
             self.new_alerts.set()
@@ -95,16 +116,17 @@ class Consumer:
         while True:
             try:
                 async with self.db.connect() as sa:
-                    conn = (await sa.get_raw_connection()).driver_connection
+                    conn = await driver_connection(sa)
                     after = await self.cursor(conn)
-                    call = self.stub.WatchEvents(challenges_pb2.WatchEventsRequest(after_sequence=after),
-                                                 metadata=await self.identity.metadata())
+                    call = self.stub.WatchEvents(
+                        challenges_pb2.WatchEventsRequest(after_sequence=after), metadata=await self.identity.metadata()
+                    )
                     async for event in call:
                         await self.apply(conn, event)
                         delay = 0.2
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - challenges or the database restarting
+            except Exception as exc:
                 log.warning("event feed interrupted", error=str(exc)[:200])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -115,27 +137,45 @@ class Consumer:
         at = e.occurred_at.ToDatetime(UTC)
         async with conn.transaction():
             cursor = await conn.fetchval(
-                "SELECT last_sequence FROM consumer_cursors WHERE consumer = $1 FOR UPDATE", CONSUMER)
+                "SELECT last_sequence FROM consumer_cursors WHERE consumer = $1 FOR UPDATE", CONSUMER
+            )
             if cursor is not None and e.sequence <= cursor:
                 return  # already applied (a replay after a crash): nothing changes
             await self._apply(conn, e.type, payload, cid, uid, at, e.sequence)
             await conn.execute(
                 "INSERT INTO consumer_cursors (consumer, last_sequence, updated_at) VALUES ($1, $2, now()) "
                 "ON CONFLICT (consumer) DO UPDATE SET last_sequence = EXCLUDED.last_sequence, updated_at = now()",
-                CONSUMER, e.sequence)
+                CONSUMER,
+                e.sequence,
+            )
         APPLIED.labels(e.type).inc()
         LAG.set(e.sequence)
 
-    async def _apply(self, conn: asyncpg.Connection, kind: str, p: dict[str, Any], cid: uuid.UUID,
-                     uid: uuid.UUID, at: datetime, seq: int) -> None:
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        kind: str,
+        p: dict[str, Any],
+        cid: uuid.UUID,
+        uid: uuid.UUID,
+        at: datetime,
+        seq: int,
+    ) -> None:
         if kind == "status_changed" and p.get("reason") == "created":
             initial = Decimal(p["initial_balance"])
             await conn.execute(
                 "INSERT INTO challenge_state (challenge_id, user_id, initial_balance, daily_loss, max_loss, "
                 "profit_target, status, balance, equity, day_start, peak, last_event_at) "
                 "VALUES ($1,$2,$3,$4,$5,$6,$7,$3,$3,$3,$3,$8) ON CONFLICT DO NOTHING",
-                cid, uid, initial, _dec(p.get("daily_loss")), _dec(p.get("max_loss")), _dec(p.get("profit_target")),
-                p["to"], at)
+                cid,
+                uid,
+                initial,
+                _dec(p.get("daily_loss")),
+                _dec(p.get("max_loss")),
+                _dec(p.get("profit_target")),
+                p["to"],
+                at,
+            )
             return
         st = await conn.fetchrow("SELECT * FROM challenge_state WHERE challenge_id = $1 FOR UPDATE", cid)
         if st is None:
@@ -148,7 +188,15 @@ class Consumer:
             await conn.execute(
                 "INSERT INTO fills (sequence, challenge_id, user_id, symbol, closing, pnl, notional, executed_at) "
                 "VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
-                seq, cid, uid, p["symbol"], closing, pnl, Decimal(p.get("notional", "0")), at)
+                seq,
+                cid,
+                uid,
+                p["symbol"],
+                closing,
+                pnl,
+                Decimal(p.get("notional", "0")),
+                at,
+            )
             view.balance, view.equity = Decimal(p["balance"]), Decimal(p["equity"])
             view.exposure[p["symbol"]] = Decimal(p.get("notional", "0"))
             view.exposure = {k: v for k, v in view.exposure.items() if v}
@@ -168,17 +216,38 @@ class Consumer:
             "UPDATE challenge_state SET status = $2, balance = $3, equity = $4, day_start = $5, "
             "peak = GREATEST(peak, $4), exposure = $6::jsonb, losing_streak = $7, trades_today = $8, "
             "trading_day = $9, last_event_at = $10 WHERE challenge_id = $1",
-            cid, status, view.balance, view.equity, view.day_start,
-            json.dumps({k: str(v) for k, v in view.exposure.items()}), streak, trades_today, day, at)
+            cid,
+            status,
+            view.balance,
+            view.equity,
+            view.day_start,
+            json.dumps({k: str(v) for k, v in view.exposure.items()}),
+            streak,
+            trades_today,
+            day,
+            at,
+        )
         value, factors = score(view, [])
         await conn.execute(
-            "INSERT INTO risk_scores (challenge_id, user_id, score, factors, computed_at) VALUES ($1,$2,$3,$4::jsonb,$5) "
+            "INSERT INTO risk_scores (challenge_id, user_id, score, factors, computed_at) VALUES ($1,$2,$3,$4::jsonb,$5) "  # noqa: E501
             "ON CONFLICT (challenge_id) DO UPDATE SET score = EXCLUDED.score, factors = EXCLUDED.factors, "
             "computed_at = EXCLUDED.computed_at",
-            cid, uid, value, json.dumps({k: {"value": v, "explanation": x} for k, (v, x) in factors.items()}), at)
+            cid,
+            uid,
+            value,
+            json.dumps({k: {"value": v, "explanation": x} for k, (v, x) in factors.items()}),
+            at,
+        )
         raised = alert_rules.evaluate(str(cid), view, day)
         if kind == "status_changed" and status == "FAILED":
-            raised.append(alert_rules.Alert("challenge_failed", "CRITICAL", f"challenge failed: {p.get('reason')}",
-                                            {"reason": p.get("reason")}, f"{cid}:failed"))
+            raised.append(
+                alert_rules.Alert(
+                    "challenge_failed",
+                    "CRITICAL",
+                    f"challenge failed: {p.get('reason')}",
+                    {"reason": p.get("reason")},
+                    f"{cid}:failed",
+                )
+            )
         for a in raised:
             await self._insert_alert(conn, cid, uid, a, at)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
+from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clients import ServiceIdentity, channel, remote_verifier
@@ -13,7 +14,6 @@ from services.common.config import ServiceSettings
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.risk.consumer import Consumer
 from services.risk.servicer import RiskServicer
-from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,6 +46,10 @@ async def setup(runtime: Runtime) -> Wiring:
 
 
 SPEC = ServiceSpec(
-    name="risk", grpc_port=50054, metrics_port=9104, migrations=HERE / "migrations", setup=setup,
+    name="risk",
+    grpc_port=50054,
+    metrics_port=9104,
+    migrations=HERE / "migrations",
+    setup=setup,
     settings_cls=RiskSettings,
 )

@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.common import identity, pagination
+from services.common.db import driver_connection
 from services.common.errors import invalid_argument, not_found
 from services.risk import store
 from services.risk.consumer import Consumer
 from services.risk.domain.metrics import TradeAccumulator, compute
 from services.risk.metrics import BadInput, _chunk_arrays
-from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
@@ -35,10 +36,15 @@ def _ts(dt: datetime) -> Timestamp:
 def alert_pb(r: Any) -> risk_pb2.Alert:
     details = r["details"]
     return risk_pb2.Alert(
-        id=str(r["id"]), challenge_id=str(r["challenge_id"]), user_id=str(r["user_id"]), kind=r["kind"],
-        severity=risk_pb2.AlertSeverity.Value(r["severity"]), message=r["message"],
+        id=str(r["id"]),
+        challenge_id=str(r["challenge_id"]),
+        user_id=str(r["user_id"]),
+        kind=r["kind"],
+        severity=risk_pb2.AlertSeverity.Value(r["severity"]),
+        message=r["message"],
         details_json=details if isinstance(details, str) else json.dumps(details, separators=(",", ":")),
-        acknowledged=r["acknowledged"], created_at=_ts(r["created_at"]),
+        acknowledged=r["acknowledged"],
+        created_at=_ts(r["created_at"]),
     )
 
 
@@ -47,27 +53,43 @@ def score_pb(r: Any) -> risk_pb2.RiskScore:
     from services.risk.domain.scoring import WEIGHTS
 
     return risk_pb2.RiskScore(
-        challenge_id=str(r["challenge_id"]), user_id=str(r["user_id"]), score=r["score"],
-        factors=[risk_pb2.RiskFactor(name=k, value=v["value"], weight=WEIGHTS.get(k, 0.0), explanation=v["explanation"])
-                 for k, v in factors.items()],
+        challenge_id=str(r["challenge_id"]),
+        user_id=str(r["user_id"]),
+        score=r["score"],
+        factors=[
+            risk_pb2.RiskFactor(name=k, value=v["value"], weight=WEIGHTS.get(k, 0.0), explanation=v["explanation"])
+            for k, v in factors.items()
+        ],
         computed_at=_ts(r["computed_at"]),
     )
 
 
 def metrics_pb(m: dict[str, Any]) -> risk_pb2.Metrics:
     return risk_pb2.Metrics(
-        total_return=m["total_return"], total_trades=m["total_trades"], win_rate=m["win_rate"],
-        average_win=m["average_win"], average_loss=m["average_loss"], profit_factor=m["profit_factor"],
-        expectancy=m["expectancy"], largest_winning_day=m["largest_winning_day"],
-        largest_losing_day=m["largest_losing_day"], profitable_days_pct=m["profitable_days_pct"],
+        total_return=m["total_return"],
+        total_trades=m["total_trades"],
+        win_rate=m["win_rate"],
+        average_win=m["average_win"],
+        average_loss=m["average_loss"],
+        profit_factor=m["profit_factor"],
+        expectancy=m["expectancy"],
+        largest_winning_day=m["largest_winning_day"],
+        largest_losing_day=m["largest_losing_day"],
+        profitable_days_pct=m["profitable_days_pct"],
         longest_losing_streak_trades=m["longest_losing_streak_trades"],
-        longest_losing_streak_days=m["longest_losing_streak_days"], max_drawdown_pct=m["max_drawdown_pct"],
-        max_drawdown_amount=m["max_drawdown_amount"], max_drawdown_date=m["max_drawdown_date"],
-        time_to_recovery_days=m["time_to_recovery_days"] or 0, recovered=m["recovered"], sharpe=m["sharpe"],
+        longest_losing_streak_days=m["longest_losing_streak_days"],
+        max_drawdown_pct=m["max_drawdown_pct"],
+        max_drawdown_amount=m["max_drawdown_amount"],
+        max_drawdown_date=m["max_drawdown_date"],
+        time_to_recovery_days=m["time_to_recovery_days"] or 0,
+        recovered=m["recovered"],
+        sharpe=m["sharpe"],
         sortino=m["sortino"],
         daily=[risk_pb2.DailyPoint(date=d["date"], pnl=d["pnl"], equity=d["equity"]) for d in m["daily"]],
-        by_symbol=[risk_pb2.SymbolBreakdown(symbol=s["symbol"], trades=s["trades"], pnl=s["pnl"],
-                                            win_rate=s["win_rate"]) for s in m["by_symbol"]],
+        by_symbol=[
+            risk_pb2.SymbolBreakdown(symbol=s["symbol"], trades=s["trades"], pnl=s["pnl"], win_rate=s["win_rate"])
+            for s in m["by_symbol"]
+        ],
     )
 
 
@@ -100,9 +122,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         challenge_id = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
         async with self.engine.connect() as conn:
             rows = await store.list_alerts(
-                conn, user_id=scope, challenge_id=challenge_id, kind=request.kind,
+                conn,
+                user_id=scope,
+                challenge_id=challenge_id,
+                kind=request.kind,
                 severity=risk_pb2.AlertSeverity.Name(request.severity) if request.severity else "",
-                unacknowledged_only=request.unacknowledged_only, before=before, limit=page.size + 1,
+                unacknowledged_only=request.unacknowledged_only,
+                before=before,
+                limit=page.size + 1,
             )
         more = len(rows) > page.size
         rows = rows[: page.size]
@@ -113,11 +140,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         aid = parse_uuid(request.alert_id, "alert_id")
         scope = self._scope()
         async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+            conn = await driver_connection(sa)
             row = await conn.fetchrow(
                 "UPDATE alerts SET acknowledged = true WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) "
                 "RETURNING id, challenge_id, user_id, kind, severity, message, details::text AS details, "
-                "acknowledged, created_at", aid, scope)
+                "acknowledged, created_at",
+                aid,
+                scope,
+            )
         if row is None:
             raise not_found("alert")
         return alert_pb(row)
@@ -131,11 +161,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         while True:
             wake = self.consumer.new_alerts
             async with self.engine.connect() as sa:
-                conn = (await sa.get_raw_connection()).driver_connection
+                conn = await driver_connection(sa)
                 rows = await conn.fetch(
-                    "SELECT id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, "
+                    "SELECT id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, "  # noqa: E501
                     "created_at FROM alerts WHERE created_at >= $1 AND ($2::uuid IS NULL OR user_id = $2) "
-                    "ORDER BY created_at, id LIMIT 500", since, scope)
+                    "ORDER BY created_at, id LIMIT 500",
+                    since,
+                    scope,
+                )
             for r in rows:
                 if str(r["id"]) not in seen:
                     seen.add(str(r["id"]))
@@ -151,10 +184,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         cid = parse_uuid(request.challenge_id, "challenge_id")
         scope = self._scope()
         async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            row = await conn.fetchrow("SELECT challenge_id, user_id, score, factors::text AS factors, computed_at "
-                                      "FROM risk_scores WHERE challenge_id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
-                                      cid, scope)
+            conn = await driver_connection(sa)
+            row = await conn.fetchrow(
+                "SELECT challenge_id, user_id, score, factors::text AS factors, computed_at "
+                "FROM risk_scores WHERE challenge_id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+                cid,
+                scope,
+            )
         if row is None:
             raise not_found("risk score")
         return score_pb(row)
@@ -162,18 +198,24 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def ListScores(self, request: risk_pb2.ListScoresRequest, context: Any) -> risk_pb2.ListScoresResponse:
         scope = self._scope()
         order = request.order_by or "-score"
-        column = {"score": "score", "-score": "score", "computed_at": "computed_at", "-computed_at": "computed_at"}.get(order)
+        column = {"score": "score", "-score": "score", "computed_at": "computed_at", "-computed_at": "computed_at"}.get(
+            order
+        )
         if column is None:
             raise invalid_argument({"order_by": "one of score, -score, computed_at, -computed_at"})
         direction = "DESC" if order.startswith("-") else "ASC"
         page = pagination.parse(request.page_size, request.page_token)
         offset = int(page.cursor.get("o", 0)) if page.cursor else 0
         async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+            conn = await driver_connection(sa)
             rows = await conn.fetch(
                 f"SELECT challenge_id, user_id, score, factors::text AS factors, computed_at FROM risk_scores "
                 f"WHERE ($1::uuid IS NULL OR user_id = $1) ORDER BY {column} {direction}, challenge_id "
-                f"OFFSET $2 LIMIT $3", scope, offset, page.size + 1)
+                f"OFFSET $2 LIMIT $3",
+                scope,
+                offset,
+                page.size + 1,
+            )
         more = len(rows) > page.size
         return risk_pb2.ListScoresResponse(
             scores=[score_pb(r) for r in rows[: page.size]],
@@ -184,26 +226,37 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         cid = parse_uuid(request.challenge_id, "challenge_id")
         scope = self._scope()
         async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
-            st = await conn.fetchrow("SELECT initial_balance FROM challenge_state WHERE challenge_id = $1 "
-                                     "AND ($2::uuid IS NULL OR user_id = $2)", cid, scope)
+            conn = await driver_connection(sa)
+            st = await conn.fetchrow(
+                "SELECT initial_balance FROM challenge_state WHERE challenge_id = $1 "
+                "AND ($2::uuid IS NULL OR user_id = $2)",
+                cid,
+                scope,
+            )
             if st is None:
                 raise not_found("challenge")
             # Aggregated in SQL; only the closing trades' day and cents travel, as two arrays.
             closing = await conn.fetchrow(
-                "SELECT coalesce(array_agg((executed_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01' ORDER BY sequence), "
+                "SELECT coalesce(array_agg((executed_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01' ORDER BY sequence), "  # noqa: E501
                 "'{}') AS days, coalesce(array_agg(round(pnl * 100)::bigint ORDER BY sequence), '{}') AS cents, "
                 "coalesce(array_agg(symbol ORDER BY sequence), '{}') AS symbols "
-                "FROM fills WHERE challenge_id = $1 AND closing", cid)
+                "FROM fills WHERE challenge_id = $1 AND closing",
+                cid,
+            )
             daily = await conn.fetch(
                 "SELECT (executed_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01' AS day, sum(pnl) AS pnl "
-                "FROM fills WHERE challenge_id = $1 GROUP BY 1 ORDER BY 1", cid)
+                "FROM fills WHERE challenge_id = $1 GROUP BY 1 ORDER BY 1",
+                cid,
+            )
         acc = TradeAccumulator()
-        acc.add(np.asarray(closing["days"], dtype=np.int64), np.asarray(closing["cents"], dtype=np.int64),
-                np.asarray(closing["symbols"], dtype=object) if closing["symbols"] else None)
+        acc.add(
+            np.asarray(closing["days"], dtype=np.int64),
+            np.asarray(closing["cents"], dtype=np.int64),
+            np.asarray(closing["symbols"], dtype=object) if closing["symbols"] else None,
+        )
         initial = float(st["initial_balance"])
         # Daily equity from every fill (opening commissions included), the initial balance first.
-        acc.daily = {int(d["day"]): int(round(d["pnl"] * 100)) for d in daily}
+        acc.daily = {int(d["day"]): round(d["pnl"] * 100) for d in daily}
         days = np.array([int(d["day"]) for d in daily], dtype=np.int64)
         equity = initial + np.cumsum([float(d["pnl"]) for d in daily]) if daily else np.empty(0)
         return metrics_pb(compute(acc, initial, days, equity))
@@ -255,4 +308,3 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise invalid_argument({"body": "the header must name closed_at and pnl"})
         flush(batch)
         return metrics_pb(compute(acc, 100_000.0))
-

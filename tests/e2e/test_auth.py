@@ -16,13 +16,13 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
+from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from devstack.stack import Stack
 from services.auth import keyring
 from tests.helpers import PASSWORD, bearer, new_email, register_and_login
-from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
-from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,9 @@ def _forgeries(stack: Stack, valid: str, user_id: str) -> dict[str, str]:
     return {
         "expired": jwt.encode(
             _claims(user_id, iat=int(past.timestamp()), exp=int(past.timestamp()) + 60),
-            real, algorithm="EdDSA", headers={"kid": kid},
+            real,
+            algorithm="EdDSA",
+            headers={"kid": kid},
         ),
         "tampered signature": f"{header}.{payload}.{sig[:-4]}{'AAAA' if not sig.endswith('AAAA') else 'BBBB'}",
         "tampered claims": f"{header}.{_b64(json.dumps(tampered_payload).encode())}.{sig}",
@@ -200,16 +202,17 @@ def test_trader_cannot_call_admin_rpcs_admin_can(client: httpx.Client, admin: st
     r = client.get("/api/auth/users", params={"email_contains": trader["email"]}, headers=bearer(admin))
     assert r.status_code == 200 and [u["id"] for u in r.json()["users"]] == [trader["user"]["id"]]
     # Disabling revokes refresh tokens and blocks login.
-    r = client.post(
-        f"/api/auth/users/{trader['user']['id']}/disabled", json={"disabled": True}, headers=bearer(admin)
-    )
+    r = client.post(f"/api/auth/users/{trader['user']['id']}/disabled", json={"disabled": True}, headers=bearer(admin))
     assert r.status_code == 200 and r.json()["disabled"] is True
     assert client.post("/api/auth/refresh", json={"refresh_token": trader["refresh_token"]}).status_code == 401
     r = client.post("/api/auth/login", json={"email": trader["email"], "password": PASSWORD})
     assert r.status_code == 403 and _reason(r) == "ACCOUNT_DISABLED"
-    assert client.post(
-        f"/api/auth/users/{uuid.uuid4()}/disabled", json={"disabled": True}, headers=bearer(admin)
-    ).status_code == 404
+    assert (
+        client.post(
+            f"/api/auth/users/{uuid.uuid4()}/disabled", json={"disabled": True}, headers=bearer(admin)
+        ).status_code
+        == 404
+    )
 
 
 def test_list_users_pages_through_everyone(client: httpx.Client, admin: str) -> None:

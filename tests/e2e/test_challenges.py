@@ -14,11 +14,11 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
+from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from devstack.stack import Stack
 from tests.helpers import bearer, register_and_login, sse_events
-from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
-from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -50,11 +50,13 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
     raise AssertionError(f"not reached in time (last: {last})")
 
 
-def new_challenge(client: httpx.Client, trader: dict[str, Any], plan: str = "ftmo-phase1",
-                  size: str = "100000.00") -> dict[str, Any]:
+def new_challenge(
+    client: httpx.Client, trader: dict[str, Any], plan: str = "ftmo-phase1", size: str = "100000.00"
+) -> dict[str, Any]:
     h = bearer(trader["access_token"])
-    r = client.post("/api/challenges", json={"plan_id": plan, "account_size": size,
-                                              "idempotency_key": str(uuid.uuid4())}, headers=h)
+    r = client.post(
+        "/api/challenges", json={"plan_id": plan, "account_size": size, "idempotency_key": str(uuid.uuid4())}, headers=h
+    )
     assert r.status_code == 200, r.text
     c = r.json()
     assert c["status"] == "PENDING"
@@ -77,16 +79,27 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     assert "100000.00" in plans["ftmo-phase1"]["account_sizes"]
     c = new_challenge(client, trader)
     set_price(client, admin, "BTCUSD", "50000.00", "50010.00")
-    r = client.post("/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY",
-                                          "quantity": "10", "idempotency_key": "open-1", "note": "breakout",
-                                          "tags": ["btc", "momentum"]}, headers=h)
+    r = client.post(
+        "/api/trades",
+        json={
+            "challenge_id": c["id"],
+            "symbol": "BTCUSD",
+            "side": "BUY",
+            "quantity": "10",
+            "idempotency_key": "open-1",
+            "note": "breakout",
+            "tags": ["btc", "momentum"],
+        },
+        headers=h,
+    )
     assert r.status_code == 200, r.text
     trade = r.json()
     assert (trade["price"], trade["quantity"], trade["commission"]) == ("50010.00", "10", "50.00")
     assert trade["tags"] == ["btc", "momentum"]
 
-    with client.stream("GET", f"/api/challenges/{c['id']}/events",
-                       params={"access_token": trader["access_token"]}) as resp:
+    with client.stream(
+        "GET", f"/api/challenges/{c['id']}/events", params={"access_token": trader["access_token"]}
+    ) as resp:
         assert resp.status_code == 200
         events = sse_events(resp)
         seen = [next(events)["type"] for _ in range(3)]  # created, started, trade
@@ -116,16 +129,21 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     assert Decimal(observed["equity"]) <= Decimal("95000.00")
 
     # Nothing is accepted after a failure.
-    r = client.post("/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY",
-                                          "quantity": "1"}, headers=h)
+    r = client.post(
+        "/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"}, headers=h
+    )
     assert r.status_code == 400 and _reason(r) == "CHALLENGE_NOT_ACTIVE"
 
 
 FAST_PACK = {
-    "id": "e2e-fast", "version": 1, "name": "One-day evaluation (tests)", "timezone": "Europe/Prague",
-    "reset_time": "00:00", "defaults": {"daily_loss_pct": "5", "max_loss_pct": "10", "min_trading_days": 1,
-                                        "commission_per_lot": "1.00"},
-    "phases": [{"profit_target_pct": "1"}], "sizes": {},
+    "id": "e2e-fast",
+    "version": 1,
+    "name": "One-day evaluation (tests)",
+    "timezone": "Europe/Prague",
+    "reset_time": "00:00",
+    "defaults": {"daily_loss_pct": "5", "max_loss_pct": "10", "min_trading_days": 1, "commission_per_lot": "1.00"},
+    "phases": [{"profit_target_pct": "1"}],
+    "sizes": {},
 }
 
 
@@ -136,21 +154,30 @@ def test_admin_adds_a_pack_and_a_trader_is_funded(client: httpx.Client, admin: d
     assert r.status_code == 403  # traders cannot
     r = client.post("/api/rule-packs", json={"definition_json": json.dumps(FAST_PACK)}, headers=admin)
     assert r.status_code in (200, 409), r.text
-    r = client.post("/api/rule-packs", json={"definition_json": "{\"id\": 1}"}, headers=admin)
+    r = client.post("/api/rule-packs", json={"definition_json": '{"id": 1}'}, headers=admin)
     assert r.status_code == 400
-    r = client.post("/api/plans", json={"id": "e2e-fast", "name": "Fast", "rule_pack": "e2e-fast",
-                                         "rule_pack_version": 1, "phase": 1, "account_sizes": ["10000.00"]},
-                    headers=admin)
+    r = client.post(
+        "/api/plans",
+        json={
+            "id": "e2e-fast",
+            "name": "Fast",
+            "rule_pack": "e2e-fast",
+            "rule_pack_version": 1,
+            "phase": 1,
+            "account_sizes": ["10000.00"],
+        },
+        headers=admin,
+    )
     assert r.status_code in (200, 409), r.text
 
     c = new_challenge(client, trader, plan="e2e-fast", size="10000.00")
     set_price(client, admin, "BTCUSD", "60000.00", "60001.00")
-    r = client.post("/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY",
-                                          "quantity": "1"}, headers=h)
+    r = client.post(
+        "/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"}, headers=h
+    )
     assert r.status_code == 200, r.text
     set_price(client, admin, "BTCUSD", "60200.00", "60201.00")
-    r = client.post(f"/api/challenges/{c['id']}/positions/BTCUSD/close", json={"idempotency_key": "close-1"},
-                    headers=h)
+    r = client.post(f"/api/challenges/{c['id']}/positions/BTCUSD/close", json={"idempotency_key": "close-1"}, headers=h)
     assert r.status_code == 200 and r.json()["realized_pnl"] == "199.00", r.text
     detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
     assert detail["challenge"]["status"] == "FUNDED"
@@ -159,19 +186,31 @@ def test_admin_adds_a_pack_and_a_trader_is_funded(client: httpx.Client, admin: d
 
 
 def test_phase_one_pass_opens_phase_two(client: httpx.Client, admin: dict[str, str], stack: Stack) -> None:
-    pack = {**FAST_PACK, "id": "e2e-2phase", "phases": [{"profit_target_pct": "1", "next_plan": "e2e-2phase-p2"},
-                                                        {"profit_target_pct": "1"}]}
+    pack = {
+        **FAST_PACK,
+        "id": "e2e-2phase",
+        "phases": [{"profit_target_pct": "1", "next_plan": "e2e-2phase-p2"}, {"profit_target_pct": "1"}],
+    }
     client.post("/api/rule-packs", json={"definition_json": json.dumps(pack)}, headers=admin)
     for phase in (1, 2):
-        client.post("/api/plans", json={"id": f"e2e-2phase-p{phase}", "rule_pack": "e2e-2phase",
-                                         "rule_pack_version": 1, "phase": phase, "account_sizes": ["10000.00"]},
-                    headers=admin)
+        client.post(
+            "/api/plans",
+            json={
+                "id": f"e2e-2phase-p{phase}",
+                "rule_pack": "e2e-2phase",
+                "rule_pack_version": 1,
+                "phase": phase,
+                "account_sizes": ["10000.00"],
+            },
+            headers=admin,
+        )
     trader = register_and_login(client)
     h = bearer(trader["access_token"])
     c = new_challenge(client, trader, plan="e2e-2phase-p1", size="10000.00")
     set_price(client, admin, "ETHUSD", "3000.00", "3000.10")
-    client.post("/api/trades", json={"challenge_id": c["id"], "symbol": "ETHUSD", "side": "BUY", "quantity": "10"},
-                headers=h)
+    client.post(
+        "/api/trades", json={"challenge_id": c["id"], "symbol": "ETHUSD", "side": "BUY", "quantity": "10"}, headers=h
+    )
     set_price(client, admin, "ETHUSD", "3020.00", "3020.10")
     client.post(f"/api/challenges/{c['id']}/positions/ETHUSD/close", json={}, headers=h)
     assert client.get(f"/api/challenges/{c['id']}", headers=h).json()["challenge"]["status"] == "PASSED"
@@ -213,8 +252,9 @@ def test_closed_markets_refuse_fills(client: httpx.Client) -> None:
     h = bearer(trader["access_token"])
     c = new_challenge(client, trader)
     status = client.get("/api/market/status", params={"symbols": "AAPL"}).json()["statuses"][0]["status"]
-    r = client.post("/api/trades", json={"challenge_id": c["id"], "symbol": "AAPL", "side": "BUY",
-                                          "quantity": "1"}, headers=h)
+    r = client.post(
+        "/api/trades", json={"challenge_id": c["id"], "symbol": "AAPL", "side": "BUY", "quantity": "1"}, headers=h
+    )
     if status["is_open"]:
         assert r.status_code == 200, r.text
     else:
@@ -225,12 +265,16 @@ def test_another_trader_sees_nothing(client: httpx.Client, admin: dict[str, str]
     alice, bob = register_and_login(client), register_and_login(client)
     c = new_challenge(client, alice)
     hb = bearer(bob["access_token"])
-    for path in (f"/api/challenges/{c['id']}", f"/api/challenges/{c['id']}/positions",
-                 f"/api/challenges/{c['id']}/breaches"):
+    for path in (
+        f"/api/challenges/{c['id']}",
+        f"/api/challenges/{c['id']}/positions",
+        f"/api/challenges/{c['id']}/breaches",
+    ):
         assert client.get(path, headers=hb).status_code == 404
     assert client.get("/api/trades", params={"challenge_id": c["id"]}, headers=hb).status_code == 404
-    r = client.post("/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY",
-                                          "quantity": "1"}, headers=hb)
+    r = client.post(
+        "/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"}, headers=hb
+    )
     assert r.status_code == 404
     assert client.post(f"/api/challenges/{c['id']}/start", json={}, headers=hb).status_code == 404
     assert all(x["id"] != c["id"] for x in client.get("/api/challenges", headers=hb).json()["challenges"])
@@ -256,21 +300,34 @@ def test_idempotent_orders_and_trade_listing(client: httpx.Client, admin: dict[s
     assert len(page["trades"]) == 1 and page["next_page_token"]
     positions = client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"]
     assert positions[0]["quantity"] == "0.3" and positions[0]["symbol"] == "BTCUSD"
-    r = client.post(f"/api/trades/{trades[0]['id']}/journal", json={"note": "held too long", "tags": ["lesson"]},
-                    headers=h)
+    r = client.post(
+        f"/api/trades/{trades[0]['id']}/journal", json={"note": "held too long", "tags": ["lesson"]}, headers=h
+    )
     assert r.status_code == 200 and r.json()["note"] == "held too long"
 
 
-async def test_concurrent_orders_never_corrupt_the_balance(stack: Stack, client: httpx.Client,
-                                                           admin: dict[str, str]) -> None:
+async def test_concurrent_orders_never_corrupt_the_balance(
+    stack: Stack, client: httpx.Client, admin: dict[str, str]
+) -> None:
     trader = register_and_login(client)
     c = new_challenge(client, trader)
     set_price(client, admin, "BTCUSD", "50000.00", "50000.00")  # no spread: P&L is commission only
     h = bearer(trader["access_token"])
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as ac:
-        orders = [ac.post("/api/trades", headers=h, json={"challenge_id": c["id"], "symbol": "BTCUSD",
-                                                            "side": "BUY" if i % 2 else "SELL", "quantity": "0.1",
-                                                            "idempotency_key": f"c{i}"}) for i in range(30)]
+        orders = [
+            ac.post(
+                "/api/trades",
+                headers=h,
+                json={
+                    "challenge_id": c["id"],
+                    "symbol": "BTCUSD",
+                    "side": "BUY" if i % 2 else "SELL",
+                    "quantity": "0.1",
+                    "idempotency_key": f"c{i}",
+                },
+            )
+            for i in range(30)
+        ]
         results = await asyncio.gather(*orders)
     assert [r.status_code for r in results] == [200] * 30
     detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
@@ -281,21 +338,40 @@ async def test_concurrent_orders_never_corrupt_the_balance(stack: Stack, client:
 
 
 def test_internal_event_feed_resumes_from_a_cursor(stack: Stack, client: httpx.Client) -> None:
-    with grpc.insecure_channel(stack.grpc_addr("auth")) as a, grpc.insecure_channel(stack.grpc_addr("challenges")) as ch:
-        token = auth_pb2_grpc.AuthServiceStub(a).IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
-            client_id="risk", client_secret=stack.secrets["risk"])).access_token
+    with (
+        grpc.insecure_channel(stack.grpc_addr("auth")) as a,
+        grpc.insecure_channel(stack.grpc_addr("challenges")) as ch,
+    ):
+        token = (
+            auth_pb2_grpc.AuthServiceStub(a)
+            .IssueServiceToken(auth_pb2.IssueServiceTokenRequest(client_id="risk", client_secret=stack.secrets["risk"]))
+            .access_token
+        )
         md = (("authorization", f"Bearer {token}"),)
         stub = challenges_pb2_grpc.ChallengesServiceStub(ch)
-        first = list(_take(stub.WatchEvents(challenges_pb2.WatchEventsRequest(after_sequence=0), metadata=md,
-                                            timeout=10), 5))
+        first = list(
+            _take(stub.WatchEvents(challenges_pb2.WatchEventsRequest(after_sequence=0), metadata=md, timeout=10), 5)
+        )
         assert [e.sequence for e in first] == sorted(e.sequence for e in first)
-        resumed = next(iter(stub.WatchEvents(challenges_pb2.WatchEventsRequest(after_sequence=first[2].sequence),
-                                             metadata=md, timeout=10)))
+        resumed = next(
+            iter(
+                stub.WatchEvents(
+                    challenges_pb2.WatchEventsRequest(after_sequence=first[2].sequence), metadata=md, timeout=10
+                )
+            )
+        )
         assert resumed.sequence == first[3].sequence
         trader = register_and_login(client)
         with pytest.raises(grpc.RpcError) as err:
-            next(iter(stub.WatchEvents(challenges_pb2.WatchEventsRequest(),
-                                       metadata=(("authorization", f"Bearer {trader['access_token']}"),), timeout=5)))
+            next(
+                iter(
+                    stub.WatchEvents(
+                        challenges_pb2.WatchEventsRequest(),
+                        metadata=(("authorization", f"Bearer {trader['access_token']}"),),
+                        timeout=5,
+                    )
+                )
+            )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

@@ -24,7 +24,12 @@ def _start(data: Path) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "TRADESENSE_DATA": str(data), "TRADESENSE_FREE_PORTS": "1"}
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "devstack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     lines = []

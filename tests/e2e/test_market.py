@@ -28,9 +28,7 @@ def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
 
 
 def _violations(r: httpx.Response) -> set[str]:
-    return {
-        v["field"] for d in r.json()["details"] if d["@type"].endswith("BadRequest") for v in d["field_violations"]
-    }
+    return {v["field"] for d in r.json()["details"] if d["@type"].endswith("BadRequest") for v in d["field_violations"]}
 
 
 def test_symbol_detail_has_price_ticker_and_status(client: httpx.Client) -> None:
@@ -131,13 +129,13 @@ def _subscribers(stack: Stack) -> float:
 
 def test_a_stalled_reader_does_not_hold_back_others_and_disconnects_free_resources(stack: Stack) -> None:
     import grpc
-
     from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
     baseline = _subscribers(stack)
-    with grpc.insecure_channel(stack.grpc_addr("market")) as slow_ch, grpc.insecure_channel(
-        stack.grpc_addr("market")
-    ) as fast_ch:
+    with (
+        grpc.insecure_channel(stack.grpc_addr("market")) as slow_ch,
+        grpc.insecure_channel(stack.grpc_addr("market")) as fast_ch,
+    ):
         slow = market_pb2_grpc.MarketServiceStub(slow_ch).StreamPrices(market_pb2.StreamPricesRequest())
         next(slow)  # subscribed, then never read again while ticks pile up
         # A deadline, not a timing claim: if the stalled reader held the fan-out back,

@@ -32,11 +32,13 @@ def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
     return bearer(r.json()["access_token"])
 
 
-def round_trip(client: httpx.Client, admin: dict[str, str], h: dict[str, str], cid: str, entry: str, exit_: str,
-               qty: str = "1") -> None:
+def round_trip(
+    client: httpx.Client, admin: dict[str, str], h: dict[str, str], cid: str, entry: str, exit_: str, qty: str = "1"
+) -> None:
     set_price(client, admin, "BTCUSD", entry, entry)
-    r = client.post("/api/trades", json={"challenge_id": cid, "symbol": "BTCUSD", "side": "BUY", "quantity": qty},
-                    headers=h)
+    r = client.post(
+        "/api/trades", json={"challenge_id": cid, "symbol": "BTCUSD", "side": "BUY", "quantity": qty}, headers=h
+    )
     assert r.status_code == 200, r.text
     set_price(client, admin, "BTCUSD", exit_, exit_)
     r = client.post(f"/api/challenges/{cid}/positions/BTCUSD/close", json={}, headers=h)
@@ -47,18 +49,23 @@ def recompute(client: httpx.Client, h: dict[str, str], cid: str) -> dict[str, An
     """A clean recomputation from the challenge's own trade list, with the same domain code."""
     trades, token = [], ""
     while True:
-        page = client.get("/api/trades", params={"challenge_id": cid, "order": "ASC", "page_size": 500,
-                                                 "page_token": token}, headers=h).json()
+        page = client.get(
+            "/api/trades",
+            params={"challenge_id": cid, "order": "ASC", "page_size": 500, "page_token": token},
+            headers=h,
+        ).json()
         trades += page["trades"]
         token = page["next_page_token"]
         if not token:
             break
     closing = [t for t in trades if Decimal(t["realized_pnl"]) != 0]
-    day = lambda t: (pd.Timestamp(t["executed_at"]).tz_convert("UTC").normalize().value // 86_400_000_000_000)  # noqa: E731
+    day = lambda t: pd.Timestamp(t["executed_at"]).tz_convert("UTC").normalize().value // 86_400_000_000_000  # noqa: E731
     acc = TradeAccumulator()
-    acc.add(np.array([day(t) for t in closing], dtype=np.int64),
-            np.array([int((Decimal(t["realized_pnl"]) - Decimal(t["commission"])) * 100) for t in closing]),
-            np.array([t["symbol"] for t in closing], dtype=object) if closing else None)
+    acc.add(
+        np.array([day(t) for t in closing], dtype=np.int64),
+        np.array([int((Decimal(t["realized_pnl"]) - Decimal(t["commission"])) * 100) for t in closing]),
+        np.array([t["symbol"] for t in closing], dtype=object) if closing else None,
+    )
     net: dict[int, Decimal] = {}
     for t in trades:
         net[day(t)] = net.get(day(t), Decimal(0)) + Decimal(t["realized_pnl"]) - Decimal(t["commission"])
@@ -75,13 +82,18 @@ def metrics(client: httpx.Client, h: dict[str, str], cid: str) -> dict[str, Any]
 
 
 def same(api: dict[str, Any], ref: dict[str, Any]) -> bool:
-    return (int(api["total_trades"]) == ref["total_trades"] and api["expectancy"] == ref["expectancy"]
-            and abs(api["win_rate"] - ref["win_rate"]) < 1e-12 and api["max_drawdown_amount"] == ref["max_drawdown_amount"]
-            and [d["pnl"] for d in api["daily"]] == [d["pnl"] for d in ref["daily"]])
+    return (
+        int(api["total_trades"]) == ref["total_trades"]
+        and api["expectancy"] == ref["expectancy"]
+        and abs(api["win_rate"] - ref["win_rate"]) < 1e-12
+        and api["max_drawdown_amount"] == ref["max_drawdown_amount"]
+        and [d["pnl"] for d in api["daily"]] == [d["pnl"] for d in ref["daily"]]
+    )
 
 
-def test_metrics_follow_the_event_feed_and_survive_a_risk_restart(client: httpx.Client, admin: dict[str, str],
-                                                                 stack: Stack) -> None:
+def test_metrics_follow_the_event_feed_and_survive_a_risk_restart(
+    client: httpx.Client, admin: dict[str, str], stack: Stack
+) -> None:
     trader = register_and_login(client)
     h = bearer(trader["access_token"])
     c = new_challenge(client, trader)
@@ -122,8 +134,12 @@ def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Cl
     r = client.post(f"/api/risk/alerts/{alerts[0]['id']}/ack", json={}, headers=h)
     assert r.status_code == 200 and r.json()["acknowledged"] is True
     other = register_and_login(client)
-    assert client.post(f"/api/risk/alerts/{alerts[0]['id']}/ack", json={},
-                       headers=bearer(other["access_token"])).status_code == 404
+    assert (
+        client.post(
+            f"/api/risk/alerts/{alerts[0]['id']}/ack", json={}, headers=bearer(other["access_token"])
+        ).status_code
+        == 404
+    )
     detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
     assert detail["risk_score_available"] is True and detail["risk_score"] > 20
     scores = client.get("/api/risk/scores", headers=h).json()["scores"]
@@ -147,8 +163,12 @@ def test_upload_any_trade_history(client: httpx.Client) -> None:
     trader = register_and_login(client)
     h = {**bearer(trader["access_token"]), "content-type": "text/csv"}
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"closed_at": pd.date_range("2024-01-01", periods=3000, freq="h").strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       "pnl": np.round(rng.normal(5, 100, 3000), 2)})
+    df = pd.DataFrame(
+        {
+            "closed_at": pd.date_range("2024-01-01", periods=3000, freq="h").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "pnl": np.round(rng.normal(5, 100, 3000), 2),
+        }
+    )
     body = df.to_csv(index=False).encode()
     r = client.post("/api/risk/analyze", content=body, headers=h)
     assert r.status_code == 200, r.text

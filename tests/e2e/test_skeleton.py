@@ -7,10 +7,10 @@ import itertools
 import grpc
 import httpx
 import pytest
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from devstack.stack import Stack
 from tests.helpers import PASSWORD, bearer, new_email, register_and_login, sse_events
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -66,10 +66,7 @@ def test_bad_input_is_a_400_with_field_violations_not_a_500(client: httpx.Client
     body = r.json()
     assert body["code"] == 3  # INVALID_ARGUMENT
     violations = {
-        v["field"]
-        for d in body["details"]
-        if d["@type"].endswith("BadRequest")
-        for v in d["field_violations"]
+        v["field"] for d in body["details"] if d["@type"].endswith("BadRequest") for v in d["field_violations"]
     }
     assert violations == {"email", "password"}
     # Wrong JSON types and unknown fields are refused by the transcoder, also as 400.

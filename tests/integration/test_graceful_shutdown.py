@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from devstack.stack import Stack, StackConfig
 from tests.conftest import Database
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 pytestmark = pytest.mark.integration
 

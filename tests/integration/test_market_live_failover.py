@@ -11,10 +11,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from devstack.stack import Stack, StackConfig, free_port
 from tests.conftest import Database
-from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ class FakeExchange:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append(self.path)
                 if not self.path.startswith("/api/v3/ticker/bookTicker"):
                     self.send_error(404)
@@ -111,5 +111,5 @@ def test_live_feed_failover_and_recovery(tmp_path: Path, database: Database) -> 
         stack.stop()
         try:
             exchange.stop()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass

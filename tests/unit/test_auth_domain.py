@@ -25,8 +25,7 @@ def test_bad_emails(raw: str) -> None:
 
 @pytest.mark.parametrize(
     ("pw", "ok"),
-    [("short", False), ("password123", False), ("aaaaaaaaaaaa", False), ("x" * 300, False),
-     ("correct-horse-42", True)],
+    [("short", False), ("password123", False), ("aaaaaaaaaaaa", False), ("x" * 300, False), ("correct-horse-42", True)],
 )
 def test_password_policy(pw: str, ok: bool) -> None:
     assert (passwords.policy_violation(pw, "someone@example.com") is None) is ok

@@ -50,7 +50,9 @@ def test_flip_realises_the_old_position_and_opens_the_rest_at_the_fill(
 
 
 @given(lots, prices, prices, st.integers(1, 50))
-def test_unrealized_uses_the_closing_side_and_matches_realized(q: Decimal, p1: Decimal, p2: Decimal, spread: int) -> None:
+def test_unrealized_uses_the_closing_side_and_matches_realized(
+    q: Decimal, p1: Decimal, p2: Decimal, spread: int
+) -> None:
     s = D(spread) / 100_000
     bid, ask = p2, p2 + s
     long = Position("X", q, p1)

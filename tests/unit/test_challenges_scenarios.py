@@ -22,7 +22,9 @@ def _csv(path: Path, header: str, rows: list[str]) -> Path:
     return path
 
 
-def _run(tmp: Path, pack: RulePack, balance: str, ticks: list[str], orders: list[str]) -> tuple[list[dict[str, Any]], Account]:
+def _run(
+    tmp: Path, pack: RulePack, balance: str, ticks: list[str], orders: list[str]
+) -> tuple[list[dict[str, Any]], Account]:
     t = _csv(tmp / "ticks.csv", "time,symbol,bid,ask", ticks)
     o = _csv(tmp / "orders.csv", "time,symbol,side,quantity", orders)
     out = io.StringIO()
@@ -36,7 +38,9 @@ def _of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def test_ftmo_daily_loss_breached_by_a_price_move_with_no_trade(tmp_path: Path) -> None:
     events, account = _run(
-        tmp_path, FTMO, "100000",
+        tmp_path,
+        FTMO,
+        "100000",
         ticks=[
             "2026-11-23T09:00:00+00:00,EURUSD,1.09990,1.10000",
             "2026-11-23T10:00:00+00:00,EURUSD,1.09600,1.09610",  # -40 pips x 10 lots + fees: 81% used
@@ -66,8 +70,10 @@ def test_ftmo_max_loss_over_several_days(tmp_path: Path) -> None:
     ticks, orders = [], []
     for day, (open_px, close_px) in enumerate([("1.10000", "1.09600"), ("1.09600", "1.09200"), ("1.09200", "1.08800")]):
         d = f"2026-11-{23 + day}"
-        ticks += [f"{d}T09:00:00+00:00,EURUSD,{D(open_px) - D('0.00010')},{open_px}",
-                  f"{d}T10:00:00+00:00,EURUSD,{close_px},{D(close_px) + D('0.00010')}"]
+        ticks += [
+            f"{d}T09:00:00+00:00,EURUSD,{D(open_px) - D('0.00010')},{open_px}",
+            f"{d}T10:00:00+00:00,EURUSD,{close_px},{D(close_px) + D('0.00010')}",
+        ]
         orders += [f"{d}T09:00:00+00:00,EURUSD,BUY,10", f"{d}T10:00:00+00:00,EURUSD,SELL,10"]
     events, account = _run(tmp_path, FTMO, "100000", ticks, orders)
     assert account.status == "FAILED"
@@ -108,7 +114,9 @@ def test_topstep_pass_blocked_by_consistency_then_allowed(tmp_path: Path) -> Non
 
 def test_topstep_soft_daily_loss_pauses_until_next_trading_day(tmp_path: Path) -> None:
     events, account = _run(
-        tmp_path, TOPSTEP, "50000",
+        tmp_path,
+        TOPSTEP,
+        "50000",
         ticks=[
             "2026-11-23T15:00:00+00:00,NAS100,17999.0,18000.0",
             "2026-11-23T16:00:00+00:00,NAS100,17899.0,17900.0",  # -$1,000 + fees: DLL hit
@@ -134,7 +142,9 @@ def test_topstep_soft_daily_loss_pauses_until_next_trading_day(tmp_path: Path) -
 def test_apex_intraday_trailing_drawdown_follows_peak_equity(tmp_path: Path) -> None:
     # 50K: $2,500 trailing from peak equity (floating P&L included), locking at start + 100.
     events, account = _run(
-        tmp_path, APEX, "50000",
+        tmp_path,
+        APEX,
+        "50000",
         ticks=[
             "2026-11-23T15:00:00+00:00,NAS100,17999.0,18000.0",
             "2026-11-23T15:10:00+00:00,NAS100,18150.0,18151.0",  # +$1,500 floating: peak ≈ 51,480
@@ -184,8 +194,11 @@ def test_a_restart_in_the_middle_of_a_day_changes_nothing(tmp_path: Path) -> Non
     before = play(script[:3], first)
     # "Restart": rebuild from what the service stores (account JSON, positions, last prices).
     revived = Session(
-        rules, Account.from_json(json.loads(json.dumps(first.account.to_json()))), simulate.specs(),
-        positions=dict(first.positions), quotes=dict(first.quotes),
+        rules,
+        Account.from_json(json.loads(json.dumps(first.account.to_json()))),
+        simulate.specs(),
+        positions=dict(first.positions),
+        quotes=dict(first.quotes),
     )
     after = play(script[3:], revived)
     assert before + after == all_events
@@ -194,13 +207,37 @@ def test_a_restart_in_the_middle_of_a_day_changes_nothing(tmp_path: Path) -> Non
 
 
 def test_simulate_command_line(tmp_path: Path) -> None:
-    listed = subprocess.run([sys.executable, "-m", "services.challenges.simulate", "--list-packs"],
-                            capture_output=True, text=True, check=True).stdout
-    assert {json.loads(line)["id"] for line in listed.splitlines()} == {"ftmo-2step", "topstep-combine", "apex-intraday"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "services.challenges.simulate", "--list-packs"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert {json.loads(line)["id"] for line in listed.splitlines()} == {
+        "ftmo-2step",
+        "topstep-combine",
+        "apex-intraday",
+    }
     t = _csv(tmp_path / "t.csv", "time,symbol,bid,ask", ["2026-11-23T09:00:00Z,EURUSD,1.1,1.1001"])
     o = _csv(tmp_path / "o.csv", "time,symbol,side,quantity", ["2026-11-23T09:00:00Z,EURUSD,BUY,999"])
-    r = subprocess.run([sys.executable, "-m", "services.challenges.simulate", "--pack", "ftmo-2step", "--balance",
-                        "100000", "--ticks", str(t), "--orders", str(o)], capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.challenges.simulate",
+            "--pack",
+            "ftmo-2step",
+            "--balance",
+            "100000",
+            "--ticks",
+            str(t),
+            "--orders",
+            str(o),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines[1]["type"] == "order_rejected" and lines[1]["reason"] == "QUANTITY_OUT_OF_RANGE"
     assert lines[-1]["type"] == "final" and lines[-1]["status"] == "ACTIVE"

@@ -24,6 +24,7 @@ D = Decimal
 
 # --- replay ------------------------------------------------------------------------------------
 
+
 @st.composite
 def bars(draw: st.DrawFn) -> Bar:
     low = draw(st.integers(1, 10_000))
@@ -78,6 +79,7 @@ def test_candle_buckets_and_late_ticks() -> None:
 
 # --- calendars -----------------------------------------------------------------------------------
 
+
 def _at(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=UTC)
 
@@ -118,6 +120,7 @@ def test_cached_status_follows_transitions() -> None:
 
 
 # --- breaker and failover --------------------------------------------------------------------------
+
 
 def test_breaker_opens_after_failures_and_recovers_after_trial() -> None:
     now = [0.0]
@@ -195,8 +198,14 @@ def test_closed_market_publishes_nothing_but_scripted_prices_do() -> None:
     assert hub.latest["AAPL"].provider == "scripted"
 
 
-@pytest.mark.parametrize("payload", [{}, [{"symbol": "BTCUSDT", "bidPrice": "x", "askPrice": "1"}],
-                                     [{"symbol": "BTCUSDT", "bidPrice": "2", "askPrice": "1"}]])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        [{"symbol": "BTCUSDT", "bidPrice": "x", "askPrice": "1"}],
+        [{"symbol": "BTCUSDT", "bidPrice": "2", "askPrice": "1"}],
+    ],
+)
 def test_live_adapter_refuses_malformed_answers(payload: object) -> None:
     from services.market.providers.live import LiveExchangeProvider
 

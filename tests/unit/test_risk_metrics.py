@@ -25,8 +25,11 @@ def _trades(seed: int, days: int, per_day: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2024-01-01", tz="UTC")
     n = days * per_day
-    t = start + pd.to_timedelta(np.repeat(np.arange(days), per_day), unit="D") + pd.to_timedelta(
-        np.tile(np.arange(per_day), days), unit="m")
+    t = (
+        start
+        + pd.to_timedelta(np.repeat(np.arange(days), per_day), unit="D")
+        + pd.to_timedelta(np.tile(np.arange(per_day), days), unit="m")
+    )
     pnl = np.round(rng.normal(20, 400, n), 2)
     pnl[rng.random(n) < 0.05] = 0.0  # some breakeven trades
     sym = rng.choice(["EURUSD", "BTCUSD", "NAS100"], n)
@@ -64,8 +67,9 @@ def test_metrics_equal_quantstats(seed: int, days: int, per_day: int) -> None:
 
 
 def test_drawdown_date_amount_and_recovery() -> None:
-    df = pd.DataFrame({"closed_at": [f"2024-01-0{d}T10:00:00Z" for d in range(1, 7)],
-                       "pnl": [1000, -3000, -500, 1500, 2500, 100]})
+    df = pd.DataFrame(
+        {"closed_at": [f"2024-01-0{d}T10:00:00Z" for d in range(1, 7)], "pnl": [1000, -3000, -500, 1500, 2500, 100]}
+    )
     m = _ours(df)
     # Equity: 100000, 101000, 98000, 97500, 99000, 101500, 101600: trough on the 3rd, back above 101000 on the 5th.
     assert m["max_drawdown_amount"] == "-3500.00" and m["max_drawdown_date"] == "2024-01-03"
@@ -124,12 +128,18 @@ def test_command_line(tmp_path: Path) -> None:
     trades = tmp_path / "t.csv"
     _trades(3, 20, 2).to_csv(trades, index=False)
     equity = tmp_path / "e.csv"
-    pd.DataFrame({"date": pd.date_range("2024-01-01", periods=20).strftime("%Y-%m-%d"),
-                  "equity": 50_000 + np.arange(20) * 10.0}).to_csv(equity, index=False)
-    out = subprocess.run([sys.executable, "-m", "services.risk.metrics", "--trades", str(trades), "--equity",
-                          str(equity)], capture_output=True, text=True, check=True).stdout
+    pd.DataFrame(
+        {"date": pd.date_range("2024-01-01", periods=20).strftime("%Y-%m-%d"), "equity": 50_000 + np.arange(20) * 10.0}
+    ).to_csv(equity, index=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "services.risk.metrics", "--trades", str(trades), "--equity", str(equity)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     m = json.loads(out)
     assert m["total_trades"] == 40 and m["max_drawdown_pct"] == 0.0 and m["sharpe"] > 0
-    bad = subprocess.run([sys.executable, "-m", "services.risk.metrics", "--trades", str(equity)],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "services.risk.metrics", "--trades", str(equity)], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "closed_at" in bad.stderr

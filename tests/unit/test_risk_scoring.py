@@ -12,8 +12,15 @@ D = Decimal
 
 
 def view(**kw: object) -> AccountView:
-    base = dict(initial_balance=D(100000), daily_loss=D(5000), max_loss=D(10000), profit_target=D(10000),
-                balance=D(100000), equity=D(100000), day_start=D(100000))
+    base = dict(
+        initial_balance=D(100000),
+        daily_loss=D(5000),
+        max_loss=D(10000),
+        profit_target=D(10000),
+        balance=D(100000),
+        equity=D(100000),
+        day_start=D(100000),
+    )
     base.update(kw)
     return AccountView(**base)  # type: ignore[arg-type]
 
@@ -29,8 +36,9 @@ def test_score_rises_with_loss_and_leverage_and_stays_bounded() -> None:
     hurt, f = score(view(equity=D(96000), exposure={"EURUSD": D(1_000_000)}, losing_streak=4), [0.01, -0.02, 0.015])
     assert calm < hurt <= 100
     assert f["daily_loss_used"][0] == 0.8 and "80%" in f["daily_loss_used"][1]
-    worst, _ = score(view(equity=D(1), exposure={"X": D(10**9)}, losing_streak=99, trades_today=999),
-                     [0.5, -0.5, 0.5, -0.5])
+    worst, _ = score(
+        view(equity=D(1), exposure={"X": D(10**9)}, losing_streak=99, trades_today=999), [0.5, -0.5, 0.5, -0.5]
+    )
     assert worst == 100.0
 
 

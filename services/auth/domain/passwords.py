@@ -11,8 +11,16 @@ MAX_LENGTH = 256  # bounds hashing cost per request
 # A small list of the most common passwords; a real deployment can point this at a
 # larger breached-password list.
 _COMMON = {
-    "password123", "passw0rd123", "1234567890", "qwertyuiop", "123456789a",
-    "iloveyou123", "admin12345", "letmein1234", "welcome123", "trustno1234",
+    "password123",
+    "passw0rd123",
+    "1234567890",
+    "qwertyuiop",
+    "123456789a",
+    "iloveyou123",
+    "admin12345",
+    "letmein1234",
+    "welcome123",
+    "trustno1234",
 }
 
 

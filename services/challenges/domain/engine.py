@@ -18,7 +18,13 @@ from services.challenges.domain.rulepacks import Rules
 ZERO = Decimal(0)
 
 PENDING, ACTIVE, PAUSED, PASSED, FUNDED, FAILED, CANCELLED = (
-    "PENDING", "ACTIVE", "PAUSED", "PASSED", "FUNDED", "FAILED", "CANCELLED",
+    "PENDING",
+    "ACTIVE",
+    "PAUSED",
+    "PASSED",
+    "FUNDED",
+    "FAILED",
+    "CANCELLED",
 )
 TRADING = (ACTIVE,)
 ENDED = (PASSED, FUNDED, FAILED, CANCELLED)
@@ -52,8 +58,15 @@ class Account:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Account:
         d = dict(d)
-        for k in ("initial_balance", "balance", "equity", "day_start_balance", "day_start_equity",
-                  "max_equity_ever", "max_eod_balance"):
+        for k in (
+            "initial_balance",
+            "balance",
+            "equity",
+            "day_start_balance",
+            "day_start_equity",
+            "max_equity_ever",
+            "max_eod_balance",
+        ):
             d[k] = Decimal(d[k])
         for k in ("day", "last_trading_day"):
             d[k] = date.fromisoformat(d[k]) if d.get(k) else None
@@ -93,6 +106,7 @@ class Objective:
 
 # --- levels ----------------------------------------------------------------------------------
 
+
 def daily_reference(a: Account, r: Rules) -> Decimal:
     """What today's loss is measured from: the day-start balance, or the higher of it and equity."""
     if r.day_start == "max_balance_equity":
@@ -122,6 +136,7 @@ def equity_floor(a: Account, r: Rules) -> Decimal:
 
 
 # --- transitions ---------------------------------------------------------------------------------
+
 
 def start(a: Account, r: Rules, now: datetime) -> None:
     if a.status != PENDING:
@@ -177,20 +192,40 @@ def mark(a: Account, r: Rules, equity: Decimal, now: datetime) -> tuple[Breach |
     observed = {"equity": str(equity), "balance": str(a.balance), "time": now.isoformat()}
     if equity <= m_floor:
         return Breach(
-            "max_loss", True,
-            {"kind": r.max_loss_kind, "max_loss": str(r.max_loss), "lock": str(r.max_loss_lock),
-             "initial_balance": str(r.initial_balance)},
-            {**observed, "floor": str(m_floor), "max_equity_ever": str(a.max_equity_ever),
-             "max_eod_balance": str(a.max_eod_balance)},
+            "max_loss",
+            True,
+            {
+                "kind": r.max_loss_kind,
+                "max_loss": str(r.max_loss),
+                "lock": str(r.max_loss_lock),
+                "initial_balance": str(r.initial_balance),
+            },
+            {
+                **observed,
+                "floor": str(m_floor),
+                "max_equity_ever": str(a.max_equity_ever),
+                "max_eod_balance": str(a.max_eod_balance),
+            },
         ), []
     d_floor = daily_floor(a, r)
     if d_floor is not None and a.status == ACTIVE and equity <= d_floor:
         return Breach(
-            "daily_loss", r.daily_loss_hard,
-            {"daily_loss": str(r.daily_loss), "basis": r.daily_loss_basis, "day_start": r.day_start,
-             "timezone": r.timezone, "reset_time": r.reset_time.isoformat()},
-            {**observed, "floor": str(d_floor), "day_start_balance": str(a.day_start_balance),
-             "day_start_equity": str(a.day_start_equity), "trading_day": str(a.day)},
+            "daily_loss",
+            r.daily_loss_hard,
+            {
+                "daily_loss": str(r.daily_loss),
+                "basis": r.daily_loss_basis,
+                "day_start": r.day_start,
+                "timezone": r.timezone,
+                "reset_time": r.reset_time.isoformat(),
+            },
+            {
+                **observed,
+                "floor": str(d_floor),
+                "day_start_balance": str(a.day_start_balance),
+                "day_start_equity": str(a.day_start_equity),
+                "trading_day": str(a.day),
+            },
         ), []
     warnings = []
     if r.daily_loss and "daily_loss" not in a.warned:
@@ -250,25 +285,52 @@ def objectives(a: Account, r: Rules) -> list[Objective]:
 
     if r.daily_loss is not None:
         loss = max(daily_reference(a, r) - a.equity, ZERO)
-        out.append(Objective("daily_loss", r.daily_loss, loss, max(r.daily_loss - loss, ZERO),
-                             state(loss / r.daily_loss)))
+        out.append(
+            Objective("daily_loss", r.daily_loss, loss, max(r.daily_loss - loss, ZERO), state(loss / r.daily_loss))
+        )
     floor = max_loss_floor(a, r)
     room = max(a.equity - floor, ZERO)
-    out.append(Objective("max_loss", r.max_loss, r.max_loss - min(room, r.max_loss),
-                         room, state((r.max_loss - min(room, r.max_loss)) / r.max_loss)))
+    out.append(
+        Objective(
+            "max_loss",
+            r.max_loss,
+            r.max_loss - min(room, r.max_loss),
+            room,
+            state((r.max_loss - min(room, r.max_loss)) / r.max_loss),
+        )
+    )
     if r.profit_target is not None:
         profit = a.balance - r.initial_balance
-        out.append(Objective("profit_target", r.profit_target, profit, max(r.profit_target - profit, ZERO),
-                             "MET" if profit >= r.profit_target else "OK"))
+        out.append(
+            Objective(
+                "profit_target",
+                r.profit_target,
+                profit,
+                max(r.profit_target - profit, ZERO),
+                "MET" if profit >= r.profit_target else "OK",
+            )
+        )
     if r.min_trading_days:
-        out.append(Objective("min_trading_days", Decimal(r.min_trading_days), Decimal(a.trading_days),
-                             Decimal(max(r.min_trading_days - a.trading_days, 0)),
-                             "MET" if a.trading_days >= r.min_trading_days else "OK"))
+        out.append(
+            Objective(
+                "min_trading_days",
+                Decimal(r.min_trading_days),
+                Decimal(a.trading_days),
+                Decimal(max(r.min_trading_days - a.trading_days, 0)),
+                "MET" if a.trading_days >= r.min_trading_days else "OK",
+            )
+        )
     if r.consistency is not None:
         profit = a.balance - r.initial_balance
         best = max(a.daily_pnl.values(), default=ZERO)
         share = best / profit if profit > 0 else ZERO
-        out.append(Objective("consistency", r.consistency, share.quantize(Decimal("0.0001")),
-                             max(r.consistency - share, ZERO).quantize(Decimal("0.0001")),
-                             "OK" if share <= r.consistency else "WARNING"))
+        out.append(
+            Objective(
+                "consistency",
+                r.consistency,
+                share.quantize(Decimal("0.0001")),
+                max(r.consistency - share, ZERO).quantize(Decimal("0.0001")),
+                "OK" if share <= r.consistency else "WARNING",
+            )
+        )
     return out

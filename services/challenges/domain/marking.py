@@ -56,8 +56,16 @@ class MarkIndex:
         return s
 
     def set_account(
-        self, cid: object, *, balance: float, floor: float, warn: float, peak: float,
-        trailing: bool = False, trail_loss: float = 0.0, trail_lock: float = np.inf,
+        self,
+        cid: object,
+        *,
+        balance: float,
+        floor: float,
+        warn: float,
+        peak: float,
+        trailing: bool = False,
+        trail_loss: float = 0.0,
+        trail_lock: float = np.inf,
     ) -> None:
         s = self._slot(cid)
         self.balance[s], self.floor[s], self.warn[s], self.peak[s] = balance, floor, warn, peak

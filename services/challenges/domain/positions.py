@@ -58,7 +58,9 @@ def apply_fill(
     return FillResult(Position(pos.symbol, new_q, price), realized, closing)  # flipped
 
 
-def unrealized(pos: Position, bid: Decimal, ask: Decimal, contract_size: Decimal, rate: Decimal = Decimal(1)) -> Decimal:
+def unrealized(
+    pos: Position, bid: Decimal, ask: Decimal, contract_size: Decimal, rate: Decimal = Decimal(1)
+) -> Decimal:
     """Floating P&L at the price the position would close at (bid for longs, ask for shorts)."""
     if pos.quantity == 0:
         return ZERO

@@ -135,24 +135,39 @@ class RulePack:
 
 
 FTMO = RulePack(
-    id="ftmo-2step", version=1, name="FTMO-style two-step evaluation",
-    timezone="Europe/Prague", reset_time="00:00",
+    id="ftmo-2step",
+    version=1,
+    name="FTMO-style two-step evaluation",
+    timezone="Europe/Prague",
+    reset_time="00:00",
     defaults={
         # 5% of the initial balance, measured on equity against the day-start balance.
-        "daily_loss_pct": "5", "daily_loss_basis": "initial", "day_start": "balance", "daily_loss_hard": True,
-        "max_loss_pct": "10", "max_loss_kind": "static",
-        "min_trading_days": 4, "commission_per_lot": "5.00",
+        "daily_loss_pct": "5",
+        "daily_loss_basis": "initial",
+        "day_start": "balance",
+        "daily_loss_hard": True,
+        "max_loss_pct": "10",
+        "max_loss_kind": "static",
+        "min_trading_days": 4,
+        "commission_per_lot": "5.00",
     },
     phases=[{"profit_target_pct": "10", "next_plan": "ftmo-phase2"}, {"profit_target_pct": "5"}],
 )
 
 TOPSTEP = RulePack(
-    id="topstep-combine", version=1, name="Topstep-style Trading Combine",
-    timezone="America/Chicago", reset_time="17:00",
+    id="topstep-combine",
+    version=1,
+    name="Topstep-style Trading Combine",
+    timezone="America/Chicago",
+    reset_time="17:00",
     defaults={
-        "max_loss_kind": "trailing_eod", "max_loss_lock": "initial",
-        "daily_loss_hard": False, "day_start": "balance", "daily_loss_basis": "day_start",
-        "consistency_pct": "50", "commission_per_lot": "2.50",
+        "max_loss_kind": "trailing_eod",
+        "max_loss_lock": "initial",
+        "daily_loss_hard": False,
+        "day_start": "balance",
+        "daily_loss_basis": "day_start",
+        "consistency_pct": "50",
+        "commission_per_lot": "2.50",
     },
     phases=[{}],
     sizes={
@@ -163,10 +178,17 @@ TOPSTEP = RulePack(
 )
 
 APEX = RulePack(
-    id="apex-intraday", version=1, name="Apex-style evaluation (intraday trailing drawdown)",
-    timezone="America/New_York", reset_time="18:00",
-    defaults={"max_loss_kind": "trailing_intraday", "max_loss_lock": "100", "min_trading_days": 1,
-              "commission_per_lot": "2.00"},
+    id="apex-intraday",
+    version=1,
+    name="Apex-style evaluation (intraday trailing drawdown)",
+    timezone="America/New_York",
+    reset_time="18:00",
+    defaults={
+        "max_loss_kind": "trailing_intraday",
+        "max_loss_lock": "100",
+        "min_trading_days": 1,
+        "commission_per_lot": "2.00",
+    },
     phases=[{}],
     sizes={
         "25000.00": {"profit_target_amount": "1500", "max_loss_amount": "1500"},

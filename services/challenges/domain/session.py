@@ -103,9 +103,13 @@ class Session:
     def _roll(self, now: datetime) -> list[dict[str, Any]]:
         before = self.account.status
         events = [
-            {"type": "day_rolled", "time": now.isoformat(), "trading_day": d.isoformat(),
-             "day_start_balance": str(self.account.day_start_balance),
-             "day_start_equity": str(self.account.day_start_equity)}
+            {
+                "type": "day_rolled",
+                "time": now.isoformat(),
+                "trading_day": d.isoformat(),
+                "day_start_balance": str(self.account.day_start_balance),
+                "day_start_equity": str(self.account.day_start_equity),
+            }
             for d in engine.roll_day(self.account, self.rules, now)
         ]
         if before != self.account.status:
@@ -113,8 +117,13 @@ class Session:
         return events
 
     def _status_event(self, old: str, now: datetime, reason: str) -> dict[str, Any]:
-        return {"type": "status_changed", "time": now.isoformat(), "from": old, "to": self.account.status,
-                "reason": reason}
+        return {
+            "type": "status_changed",
+            "time": now.isoformat(),
+            "from": old,
+            "to": self.account.status,
+            "reason": reason,
+        }
 
     def _judge(self, now: datetime, prices: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """Re-value equity and apply the verdict: breach (fail or pause + flatten) or warnings."""
@@ -122,17 +131,33 @@ class Session:
         events: list[dict[str, Any]] = []
         if breach is not None:
             old = self.account.status
-            observed = dict(breach.observed)
+            observed: dict[str, Any] = dict(breach.observed)
             observed["prices"] = {s: f"{q.bid}/{q.ask}" for s, q in self.quotes.items() if s in self.positions}
-            events.append({"type": "breach", "time": now.isoformat(), "rule": breach.rule, "hard": breach.hard,
-                           "reason": breach.reason, "parameters": breach.parameters, "observed": observed})
+            events.append(
+                {
+                    "type": "breach",
+                    "time": now.isoformat(),
+                    "rule": breach.rule,
+                    "hard": breach.hard,
+                    "reason": breach.reason,
+                    "parameters": breach.parameters,
+                    "observed": observed,
+                }
+            )
             events += self.flatten(now, f"{breach.rule} breach")
             engine.apply_breach(self.account, self.rules, breach, now)
             events.append(self._status_event(old, now, breach.reason))
         for w in warnings:
-            events.append({"type": "rule_warning", "time": now.isoformat(), "rule": w.rule,
-                           "used_share": str(w.used_share.quantize(Decimal("0.0001"))), "limit": str(w.limit),
-                           "current": str(money(w.current))})
+            events.append(
+                {
+                    "type": "rule_warning",
+                    "time": now.isoformat(),
+                    "rule": w.rule,
+                    "used_share": str(w.used_share.quantize(Decimal("0.0001"))),
+                    "limit": str(w.limit),
+                    "current": str(money(w.current)),
+                }
+            )
         return events
 
     # --- inputs -----------------------------------------------------------------------------------
@@ -170,15 +195,23 @@ class Session:
         if spec is None:
             raise OrderRejected("UNKNOWN_SYMBOL", f"unknown symbol {symbol}", "symbol")
         if quantity < spec.min_quantity or quantity > spec.max_quantity:
-            raise OrderRejected("QUANTITY_OUT_OF_RANGE",
-                                f"quantity must be between {spec.min_quantity} and {spec.max_quantity} lots", "quantity")
+            raise OrderRejected(
+                "QUANTITY_OUT_OF_RANGE",
+                f"quantity must be between {spec.min_quantity} and {spec.max_quantity} lots",
+                "quantity",
+            )
         if quantity % spec.quantity_step != 0:
             raise OrderRejected("QUANTITY_STEP", f"quantity must be a multiple of {spec.quantity_step}", "quantity")
         return spec
 
     def place(
-        self, symbol: str, side: str, quantity: Decimal, now: datetime,
-        stop_loss: Decimal | None = None, take_profit: Decimal | None = None,
+        self,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        now: datetime,
+        stop_loss: Decimal | None = None,
+        take_profit: Decimal | None = None,
     ) -> list[dict[str, Any]]:
         """A market order: buy at the ask, sell at the bid."""
         events = self._roll(now)
@@ -226,15 +259,24 @@ class Session:
             self.stops.pop(symbol, None)
         engine.record_trade(self.account, self.rules, now, result.realized - fee)
         self.account.equity = self.equity()
-        return [{
-            "type": "trade_executed", "time": now.isoformat(), "symbol": symbol,
-            "side": "BUY" if signed > 0 else "SELL", "quantity": str(abs(signed)), "price": str(price),
-            "commission": str(fee), "realized_pnl": str(result.realized), "reason": reason,
-            "position": str(result.position.quantity), "balance": str(self.account.balance),
-            "equity": str(self.account.equity),
-            # Open exposure in the account currency after this fill (for leverage and concentration).
-            "notional": str(money(abs(result.position.quantity) * price * spec.contract_size * self.rate(symbol))),
-        }]
+        return [
+            {
+                "type": "trade_executed",
+                "time": now.isoformat(),
+                "symbol": symbol,
+                "side": "BUY" if signed > 0 else "SELL",
+                "quantity": str(abs(signed)),
+                "price": str(price),
+                "commission": str(fee),
+                "realized_pnl": str(result.realized),
+                "reason": reason,
+                "position": str(result.position.quantity),
+                "balance": str(self.account.balance),
+                "equity": str(self.account.equity),
+                # Open exposure in the account currency after this fill (for leverage and concentration).
+                "notional": str(money(abs(result.position.quantity) * price * spec.contract_size * self.rate(symbol))),
+            }
+        ]
 
     def _maybe_pass(self, now: datetime) -> list[dict[str, Any]]:
         if self.account.status != engine.ACTIVE:

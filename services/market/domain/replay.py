@@ -11,6 +11,7 @@ replayed EURUSD ticks equal the file's rows.
 from __future__ import annotations
 
 import csv
+import itertools
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,7 +42,11 @@ def load_bars(path: Path, tz: str = "UTC") -> list[Bar]:
             bars.append(
                 Bar(
                     t.replace(tzinfo=UTC) if t.tzinfo is None else t,
-                    Decimal(row[1]), Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), Decimal(row[5]),
+                    Decimal(row[1]),
+                    Decimal(row[2]),
+                    Decimal(row[3]),
+                    Decimal(row[4]),
+                    Decimal(row[5]),
                 )
             )
     return bars
@@ -49,7 +54,7 @@ def load_bars(path: Path, tz: str = "UTC") -> list[Bar]:
 
 def bar_duration(bars: list[Bar]) -> timedelta:
     """The most common spacing between bars (1 h, 1 day, 1 month ≈ 30 days)."""
-    gaps = sorted(b.time - a.time for a, b in zip(bars, bars[1:], strict=False))
+    gaps = sorted(b.time - a.time for a, b in itertools.pairwise(bars))
     return gaps[len(gaps) // 2] if gaps else timedelta(hours=1)
 
 
@@ -60,8 +65,8 @@ def intrabar_path(bar: Bar, steps: int, seed: int, symbol: str, index: int, tick
     rng = np.random.default_rng([seed, zlib.crc32(symbol.encode()), index])
     o, h, lo, c = (float(x) for x in (bar.open, bar.high, bar.low, bar.close))
     high_first = bool(rng.random() < 0.5)
-    a = int(round(steps * rng.uniform(0.1, 0.45)))
-    b = int(round(steps * rng.uniform(0.55, 0.9)))
+    a = round(steps * rng.uniform(0.1, 0.45))
+    b = round(steps * rng.uniform(0.55, 0.9))
     a = min(max(a, 1), steps - 2)
     b = min(max(b, a + 1), steps - 1)
     first, second = (h, lo) if high_first else (lo, h)
@@ -70,7 +75,7 @@ def intrabar_path(bar: Bar, steps: int, seed: int, symbol: str, index: int, tick
     base = np.interp(np.arange(steps + 1), knots_x, knots_y)
     # Noise that vanishes at every waypoint (a bridge per segment), within the bar's range.
     noise = rng.standard_normal(steps + 1) * (h - lo) * 0.05
-    for x0, x1 in zip(knots_x, knots_x[1:], strict=False):
+    for x0, x1 in itertools.pairwise(knots_x):
         seg = noise[x0 : x1 + 1]
         seg -= np.linspace(seg[0], seg[-1], len(seg))
     path = np.clip(base + noise, lo, h)
@@ -117,8 +122,11 @@ class ReplayCursor:
             s, t = self.scale, self.tick
             bar = Bar(
                 bar.time,
-                (bar.open * s).quantize(t), (bar.high * s).quantize(t), (bar.low * s).quantize(t),
-                (bar.close * s).quantize(t), bar.volume,
+                (bar.open * s).quantize(t),
+                (bar.high * s).quantize(t),
+                (bar.low * s).quantize(t),
+                (bar.close * s).quantize(t),
+                bar.volume,
             )
         return intrabar_path(bar, self.steps, self.seed + self.loop, self.symbol, self.index, self.tick)
 
@@ -137,6 +145,6 @@ class ReplayCursor:
             if self.index == len(self.bars):
                 self.index = 0
                 self.loop += 1
-                self.scale = (self.scale * self.bars[-1].close / self.bars[0].open)
+                self.scale = self.scale * self.bars[-1].close / self.bars[0].open
             self._path = self._make_path()
         return price, volume

@@ -11,7 +11,7 @@ from datetime import time
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from exchange_calendars.exchange_calendar import HolidayCalendar, ExchangeCalendar
+from exchange_calendars.exchange_calendar import ExchangeCalendar, HolidayCalendar
 from pandas.tseries.holiday import Holiday
 
 _FIXED = [
@@ -29,10 +29,32 @@ _FIXED = [
 
 # Eid al-Fitr, Eid al-Adha, Islamic New Year, Mawlid (two days where observed).
 ISLAMIC_HOLIDAYS = [
-    "2024-04-10", "2024-04-11", "2024-06-17", "2024-06-18", "2024-07-08", "2024-09-16", "2024-09-17",
-    "2025-03-31", "2025-04-01", "2025-06-09", "2025-06-27", "2025-09-05",
-    "2026-03-20", "2026-03-21", "2026-05-27", "2026-05-28", "2026-06-17", "2026-08-26", "2026-08-27",
-    "2027-03-10", "2027-03-11", "2027-05-17", "2027-05-18", "2027-06-07", "2027-08-16", "2027-08-17",
+    "2024-04-10",
+    "2024-04-11",
+    "2024-06-17",
+    "2024-06-18",
+    "2024-07-08",
+    "2024-09-16",
+    "2024-09-17",
+    "2025-03-31",
+    "2025-04-01",
+    "2025-06-09",
+    "2025-06-27",
+    "2025-09-05",
+    "2026-03-20",
+    "2026-03-21",
+    "2026-05-27",
+    "2026-05-28",
+    "2026-06-17",
+    "2026-08-26",
+    "2026-08-27",
+    "2027-03-10",
+    "2027-03-11",
+    "2027-05-17",
+    "2027-05-18",
+    "2027-06-07",
+    "2027-08-16",
+    "2027-08-17",
 ]
 
 

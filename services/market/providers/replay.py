@@ -30,9 +30,7 @@ def data_dir() -> Path:
 class ReplayProvider:
     name = "replay"
 
-    def __init__(
-        self, instruments: dict[str, Instrument], seed: int, interval: float, seconds_per_bar: float
-    ) -> None:
+    def __init__(self, instruments: dict[str, Instrument], seed: int, interval: float, seconds_per_bar: float) -> None:
         self.instruments = {s: instruments[s] for s in FILES if s in instruments}
         self.symbols = frozenset(self.instruments)
         self.interval = interval
@@ -78,5 +76,7 @@ class ReplayProvider:
             await asyncio.sleep(self.interval)
 
     def detail(self) -> str:
-        parts = [f"{s} bar {self.cursors[s].index}/{len(self.cursors[s].bars)} ×{a:g}" for s, a in self.acceleration.items()]
+        parts = [
+            f"{s} bar {self.cursors[s].index}/{len(self.cursors[s].bars)} ×{a:g}" for s, a in self.acceleration.items()
+        ]
         return "real OHLCV replay: " + ", ".join(parts)

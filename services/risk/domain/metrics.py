@@ -79,7 +79,7 @@ class TradeAccumulator:
         days, idx = np.unique(day.astype(np.int64, copy=False), return_inverse=True)
         sums = np.bincount(idx, weights=cents, minlength=days.size)
         for d, s in zip(days.tolist(), sums.tolist(), strict=True):
-            self.daily[d] = self.daily.get(d, 0) + int(round(s))
+            self.daily[d] = self.daily.get(d, 0) + round(s)
         if symbol is not None:
             syms, sidx = np.unique(symbol, return_inverse=True)
             cnt = np.bincount(sidx, minlength=syms.size)
@@ -89,7 +89,7 @@ class TradeAccumulator:
             for k, s in enumerate(syms.tolist()):
                 st = self.symbols.setdefault(str(s), SymbolStats())
                 st.trades += int(cnt[k])
-                st.pnl_cents += int(round(tot[k]))
+                st.pnl_cents += round(tot[k])
                 st.wins += int(w[k])
                 st.decided += int(dec[k])
 
@@ -103,8 +103,10 @@ def _day(n: int) -> str:
 
 
 def compute(
-    acc: TradeAccumulator, initial_balance: float,
-    equity_days: np.ndarray | None = None, equity_values: np.ndarray | None = None,
+    acc: TradeAccumulator,
+    initial_balance: float,
+    equity_days: np.ndarray | None = None,
+    equity_values: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The metrics, as plain JSON-ready values (money as decimal strings)."""
     days = np.array(sorted(acc.daily), dtype=np.int64)
@@ -165,12 +167,17 @@ def compute(
         "sortino": sortino,
         "daily": [
             {"date": _day(d), "pnl": _money(p), "equity": f"{e:.2f}"}
-            for d, p, e in zip(days.tolist(), day_pnl.tolist(),
-                               (initial_balance + np.cumsum(day_pnl) / 100.0).tolist(), strict=True)
+            for d, p, e in zip(
+                days.tolist(), day_pnl.tolist(), (initial_balance + np.cumsum(day_pnl) / 100.0).tolist(), strict=True
+            )
         ],
         "by_symbol": [
-            {"symbol": s, "trades": st.trades, "pnl": _money(st.pnl_cents),
-             "win_rate": st.wins / st.decided if st.decided else 0.0}
+            {
+                "symbol": s,
+                "trades": st.trades,
+                "pnl": _money(st.pnl_cents),
+                "win_rate": st.wins / st.decided if st.decided else 0.0,
+            }
             for s, st in sorted(acc.symbols.items())
         ],
     }

@@ -20,8 +20,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 WEIGHTS = {
-    "daily_loss_used": 0.25, "max_loss_used": 0.25, "leverage": 0.15, "concentration": 0.10,
-    "overtrading": 0.10, "losing_streak": 0.10, "volatility": 0.05,
+    "daily_loss_used": 0.25,
+    "max_loss_used": 0.25,
+    "leverage": 0.15,
+    "concentration": 0.10,
+    "overtrading": 0.10,
+    "losing_streak": 0.10,
+    "volatility": 0.05,
 }
 FULL_LEVERAGE = 30.0
 
@@ -69,8 +74,10 @@ def factors(a: AccountView, daily_returns: list[float]) -> dict[str, tuple[float
         "daily_loss_used": (_clamp(a.daily_used()), f"{a.daily_used():.0%} of today's loss limit used"),
         "max_loss_used": (_clamp(a.max_used()), f"{a.max_used():.0%} of the maximum loss used"),
         "leverage": (_clamp(a.leverage / FULL_LEVERAGE), f"open exposure {a.leverage:.1f}× equity"),
-        "concentration": (_clamp(float(largest / n) if n else 0.0),
-                          f"largest position {float(largest / n):.0%} of exposure" if n else "no open exposure"),
+        "concentration": (
+            _clamp(float(largest / n) if n else 0.0),
+            f"largest position {float(largest / n):.0%} of exposure" if n else "no open exposure",
+        ),
         "overtrading": (_clamp(a.trades_today / 50), f"{a.trades_today} fills today"),
         "losing_streak": (_clamp(a.losing_streak / 6), f"{a.losing_streak} losing trades in a row"),
         "volatility": (_clamp(vol / 0.5), f"daily equity volatility {vol:.0%} a year"),

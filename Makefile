@@ -22,16 +22,23 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PY_BOOT)
 	touch $@
 
+# checkov (the Kubernetes security scan) pins packages that clash with ours: its own
+# environment, from its own lock file.
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+$(CHECKOV): tools/checkov.lock $(UV)
+	$(UV) venv --quiet --python $(PY_BOOT) $(TOOLS)/checkov
+	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip sync --quiet tools/checkov.lock
+
 protos: $(GEN_STAMP)
 
-$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py gateway/render.py
+$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py gateway/render.py gateway/health.lua gateway/sse_token.lua
 	$(PY) -m devstack.protogen
 	touch $@
 
 run: protos
 	$(PY) -m devstack
 
-test: protos
+test: protos $(CHECKOV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: protos

@@ -78,8 +78,9 @@ def generate() -> None:
     from gateway import render
 
     render.write_default()
+    render.write_kubernetes()
     print(f"generated {len(files)} protos -> {GEN_PY.relative_to(ROOT)}, {DESCRIPTOR_SET.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    generate()
+    generate()  # --kubernetes is accepted for the gateway image: both configs are always written

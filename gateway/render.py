@@ -45,6 +45,9 @@ class GatewaySettings:
     # Local token bucket for /api/auth/* (per Envoy instance).
     auth_rate_limit_tokens: int = 200
     auth_rate_limit_per_second: int = 100
+    # OpenTelemetry: Envoy starts (or continues) the trace and exports its span by OTLP/gRPC.
+    otlp_collector: tuple[str, int] | None = None
+    service_name: str = "gateway"
 
 
 def _cluster(name: str, host: str, port: int, s: GatewaySettings) -> dict[str, Any]:
@@ -327,7 +330,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
         },
     ]
-    hcm = {
+    hcm: dict[str, Any] = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",  # noqa: E501
         "stat_prefix": "ingress",
         "codec_type": "AUTO",
@@ -387,6 +390,23 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         },
         "http_filters": http_filters,
     }
+    clusters = [*(_cluster(n, h, p, s) for n, (h, p) in sorted(s.upstreams.items())), _jwks_cluster(s)]
+    if s.otlp_collector is not None:
+        host, port = s.otlp_collector
+        hcm["tracing"] = {
+            "provider": {
+                "name": "envoy.tracers.opentelemetry",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                    "grpc_service": {"envoy_grpc": {"cluster_name": "otel_collector"}, "timeout": "1s"},
+                    "service_name": s.service_name,
+                },
+            },
+            "random_sampling": {"value": 100},
+        }
+        collector = _cluster("otel_collector", host, port, s)
+        collector.pop("health_checks")
+        clusters.append(collector)
     return {
         "admin": {
             "address": {"socket_address": {"address": s.admin_host, "port_value": s.admin_port}},
@@ -402,10 +422,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                     ],
                 }
             ],
-            "clusters": [
-                *(_cluster(n, h, p, s) for n, (h, p) in sorted(s.upstreams.items())),
-                _jwks_cluster(s),
-            ],
+            "clusters": clusters,
         },
     }
 
@@ -414,6 +431,20 @@ def write(s: GatewaySettings, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(render(s), indent=2) + "\n")
     return path
+
+
+def write_kubernetes(namespace: str = "tradesense") -> Path:
+    """The config baked into the gateway image: headless Services by DNS (Envoy resolves
+    every pod and balances per request), admin on the pod IP for the Prometheus scrape
+    (reachable only through the NetworkPolicy), traces to the in-cluster collector."""
+    s = GatewaySettings(
+        upstreams={svc: (f"{svc}.{namespace}.svc.cluster.local", port) for svc, port in DEFAULT_PORTS.items()},
+        admin_host="0.0.0.0",
+        descriptor_path="/etc/envoy/tradesense.pb",
+        cors_origins=("https://app.tradesense.example",),
+        otlp_collector=("otel-collector.observability.svc.cluster.local", 4317),
+    )
+    return write(s, GENERATED / "envoy-k8s.json")
 
 
 def write_default() -> Path:

@@ -44,6 +44,7 @@ TRADES = Counter("challenges_trades_total", "Fills executed.", ("reason",))
 BREACHES = Counter("challenges_breaches_total", "Rule breaches recorded.", ("rule", "hard"))
 ACTIVE_CHALLENGES = Gauge("challenges_active", "Challenges ACTIVE or PAUSED in this process's index.")
 TRANSITIONS = Counter("challenges_status_changes_total", "Challenge status transitions.", ("to",))
+LAST_EVENT = Gauge("challenges_events_last_sequence", "Highest outbox sequence this process has committed.")
 
 INVALID_ORDER = {"UNKNOWN_SYMBOL", "QUANTITY_OUT_OF_RANGE", "QUANTITY_STEP", "NO_POSITION"}
 
@@ -224,7 +225,9 @@ class Ledger:
         if row["status"] == engine.PENDING and a.status == engine.ACTIVE:
             values["started_at"] = now
         await sql.update_challenge(conn, cid, values)
-        await sql.append_events(conn, outbox)
+        last = await sql.append_events(conn, outbox)
+        if last is not None:
+            LAST_EVENT.set(max(last, LAST_EVENT._value.get()))
         return trade_rows
 
     async def _open_next_phase(self, conn: Any, row: Row, s: Session, now: datetime) -> uuid.UUID:

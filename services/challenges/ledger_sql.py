@@ -144,15 +144,16 @@ async def save_snapshot(c: asyncpg.Connection, cid: uuid.UUID, day: date, balanc
     )
 
 
-async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> int | None:
     """Outbox rows in the caller's transaction; the advisory lock makes commit order equal
     sequence order, so a reader following `sequence > cursor` never skips a late commit."""
     if not rows:
-        return
+        return None
     await c.execute("SELECT pg_advisory_xact_lock(7245001)")
-    await c.execute(
-        "INSERT INTO events (challenge_id, user_id, type, payload, occurred_at) "
-        "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::jsonb[], $5::timestamptz[])",
+    return await c.fetchval(
+        "WITH ins AS (INSERT INTO events (challenge_id, user_id, type, payload, occurred_at) "
+        "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::jsonb[], $5::timestamptz[]) "
+        "RETURNING sequence) SELECT max(sequence) FROM ins",
         [r["challenge_id"] for r in rows],
         [r["user_id"] for r in rows],
         [r["type"] for r in rows],

@@ -14,6 +14,8 @@ from services.common.config import ServiceSettings
 from services.common.jwt_verify import KeySet, TokenVerifier
 
 _CHANNEL_OPTIONS = [
+    # With dns:/// targets on headless Services every pod is an address: spread calls per request.
+    ("grpc.lb_policy_name", "round_robin"),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.enable_retries", 1),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TypeVar
 
 from pydantic import Field, SecretStr
@@ -25,6 +26,8 @@ class ServiceSettings(BaseSettings):
     # the embedded PostgreSQL it starts.
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/tradesense")
     db_schema: str = ""
+    # Off where an init container (or a Job) migrates before the service starts.
+    migrate_on_start: bool = True
     db_pool_size: int = 10
     db_max_overflow: int = 10
     log_level: str = "INFO"
@@ -63,7 +66,9 @@ S = TypeVar("S", bound="ServiceSettings")
 
 
 def load(cls: type[S], service_name: str, grpc_port: int, metrics_port: int) -> S:
-    s = cls(service_name=service_name)
+    # In Kubernetes secrets are mounted as files, one per setting, in SECRETS_DIR.
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    s = cls(service_name=service_name, _secrets_dir=secrets_dir) if secrets_dir else cls(service_name=service_name)
     updates: dict[str, object] = {}
     if s.grpc_port == 0:
         updates["grpc_port"] = grpc_port

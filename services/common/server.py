@@ -76,8 +76,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     setup_sentry(settings)
 
     engine = create_engine(settings)
-    await migrate(engine, settings.schema_name, spec.migrations)
-    log.info("migrated", schema=settings.schema_name)
+    if settings.migrate_on_start:
+        await migrate(engine, settings.schema_name, spec.migrations)
+        log.info("migrated", schema=settings.schema_name)
 
     runtime = Runtime(settings=settings, engine=engine)
     wiring = await spec.setup(runtime)

@@ -1,0 +1,517 @@
+"""Render the Kubernetes base from one table of services: `python -m k8s.render`.
+
+The four services share one shape (Deployment, headless Service, ServiceAccount, PDB,
+HPA, ServiceMonitor, NetworkPolicy); writing it once here keeps them from drifting. The
+output is committed under k8s/base/ so it can be read and reviewed, and a test fails
+when it differs from what this script renders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+BASE = HERE / "base"
+NS = "tradesense"
+REGISTRY = "ghcr.io/tradesense"
+
+SERVICES = {
+    # name: (gRPC port, metrics port, the services it calls)
+    "auth": (50051, 9101, []),
+    "challenges": (50052, 9102, ["auth", "market", "risk"]),
+    "market": (50053, 9103, ["auth"]),
+    "risk": (50054, 9104, ["auth", "challenges", "market"]),
+}
+LABEL = "app.kubernetes.io/name"
+
+
+def _meta(name: str, **labels: str) -> dict[str, Any]:
+    return {"name": name, "labels": {LABEL: name, "app.kubernetes.io/part-of": "tradesense", **labels}}
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def service_objects(name: str, grpc: int, metrics: int) -> list[dict[str, Any]]:
+    image = f"{REGISTRY}/{name}:latest"
+    env = [
+        {"name": "SERVICE_NAME", "value": name},
+        {"name": "GRPC_PORT", "value": str(grpc)},
+        {"name": "METRICS_PORT", "value": str(metrics)},
+        {"name": "MIGRATE_ON_START", "value": "false"},
+        # Secrets are files (pydantic-settings reads SECRETS_DIR/<field>), never environment variables.
+        {"name": "SECRETS_DIR", "value": "/var/run/secrets/tradesense/settings"},
+    ]
+    sources: list[dict[str, Any]] = [
+        {"secret": {"name": f"tradesense-db-{name}", "items": [{"key": "uri", "path": "database_url"}]}},
+        {"secret": {"name": "tradesense-service-clients", "items": [{"key": name, "path": "service_client_secret"}]}},
+        {"secret": {"name": "tradesense-sentry", "optional": True, "items": [{"key": "dsn", "path": "sentry_dsn"}]}},
+    ]
+    if name == "auth":
+        sources.append(
+            {"secret": {"name": "tradesense-service-clients", "items": [{"key": "clients", "path": "service_clients"}]}}
+        )
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        {"name": "settings", "projected": {"sources": sources, "defaultMode": 0o400}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "settings", "mountPath": "/var/run/secrets/tradesense/settings", "readOnly": True},
+    ]
+    if name == "auth":
+        env += [
+            {"name": "AUTH_KEYS_DIR", "value": "/var/run/secrets/tradesense/auth-keys"},
+            {"name": "AUTH_GENERATE_KEYS", "value": "false"},
+        ]
+        volumes.append({"name": "auth-keys", "secret": {"secretName": "tradesense-auth-keys", "defaultMode": 0o400}})
+        mounts.append({"name": "auth-keys", "mountPath": "/var/run/secrets/tradesense/auth-keys", "readOnly": True})
+    probe = {"grpc": {"port": grpc}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name),
+        "spec": {
+            "replicas": 2,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": {LABEL: name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": {LABEL: name, "app.kubernetes.io/part-of": "tradesense"}},
+                "spec": {
+                    "serviceAccountName": name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": _pod_security(),
+                    # SIGTERM: health NOT_SERVING, drain, in-flight calls finish (SHUTDOWN_* settings).
+                    "terminationGracePeriodSeconds": 30,
+                    "initContainers": [
+                        {
+                            "name": "migrate",
+                            "image": image,
+                            "command": ["python", "-m", "services.common.migrate_cli", name],
+                            "envFrom": [{"configMapRef": {"name": "tradesense-config"}}],
+                            "env": env,
+                            "securityContext": _container_security(),
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "128Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [
+                                {"name": "grpc", "containerPort": grpc, "protocol": "TCP"},
+                                {"name": "metrics", "containerPort": metrics, "protocol": "TCP"},
+                            ],
+                            "envFrom": [{"configMapRef": {"name": "tradesense-config"}}],
+                            "env": env,
+                            "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
+                            "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
+                            "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": "256Mi"},
+                                "limits": {"cpu": "1", "memory": "512Mi"},
+                            },
+                            "securityContext": _container_security(),
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": {LABEL: name}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name), "automountServiceAccountToken": False},
+        deployment,
+        {  # Headless: clients (Envoy, other services) resolve every pod and balance per request.
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(name),
+            "spec": {
+                "clusterIP": "None",
+                "selector": {LABEL: name},
+                "ports": [
+                    {"name": "grpc", "port": grpc, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"},
+                    {"name": "metrics", "port": metrics, "targetPort": "metrics"},
+                ],
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _meta(name),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {LABEL: name}}},
+        },
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": _meta(name),
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": 2,
+                "maxReplicas": 6,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": _meta(name),
+            "spec": {
+                "selector": {"matchLabels": {LABEL: name}},
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
+            },
+        },
+    ]
+
+
+def gateway_objects() -> list[dict[str, Any]]:
+    name = "gateway"
+    container_security = _container_security()
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name),
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {LABEL: name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": {LABEL: name, "app.kubernetes.io/part-of": "tradesense"}},
+                "spec": {
+                    "serviceAccountName": name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": _pod_security(),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "envoy",
+                            "image": f"{REGISTRY}/gateway:latest",
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [
+                                {"name": "http", "containerPort": 8080},
+                                {"name": "admin", "containerPort": 9901},
+                            ],
+                            "readinessProbe": {"httpGet": {"path": "/ready", "port": "admin"}, "periodSeconds": 5},
+                            "livenessProbe": {
+                                "httpGet": {"path": "/ready", "port": "admin"},
+                                "periodSeconds": 10,
+                                "failureThreshold": 3,
+                            },
+                            "startupProbe": {
+                                "httpGet": {"path": "/ready", "port": "admin"},
+                                "periodSeconds": 2,
+                                "failureThreshold": 30,
+                            },
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": "128Mi"},
+                                "limits": {"cpu": "2", "memory": "512Mi"},
+                            },
+                            "securityContext": container_security,
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                },
+            },
+        },
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name), "automountServiceAccountToken": False},
+        deployment,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(name),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {LABEL: name},
+                "ports": [
+                    {"name": "http", "port": 80, "targetPort": "http"},
+                    {"name": "admin", "port": 9901, "targetPort": "admin"},
+                ],
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _meta(name),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {LABEL: name}}},
+        },
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": _meta(name),
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": 2,
+                "maxReplicas": 10,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": _meta(name),
+            "spec": {
+                "selector": {"matchLabels": {LABEL: name}},
+                "endpoints": [{"port": "admin", "path": "/stats/prometheus", "interval": "15s"}],
+            },
+        },
+    ]
+
+
+def _pods(name: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": {LABEL: name}}}
+
+
+def network_policies() -> list[dict[str, Any]]:
+    def policy(name: str, spec: dict[str, Any], **labels: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta(name, **labels),
+            "spec": spec,
+        }
+
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    collector = {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}],
+        "ports": [{"protocol": "TCP", "port": 4317}],
+    }
+    out = [policy("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})]
+    callers: dict[str, list[str]] = {s: ["gateway"] for s in SERVICES}
+    for svc, (_, _, calls) in SERVICES.items():
+        for callee in calls:
+            callers[callee].append(svc)
+    for svc, (grpc, metrics, calls) in SERVICES.items():
+        egress = [
+            dns,
+            collector,
+            {
+                "to": [{"podSelector": {"matchLabels": {"cnpg.io/cluster": "tradesense-db"}}}],
+                "ports": [{"protocol": "TCP", "port": 5432}],
+            },
+            # Sentry (and market's optional live exchange feed) over HTTPS, outside the cluster.
+            {
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
+                "ports": [{"protocol": "TCP", "port": 443}],
+            },
+        ]
+        for callee in calls:
+            egress.append({"to": [_pods(callee)], "ports": [{"protocol": "TCP", "port": SERVICES[callee][0]}]})
+        out.append(
+            policy(
+                svc,
+                {
+                    "podSelector": {"matchLabels": {LABEL: svc}},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [
+                        {
+                            "from": [_pods(c) for c in sorted(set(callers[svc]))],
+                            "ports": [{"protocol": "TCP", "port": grpc}],
+                        },
+                        {"from": [monitoring], "ports": [{"protocol": "TCP", "port": metrics}]},
+                    ],
+                    "egress": egress,
+                },
+                **{"tradesense.io/database-client": "true"},
+            )
+        )
+    out.append(
+        policy(
+            "gateway",
+            {
+                "podSelector": {"matchLabels": {LABEL: "gateway"}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {"ports": [{"protocol": "TCP", "port": 8080}]},
+                    {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 9901}]},
+                ],
+                "egress": [
+                    dns,
+                    collector,
+                    *(
+                        {"to": [_pods(s)], "ports": [{"protocol": "TCP", "port": p}]}
+                        for s, (p, _, _) in SERVICES.items()
+                    ),
+                    # jwt_authn fetches the JWKS through its own listener.
+                    {"to": [_pods("gateway")], "ports": [{"protocol": "TCP", "port": 8080}]},
+                ],
+            },
+        )
+    )
+    return out
+
+
+def database() -> list[dict[str, Any]]:
+    """A CloudNativePG cluster: one database, one schema and one login role per service."""
+    return [
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": _meta("tradesense-db"),
+            "spec": {
+                "instances": 3,
+                "imageName": "ghcr.io/cloudnative-pg/postgresql:18.1",
+                "storage": {"size": "20Gi"},
+                "bootstrap": {
+                    "initdb": {
+                        "database": "tradesense",
+                        "owner": "tradesense",
+                        "postInitApplicationSQL": [
+                            *(f"CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {s}" for s in SERVICES),
+                            *(f"REVOKE ALL ON SCHEMA {s} FROM PUBLIC" for s in SERVICES),
+                        ],
+                    }
+                },
+                "managed": {
+                    "roles": [
+                        {
+                            "name": s,
+                            "ensure": "present",
+                            "login": True,
+                            "passwordSecret": {"name": f"tradesense-db-{s}-role"},
+                        }
+                        for s in SERVICES
+                    ]
+                },
+                "monitoring": {"enablePodMonitor": True},
+            },
+        }
+    ]
+
+
+def config() -> list[dict[str, Any]]:
+    data = {f"{s.upper()}_ADDR": f"dns:///{s}.{NS}.svc.cluster.local:{p}" for s, (p, _, _) in SERVICES.items()}
+    data.update(
+        {
+            "LOG_LEVEL": "INFO",
+            "ENVIRONMENT": "production",
+            "JWT_ISSUER": "tradesense-auth",
+            "JWT_AUDIENCE": "tradesense",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability.svc.cluster.local:4317",
+            "MARKET_SCRIPTED_PRICES": "false",
+            "GRPC_HOST": "0.0.0.0",
+            "METRICS_HOST": "0.0.0.0",
+        }
+    )
+    return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("tradesense-config"), "data": data}]
+
+
+def namespace() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": NS,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            },
+        }
+    ]
+
+
+def files() -> dict[str, list[dict[str, Any]]]:
+    out = {
+        "namespace.yaml": namespace(),
+        "config.yaml": config(),
+        "database.yaml": database(),
+        "network-policies.yaml": network_policies(),
+        "gateway.yaml": gateway_objects(),
+    }
+    for svc, (grpc, metrics, _) in SERVICES.items():
+        out[f"{svc}.yaml"] = service_objects(svc, grpc, metrics)
+    from k8s import monitoring
+
+    out.update(monitoring.files())
+    return out
+
+
+HEADER = "# Rendered by `python -m k8s.render` from k8s/render.py; edit that, not this.\n"
+
+
+def render_text() -> dict[str, str]:
+    texts = {}
+    for name, objs in files().items():
+        texts[name] = HEADER + yaml.safe_dump_all(objs, sort_keys=False, width=120)
+    resources = sorted(texts)
+    texts["kustomization.yaml"] = HEADER + yaml.safe_dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": NS,
+            "resources": resources,
+        },
+        sort_keys=False,
+    )
+    return texts
+
+
+def main() -> None:
+    BASE.mkdir(parents=True, exist_ok=True)
+    for name, text in render_text().items():
+        (BASE / name).write_text(text)
+    print(f"wrote {len(render_text())} files to {BASE.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -45,8 +45,8 @@ bench: protos
 	$(PY) -m bench
 
 lint: venv
-	$(VENV)/bin/ruff check services devstack gateway tests bench
-	$(VENV)/bin/ruff format --check services devstack gateway tests bench
+	$(VENV)/bin/ruff check services devstack gateway tests bench k8s
+	$(VENV)/bin/ruff format --check services devstack gateway tests bench k8s
 
 typecheck: protos
 	$(VENV)/bin/mypy services devstack gateway

@@ -194,7 +194,15 @@ class Stack:
             upstreams={s: ("127.0.0.1", self.cfg.grpc_ports[s]) for s in self.cfg.services},
             health_check_interval_s=1.0,
             jwks_cache_seconds=self.cfg.jwks_cache_seconds,
+            otlp_collector=self._collector(),
         )
+
+    def _collector(self) -> tuple[str, int] | None:
+        endpoint = self.cfg.env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if not endpoint:
+            return None
+        host, _, port = endpoint.split("://")[-1].rpartition(":")
+        return host, int(port)
 
     def start_gateway(self) -> None:
         path = render.write(self.gateway_settings(), self.cfg.base_dir / "envoy.json")

@@ -63,7 +63,15 @@ def order_error(exc: OrderRejected) -> ServiceError:
 
 
 class Ledger:
-    def __init__(self, db: AsyncEngine, market: MarketView, index: MarkIndex, max_quote_age: float = 2.0) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        market: MarketView,
+        index: MarkIndex,
+        max_quote_age: float = 2.0,
+        always_ask_market: bool = False,
+    ) -> None:
+        self.always_ask_market = always_ask_market
         self.db = db
         self.market = market
         self.index = index
@@ -422,7 +430,7 @@ class Ledger:
             needed.append(conv[0])
         for sym in needed:
             try:
-                await self.market.fresh_quote(sym, self.max_quote_age)
+                await self.market.fresh_quote(sym, self.max_quote_age, force=self.always_ask_market)
             except LookupError as exc:
                 reason = str(exc.args[0])
                 if sym != symbol and reason == "MARKET_CLOSED":

@@ -90,14 +90,14 @@ class MarketView:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def fresh_quote(self, symbol: str, max_age: float) -> CachedQuote:
+    async def fresh_quote(self, symbol: str, max_age: float, force: bool = False) -> CachedQuote:
         """A quote no older than `max_age` seconds, from the cache or from market.
 
         Raises LookupError(reason) with STALE_QUOTE / MARKET_CLOSED / NO_QUOTE.
         """
         now = datetime.now(UTC)
         q = self.quotes.get(symbol)
-        if q is None or q.age(now) > max_age:
+        if force or q is None or q.age(now) > max_age:
             try:
                 r = await self.stub.GetQuote(
                     market_pb2.GetQuoteRequest(symbol=symbol), metadata=await self.identity.metadata(), timeout=2

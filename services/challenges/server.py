@@ -30,6 +30,9 @@ log = structlog.get_logger("challenges")
 class ChallengesSettings(ServiceSettings):
     # An order fills on a quote at most this old (seconds); older means STALE_QUOTE.
     max_quote_age_seconds: float = 2.0
+    # "stream": fill on the streamed quote cache (no network hop per order); "market": ask
+    # market's GetQuote for every order (the audit mode: every fill's quote is a traced call).
+    quote_source: str = "stream"
     mark_workers: int = 4
 
 
@@ -60,7 +63,13 @@ async def setup(runtime: Runtime) -> Wiring:
     market_ch = channel(s.market_addr)
     risk_ch = channel(s.risk_addr)
     market = MarketView(market_ch, ServiceIdentity(s, auth))
-    ledger = Ledger(runtime.engine, market, MarkIndex(), max_quote_age=s.max_quote_age_seconds)
+    ledger = Ledger(
+        runtime.engine,
+        market,
+        MarkIndex(),
+        max_quote_age=s.max_quote_age_seconds,
+        always_ask_market=s.quote_source == "market",
+    )
     marker = Marker(ledger, workers=s.mark_workers)
     market.listeners.append(marker.on_tick)
     runtime.spawn(market.follow(), "prices")

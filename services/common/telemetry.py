@@ -29,7 +29,10 @@ def setup_tracing(settings: ServiceSettings) -> Any | None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint)))
         log.info("tracing enabled", endpoint=settings.otel_exporter_otlp_endpoint)
     trace.set_tracer_provider(provider)
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, aio_server_interceptor, filters
+
+    # Outgoing calls (challenges → market, risk → challenges) carry the trace context.
+    GrpcAioInstrumentorClient().instrument(tracer_provider=provider)
 
     # Health and reflection are not traced (noise, and health's Watch is not a generator).
     skip = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection"))

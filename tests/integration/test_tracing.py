@@ -1,0 +1,94 @@
+"""One trace covers gateway → challenges → market for a trade (OTLP to an in-memory collector)."""
+
+from __future__ import annotations
+
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from devstack.stack import Stack, StackConfig, free_port
+from tests.conftest import Database
+from tests.helpers import bearer, register_and_login
+
+pytestmark = pytest.mark.integration
+
+
+class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP trace receiver that keeps every span in memory."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str, str]] = []  # (service, span name, trace id)
+
+    def Export(self, request: Any, context: Any) -> Any:
+        for rs in request.resource_spans:
+            service = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "?")
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    self.spans.append((service, span.name, span.trace_id.hex()))
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Path, database: Database) -> None:
+    collector = Collector()
+    port = free_port()
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    cfg = StackConfig.ephemeral(
+        tmp_path,
+        database_url=database.create_database(),
+        services=("auth", "market", "challenges"),
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "QUOTE_SOURCE": "market",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        },
+    )
+    stack = Stack(cfg)
+    stack.start()
+    try:
+        c = httpx.Client(base_url=stack.gateway_url, timeout=20)
+        admin = bearer(
+            c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
+                "access_token"
+            ]
+        )
+        c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50001"}, headers=admin)
+        trader = register_and_login(c)
+        h = bearer(trader["access_token"])
+        ch = c.post("/api/challenges", json={"plan_id": "ftmo-phase1", "account_size": "100000.00"}, headers=h).json()
+        c.post(f"/api/challenges/{ch['id']}/start", json={}, headers=h)
+        r = c.post(
+            "/api/trades",
+            json={"challenge_id": ch["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"},
+            headers=h,
+        )
+        assert r.status_code == 200, r.text
+
+        def trade_trace() -> set[tuple[str, str]] | None:
+            for service, name, tid in collector.spans:
+                if service == "challenges" and name.endswith("/PlaceTrade"):
+                    return {(s, n) for s, n, t in collector.spans if t == tid}
+            return None
+
+        deadline = time.monotonic() + 20
+        spans = None
+        while time.monotonic() < deadline:
+            spans = trade_trace()
+            if spans and {"gateway", "market"} <= {s for s, _ in spans}:
+                break
+            time.sleep(0.3)
+        assert spans is not None, collector.spans[:20]
+        services = {s for s, _ in spans}
+        assert {"gateway", "challenges", "market"} <= services, spans
+        assert ("market", "/tradesense.market.v1.MarketService/GetQuote") in spans
+    finally:
+        stack.stop()
+        server.stop(0)

@@ -53,6 +53,9 @@ class StackConfig:
     services: tuple[str, ...] = SERVICES
     with_gateway: bool = True
     jwks_cache_seconds: int = 60
+    # Extra replicas, e.g. {"challenges": 2}: processes "challenges-2", ... on their own ports,
+    # all behind the gateway's cluster for that service.
+    replicas: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def ephemeral(cls, base_dir: Path, **kw: object) -> StackConfig:
@@ -120,18 +123,24 @@ class Stack:
             self.progress("postgres    using DATABASE_URL")
         for svc in self.cfg.services:
             self.start_service(svc)
+            for k in range(2, self.cfg.replicas.get(svc, 1) + 1):
+                name = f"{svc}-{k}"
+                self.cfg.grpc_ports.setdefault(name, free_port())
+                self.cfg.metrics_ports.setdefault(name, free_port())
+                self.start_service(name)
         if self.cfg.with_gateway:
             self.start_gateway()
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, name: str) -> dict[str, str]:
+        service = name.split("-")[0]
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
         env.update(
             {
                 "DATABASE_URL": self.database_url,
                 "GRPC_HOST": "127.0.0.1",
-                "GRPC_PORT": str(self.cfg.grpc_ports[service]),
+                "GRPC_PORT": str(self.cfg.grpc_ports[name]),
                 "METRICS_HOST": "127.0.0.1",
-                "METRICS_PORT": str(self.cfg.metrics_ports[service]),
+                "METRICS_PORT": str(self.cfg.metrics_ports[name]),
                 "AUTH_KEYS_DIR": str(self.cfg.base_dir / "auth-keys"),
                 "SERVICE_CLIENTS": ",".join(f"{s}={self.secrets[s]}" for s in SERVICES),
                 "SERVICE_CLIENT_SECRET": self.secrets[service],
@@ -148,7 +157,7 @@ class Stack:
     def start_service(self, service: str, wait: bool = True) -> None:
         self.progress(f"{service:<11} starting on :{self.cfg.grpc_ports[service]}")
         self.procs[service] = procs.spawn(
-            [sys.executable, "-m", f"services.{service}"],
+            [sys.executable, "-m", f"services.{service.split('-')[0]}"],
             log_path=self.logs / f"{service}.log",
             env=self.service_env(service),
             cwd=ROOT,
@@ -191,7 +200,10 @@ class Stack:
             listen_host="127.0.0.1" if not self.cfg.durable else "0.0.0.0",
             listen_port=self.cfg.gateway_port,
             admin_port=self.cfg.admin_port,
-            upstreams={s: ("127.0.0.1", self.cfg.grpc_ports[s]) for s in self.cfg.services},
+            upstreams={
+                s: [("127.0.0.1", self.cfg.grpc_ports[r]) for r in self.cfg.grpc_ports if r.split("-")[0] == s]
+                for s in self.cfg.services
+            },
             health_check_interval_s=1.0,
             jwks_cache_seconds=self.cfg.jwks_cache_seconds,
             otlp_collector=self._collector(),
@@ -244,7 +256,7 @@ class Stack:
         raise RuntimeError(f"gateway not healthy after {timeout}s ({last}):\n{procs.tail(self.logs / 'gateway.log')}")
 
     def stop(self) -> None:
-        for name in ["gateway", *reversed(self.cfg.services)]:
+        for name in ["gateway", *reversed(list(self.procs))]:
             if name in self.procs:
                 self.progress(f"{name:<11} stopping")
                 self.stop_service(name)

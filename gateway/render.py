@@ -29,10 +29,8 @@ class GatewaySettings:
     listen_port: int = 8080
     admin_host: str = "127.0.0.1"
     admin_port: int = 9901
-    # service -> (host, port); hosts may be DNS names (headless Services in Kubernetes)
-    upstreams: dict[str, tuple[str, int]] = field(
-        default_factory=lambda: {k: ("127.0.0.1", v) for k, v in DEFAULT_PORTS.items()}
-    )
+    # service -> (host, port) or a list of them; hosts may be DNS names (headless Services)
+    upstreams: dict[str, Any] = field(default_factory=lambda: {k: ("127.0.0.1", v) for k, v in DEFAULT_PORTS.items()})
     descriptor_path: str = str(GENERATED / "tradesense.pb")
     cors_origins: tuple[str, ...] = ("*",)
     max_request_bytes: int = 1 << 20
@@ -50,8 +48,9 @@ class GatewaySettings:
     service_name: str = "gateway"
 
 
-def _cluster(name: str, host: str, port: int, s: GatewaySettings) -> dict[str, Any]:
-    is_ip = host.replace(".", "").isdigit()
+def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
+    endpoints = hosts if isinstance(hosts, list) else [hosts]
+    is_ip = all(h.replace(".", "").isdigit() for h, _ in endpoints)
     return {
         "name": name,
         "type": "STATIC" if is_ip else "STRICT_DNS",
@@ -67,7 +66,12 @@ def _cluster(name: str, host: str, port: int, s: GatewaySettings) -> dict[str, A
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
-                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+                        for host, port in endpoints
+                    ]
+                }
             ],
         },
         "health_checks": [
@@ -390,7 +394,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         },
         "http_filters": http_filters,
     }
-    clusters = [*(_cluster(n, h, p, s) for n, (h, p) in sorted(s.upstreams.items())), _jwks_cluster(s)]
+    clusters = [*(_cluster(n, hosts, s) for n, hosts in sorted(s.upstreams.items())), _jwks_cluster(s)]
     if s.otlp_collector is not None:
         host, port = s.otlp_collector
         hcm["tracing"] = {
@@ -404,7 +408,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
             },
             "random_sampling": {"value": 100},
         }
-        collector = _cluster("otel_collector", host, port, s)
+        collector = _cluster("otel_collector", (host, port), s)
         collector.pop("health_checks")
         clusters.append(collector)
     return {

@@ -70,8 +70,14 @@ class Ledger:
         index: MarkIndex,
         max_quote_age: float = 2.0,
         always_ask_market: bool = False,
+        owns: Callable[[uuid.UUID], bool] = lambda cid: True,
     ) -> None:
         self.always_ask_market = always_ask_market
+        # Whether this replica judges a challenge (its partition is leased here).
+        self.owns = owns
+        # The last outbox sequence this process committed per challenge: the outbox
+        # follower skips what it already knows.
+        self.local_seq: dict[uuid.UUID, int] = {}
         self.db = db
         self.market = market
         self.index = index
@@ -108,6 +114,7 @@ class Ledger:
                 except OrderRejected as exc:
                     raise order_error(exc) from None
                 if not events:
+                    self.refresh_index(row["id"], row["user_id"], session)
                     return row, session, events, []  # nothing changed: no write at all
                 trade_rows = await self._persist(conn, row, session, events, now, extra or {})
         self._after_commit(row, session)
@@ -236,6 +243,7 @@ class Ledger:
         last = await sql.append_events(conn, outbox)
         if last is not None:
             LAST_EVENT.set(max(last, LAST_EVENT._value.get()))
+            self.local_seq[cid] = last
         return trade_rows
 
     async def _open_next_phase(self, conn: Any, row: Row, s: Session, now: datetime) -> uuid.UUID:
@@ -291,7 +299,7 @@ class Ledger:
 
     def refresh_index(self, cid: uuid.UUID, uid: uuid.UUID, s: Session) -> None:
         a, r = s.account, s.rules
-        if a.status not in (engine.ACTIVE, engine.PAUSED):
+        if a.status not in (engine.ACTIVE, engine.PAUSED) or not self.owns(cid):
             self.index.remove(cid)
             self.next_reset.pop(cid, None)
             ACTIVE_CHALLENGES.set(len(self.next_reset))
@@ -518,6 +526,44 @@ class Ledger:
 
         await self.transact(cid, None, act)
 
+    def drop_partitions(self, lost: set[int]) -> None:
+        from services.challenges.partitions import partition_of
+
+        for cid in [c for c in list(self.next_reset) if partition_of(c) in lost]:
+            self.next_reset.pop(cid, None)
+        for cid in [c for c in list(self.index.slot_of) if isinstance(c, uuid.UUID) and partition_of(c) in lost]:
+            self.index.remove(cid)
+
+    async def follow_outbox(self, poll: float = 0.3) -> None:
+        """Keep the index of our challenges current when another replica changes them
+        (an order handled there): replay their outbox events since we started."""
+        async with self.db.connect() as sa:
+            cursor = int(await (await driver_connection(sa)).fetchval("SELECT coalesce(max(sequence), 0) FROM events"))
+        while True:
+            wake = self.new_events
+            try:
+                async with self.db.connect() as sa:
+                    rows = await (await driver_connection(sa)).fetch(
+                        "SELECT sequence, challenge_id FROM events WHERE sequence > $1 ORDER BY sequence LIMIT 1000",
+                        cursor,
+                    )
+                todo: set[uuid.UUID] = set()
+                for r in rows:
+                    cursor = r["sequence"]
+                    cid = r["challenge_id"]
+                    if self.owns(cid) and r["sequence"] > self.local_seq.get(cid, 0):
+                        todo.add(cid)
+                for cid in todo:
+                    await self.judge(cid, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox follow failed", error=str(exc)[:200])
+            try:
+                await asyncio.wait_for(wake.wait(), poll)
+            except TimeoutError:
+                pass
+
     async def judge(self, cid: uuid.UUID, symbol: str | None) -> None:
         """Mark-to-market or a day roll for one challenge, exactly (Decimal engine)."""
         now = datetime.now(UTC)
@@ -530,10 +576,13 @@ class Ledger:
 
         await self.transact(cid, None, act, now=now)
 
-    async def load_live(self) -> int:
-        """Start-up: index every live challenge and catch up on missed day rolls."""
+    async def load_live(self, partitions: set[int] | None = None) -> int:
+        """Index the live challenges of our partitions, catching up on missed day rolls."""
+        from services.challenges.partitions import partition_of
+
         async with self.db.connect() as conn:
             rows = await store.live_challenges(conn)
+        rows = [r for r in rows if partitions is None or partition_of(r["id"]) in partitions]
         for row in rows:
             try:
                 await self.judge(row["id"], None)

@@ -52,6 +52,8 @@ class Marker:
         while True:
             cid, symbol = await self.queue.get()
             self.pending.discard(cid)
+            if not self.ledger.owns(cid):
+                continue  # the partition moved to another replica meanwhile
             try:
                 await self.ledger.judge(cid, symbol)
                 JUDGED.labels("tick" if symbol else "day_roll").inc()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from pathlib import Path
 
 import grpc
@@ -16,6 +19,7 @@ from services.challenges.domain.plans import PLANS
 from services.challenges.domain.rulepacks import BUILT_IN
 from services.challenges.ledger import Ledger
 from services.challenges.marker import Marker
+from services.challenges.partitions import Leases
 from services.challenges.prices import MarketView
 from services.challenges.servicer import ChallengesServicer
 from services.common.auth_interceptor import AuthInterceptor
@@ -36,7 +40,7 @@ class ChallengesSettings(ServiceSettings):
     mark_workers: int = 4
 
 
-async def bootstrap(market: MarketView, ledger: Ledger) -> None:
+async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases) -> None:
     """Instruments first (retrying while market starts), then every live challenge."""
     delay = 0.2
     while True:
@@ -51,8 +55,9 @@ async def bootstrap(market: MarketView, ledger: Ledger) -> None:
         await asyncio.wait_for(market.connected.wait(), 10)  # current prices before judging
     except TimeoutError:
         pass
-    n = await ledger.load_live()
-    log.info("live challenges loaded", count=n)
+    await leases.step()  # our share first, then only its challenges
+    n = await ledger.load_live(set(leases.owned))
+    log.info("live challenges loaded", count=n, partitions=sorted(leases.owned))
 
 
 async def setup(runtime: Runtime) -> Wiring:
@@ -63,21 +68,34 @@ async def setup(runtime: Runtime) -> Wiring:
     market_ch = channel(s.market_addr)
     risk_ch = channel(s.risk_addr)
     market = MarketView(market_ch, ServiceIdentity(s, auth))
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    leases = Leases(runtime.engine, owner)
     ledger = Ledger(
         runtime.engine,
         market,
         MarkIndex(),
         max_quote_age=s.max_quote_age_seconds,
         always_ask_market=s.quote_source == "market",
+        owns=leases.owns,
     )
+
+    def partitions_changed(gained: set[int], lost: set[int]) -> None:
+        ledger.drop_partitions(lost)
+        if gained:
+            runtime.spawn(ledger.load_live(gained), "load-gained")
+
+    leases.on_change = partitions_changed
     marker = Marker(ledger, workers=s.mark_workers)
     market.listeners.append(marker.on_tick)
     runtime.spawn(market.follow(), "prices")
-    runtime.spawn(bootstrap(market, ledger), "bootstrap")
+    runtime.spawn(bootstrap(market, ledger, leases), "bootstrap")
+    runtime.spawn(leases.run(), "leases")
+    runtime.spawn(ledger.follow_outbox(), "outbox-follower")
     for i, task in enumerate(marker.tasks()):
         runtime.spawn(task, f"marker-{i}")
 
     async def close() -> None:
+        await leases.release_all()
         for ch in (auth, market_ch, risk_ch):
             await ch.close()
 

@@ -197,11 +197,17 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,8,32,64")
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--replicas", type=int, default=1, help="challenges processes behind Envoy")
     args = ap.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as d:
         stack = Stack(
-            StackConfig.ephemeral(Path(d), services=("auth", "market", "challenges"), env={"LOG_LEVEL": "WARNING"})
+            StackConfig.ephemeral(
+                Path(d),
+                services=("auth", "market", "challenges"),
+                env={"LOG_LEVEL": "WARNING"},
+                replicas={"challenges": args.replicas},
+            )
         )
         stack.start()
         try:
@@ -232,9 +238,10 @@ def main() -> None:
             stack.stop()
     peak = max(v["orders_per_s"] for k, v in results.items() if k.startswith("envoy"))
     save(
-        "orders",
+        "orders" if args.replicas == 1 else f"orders_{args.replicas}_replicas",
         {
-            "command": f"python -m bench.orders --concurrency {args.concurrency} --seconds {args.seconds:g} --runs {args.runs}",  # noqa: E501
+            "command": f"python -m bench.orders --concurrency {args.concurrency} --seconds {args.seconds:g} "
+            f"--runs {args.runs} --replicas {args.replicas}",
             "commit": git_rev(),
             "notes": f"pgbench, same server, same run (insert a fill + lock and update the account, 8 clients): "
             f"**{tps:,.0f} tx/s**. Peak orders through Envoy: **{peak:,.0f}/s = {peak / tps:.1%} of pgbench** "

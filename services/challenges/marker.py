@@ -8,14 +8,17 @@ pool of workers. A challenge already queued is not queued twice.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import Counter, Histogram
 
+from services.challenges import ledger_sql as sql
 from services.challenges.ledger import Ledger
 from services.challenges.prices import CachedQuote
+from services.common.db import driver_connection
 
 log = structlog.get_logger("marker")
 
@@ -29,17 +32,21 @@ TICK_SECONDS = Histogram(
 
 
 class Marker:
-    def __init__(self, ledger: Ledger, workers: int = 4) -> None:
+    def __init__(self, ledger: Ledger, workers: int = 4, equity_every: float = 5.0) -> None:
         self.ledger = ledger
+        self.equity_every = equity_every
+        self.touched: set[uuid.UUID] = set()
+        self.last_equity: dict[uuid.UUID, tuple[float, str]] = {}  # cid -> (monotonic time, equity sent)
         self.queue: asyncio.Queue[tuple[uuid.UUID, str | None]] = asyncio.Queue()
         self.pending: set[uuid.UUID] = set()
         self.workers = workers
 
     def on_tick(self, symbol: str, q: CachedQuote) -> None:
         with TICK_SECONDS.time():
-            judge, warn, _ = self.ledger.index.on_price(symbol, float(q.bid), float(q.ask))
+            judge, warn, touched = self.ledger.index.on_price(symbol, float(q.bid), float(q.ask))
         TICKS.inc()
         ids = self.ledger.index.ids
+        self.touched.update(ids[int(slot)] for slot in touched)  # type: ignore[misc]
         for slot in list(judge) + list(warn):
             self._enqueue(ids[int(slot)], symbol)  # type: ignore[arg-type]
 
@@ -71,5 +78,50 @@ class Marker:
                     self.ledger.next_reset.pop(cid, None)
                     self._enqueue(cid, None)
 
+    async def equity_updates(self, every: float = 1.0) -> None:
+        """Throttled `equity_updated` events: at most one per challenge per `equity_every`
+        seconds, only when its floating equity moved by a cent, all in one transaction a
+        second. Informational (the index's float equity, rounded to the cent); the
+        challenge's exact equity is in its detail."""
+        while True:
+            await asyncio.sleep(every)
+            now, mono = datetime.now(UTC), time.monotonic()
+            rows = []
+            index = self.ledger.index
+            for cid in list(self.touched):
+                slot = index.slot_of.get(cid)
+                uid = self.ledger.owner.get(cid)
+                last = self.last_equity.get(cid)
+                if slot is None or uid is None or not self.ledger.owns(cid):
+                    self.touched.discard(cid)
+                    continue
+                if last is not None and mono - last[0] < self.equity_every:
+                    continue
+                self.touched.discard(cid)
+                equity = f"{index.balance[slot] + index.unreal[slot]:.2f}"
+                if last is not None and last[1] == equity:
+                    continue
+                self.last_equity[cid] = (mono, equity)
+                rows.append(
+                    {
+                        "challenge_id": cid,
+                        "user_id": uid,
+                        "type": "equity_updated",
+                        "occurred_at": now,
+                        "payload": {"type": "equity_updated", "time": now.isoformat(), "equity": equity},
+                    }
+                )
+            if not rows:
+                continue
+            try:
+                async with self.ledger.db.connect() as sa:
+                    conn = await driver_connection(sa)
+                    async with conn.transaction():
+                        await sql.append_events(conn, rows)
+                self.ledger.new_events.set()
+                self.ledger.new_events = asyncio.Event()
+            except Exception as exc:
+                log.warning("equity events failed", error=str(exc)[:200])
+
     def tasks(self) -> list:  # type: ignore[type-arg]
-        return [self.work() for _ in range(self.workers)] + [self.day_rolls()]
+        return [self.work() for _ in range(self.workers)] + [self.day_rolls(), self.equity_updates()]

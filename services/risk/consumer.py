@@ -204,6 +204,8 @@ class Consumer:
                 streak = streak + 1 if pnl < 0 else 0
             trades_today += 1
             view.losing_streak, view.trades_today = streak, trades_today
+        elif kind == "equity_updated":  # floating P&L between fills
+            view.equity = Decimal(p["equity"])
         elif kind == "day_rolled":
             view.day_start = Decimal(p["day_start_equity"])
             day, trades_today = p["trading_day"], 0

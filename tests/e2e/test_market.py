@@ -111,7 +111,8 @@ def test_scripted_price_is_admin_only_and_reaches_streams(client: httpx.Client, 
         next(events)  # the current price, sent on subscribe
         setter = threading.Timer(0.3, lambda: client.post("/api/market/admin/prices/ETHUSD", json=body, headers=admin))
         setter.start()
-        got = list(itertools.islice((e for e in events if e["provider"] == "scripted"), 1))
+        # Other tests may have scripted ETHUSD before (its heartbeat repeats that price): wait for ours.
+        got = list(itertools.islice((e for e in events if e["provider"] == "scripted" and e["bid"] == "12345.67"), 1))
         setter.join()
     assert got[0]["bid"] == "12345.67" and got[0]["ask"] == "12346.67"
     # Pinned: the price stays until set again.

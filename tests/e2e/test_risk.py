@@ -180,3 +180,28 @@ def test_upload_any_trade_history(client: httpx.Client) -> None:
     assert got["sharpe"] == pytest.approx(ref["sharpe"], rel=1e-9)
     bad = client.post("/api/risk/analyze", content=b"a,b\n1,2\n", headers=h)
     assert bad.status_code == 400
+
+
+def test_floating_losses_reach_risk_without_a_trade(client: httpx.Client, admin: dict[str, str]) -> None:
+    trader = register_and_login(client)
+    h = bearer(trader["access_token"])
+    c = new_challenge(client, trader)
+    set_price(client, admin, "BTCUSD", "50000.00", "50000.00")
+    r = client.post(
+        "/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "10"}, headers=h
+    )
+    assert r.status_code == 200
+    set_price(client, admin, "BTCUSD", "49700.00", "49700.00")  # -3,000 floating, -50 commission: 61% of daily loss
+
+    def daily_used() -> float:
+        s = client.get("/api/risk/scores", headers=h).json()["scores"]
+        return next((f["value"] for f in s[0]["factors"] if f["name"] == "daily_loss_used"), 0.0) if s else 0.0
+
+    eventually(lambda: abs(daily_used() - 0.61) < 1e-9, timeout=20)
+    with client.stream(
+        "GET", f"/api/challenges/{c['id']}/events", params={"access_token": trader["access_token"]}
+    ) as s:
+        from tests.helpers import sse_events
+
+        equity = next(e for e in sse_events(s) if e["type"] == "equity_updated")
+    assert equity["challenge_id"] == c["id"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -272,7 +272,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         quote = market_pb2.Quote(
             price=self._price(tick), market_open=self._status(inst, now).is_open, instrument=instrument_pb(inst)
         )
-        quote.age.FromTimedelta(max(now - tick.time, now - now))
+        quote.age.FromTimedelta(max(now - tick.time, timedelta(0)))
         return quote
 
     async def SetPrice(self, request: market_pb2.SetPriceRequest, context: Any) -> market_pb2.Price:

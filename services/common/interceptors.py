@@ -39,8 +39,29 @@ def _split(method: str) -> tuple[str, str]:
     return service, name
 
 
+class Malformed:
+    """What a request that does not parse becomes, so the handler answers INVALID_ARGUMENT
+    (grpc would otherwise answer INTERNAL from inside its own deserialisation)."""
+
+
+MALFORMED = Malformed()
+
+
+def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:
+            return MALFORMED
+
+    return parse
+
+
 def _rewrap(h: Handler, unary: Callable[..., Any] | None, stream: Callable[..., Any] | None) -> Handler:
-    kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
+    kw = {"request_deserializer": _safe(h.request_deserializer), "response_serializer": h.response_serializer}
     if h.request_streaming and h.response_streaming:
         return grpc.stream_stream_rpc_method_handler(stream, **kw)
     if h.request_streaming:
@@ -122,6 +143,8 @@ class ErrorInterceptor(ServerInterceptor):
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
                 try:
+                    if request is MALFORMED:
+                        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "malformed request", reason="MALFORMED")
                     await drive_stream(inner, request, context)
                 except grpc.aio.AbortError:
                     raise
@@ -132,6 +155,8 @@ class ErrorInterceptor(ServerInterceptor):
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                if request is MALFORMED:
+                    raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "malformed request", reason="MALFORMED")
                 return await inner(request, context)
             except grpc.aio.AbortError:
                 raise

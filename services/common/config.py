@@ -68,7 +68,8 @@ S = TypeVar("S", bound="ServiceSettings")
 def load(cls: type[S], service_name: str, grpc_port: int, metrics_port: int) -> S:
     # In Kubernetes secrets are mounted as files, one per setting, in SECRETS_DIR.
     secrets_dir = os.environ.get("SECRETS_DIR")
-    s = cls(service_name=service_name, _secrets_dir=secrets_dir) if secrets_dir else cls(service_name=service_name)
+    # pydantic-settings' init-time option; its plugin-less typing does not know it.
+    s = cls(service_name=service_name, _secrets_dir=secrets_dir) if secrets_dir else cls(service_name=service_name)  # type: ignore[call-arg]
     updates: dict[str, object] = {}
     if s.grpc_port == 0:
         updates["grpc_port"] = grpc_port

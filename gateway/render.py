@@ -165,6 +165,21 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                     }
                 }
             routes.append(route)
+    # Streamed uploads (google.api.HttpBody with a client stream) are not buffered.
+    for m in methods:
+        if m.client_streaming and m.http_path and m.service in s.upstreams:
+            routes.append(
+                {
+                    "match": {"prefix": m.http_path},
+                    "route": {"cluster": m.service, "timeout": "0s"},
+                    "typed_per_filter_config": {
+                        "envoy.filters.http.buffer": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+                            "disabled": True,
+                        }
+                    },
+                }
+            )
     # CORS preflights are answered by the cors filter, which skips direct-response
     # routes; give them a real route (never reached for an allowed origin).
     if s.upstreams:
@@ -314,6 +329,15 @@ def render(s: GatewaySettings) -> dict[str, Any]:
     health_targets = sorted(s.upstreams)
     lua = _HEALTH_LUA.replace("__SERVICES__", ", ".join(f'"{n}"' for n in health_targets))
     http_filters: list[dict[str, Any]] = [
+        {
+            # Bodies above the limit are refused here with 413, before any service sees them
+            # (the CSV upload route streams and opts out below).
+            "name": "envoy.filters.http.buffer",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                "max_request_bytes": s.max_request_bytes,
+            },
+        },
         {
             "name": "envoy.filters.http.cors",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"},

@@ -65,3 +65,15 @@ def test_another_traders_token_gets_not_found_on_every_resource_path(client: htt
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> httpx.Client:
     return httpx.Client(base_url=stack.gateway_url, timeout=20)
+
+
+def test_oversized_bodies_and_deep_json_are_refused_at_the_gateway(client: httpx.Client) -> None:
+    big = b'{"email": "' + b"a" * (2 * 1024 * 1024) + b'@example.com", "password": "x"}'
+    r = client.post("/api/auth/register", content=big, headers={"content-type": "application/json"})
+    # Refused by Envoy (buffer filter, 1 MiB) before any service sees it.
+    assert r.status_code == 413, r.text[:300]
+    deep = b'{"email": ' + b"[" * 20000 + b"]" * 20000 + b"}"
+    r = client.post("/api/auth/register", content=deep, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.status_code
+    r = client.post("/api/auth/login", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400

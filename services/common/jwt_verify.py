@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import grpc
 import jwt
 from jwt import PyJWK
 
@@ -66,7 +67,7 @@ class KeySet:
                     self.load(await self._fetch())
                 except Exception as exc:  # auth unreachable: cannot verify, not the caller's fault
                     raise ServiceError(
-                        __import__("grpc").StatusCode.UNAVAILABLE,
+                        grpc.StatusCode.UNAVAILABLE,
                         "cannot verify tokens right now",
                         reason="JWKS_UNAVAILABLE",
                     ) from exc

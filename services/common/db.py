@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.common.config import ServiceSettings
 
 
+def _drop_closed_on_checkout(engine: AsyncEngine) -> None:
+    """A connection the server closed (a database restart) is replaced at checkout, with a
+    local check and no round trip; the hot paths use the driver directly, so SQLAlchemy
+    would otherwise never learn it is dead."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        raw = getattr(dbapi_connection, "_connection", None)
+        if raw is not None and raw.is_closed():
+            raise DisconnectionError("connection closed by the server")
+
+
 def create_engine(settings: ServiceSettings) -> AsyncEngine:
     # search_path pins every connection to the service's schema: a service cannot
     # accidentally read another service's tables by an unqualified name.
-    return create_async_engine(
+    engine = create_async_engine(
         settings.async_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -28,6 +44,8 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
             }
         },
     )
+    _drop_closed_on_checkout(engine)
+    return engine
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:

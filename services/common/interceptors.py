@@ -108,7 +108,10 @@ def is_transient(exc: BaseException) -> bool:
     ):
         return True
     text = str(exc).lower()
-    return "connection was closed" in text or "cannot connect" in text or "the database system is" in text
+    return any(
+        marker in text
+        for marker in ("connection was closed", "connection is closed", "cannot connect", "the database system is")
+    )
 
 
 class ErrorInterceptor(ServerInterceptor):

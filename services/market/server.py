@@ -34,6 +34,8 @@ class MarketSettings(ServiceSettings):
     # Replay time acceleration: wall seconds per historical bar (60 = an hourly bar a minute).
     market_replay_seconds_per_bar: float = 60.0
     market_replay: bool = True
+    # The GBM fallback for every instrument; off only to see a feed stall for real (tests).
+    market_simulated: bool = True
     # A live exchange (Binance-style REST) for BTCUSD/ETHUSD; empty = off, no network needed.
     market_live_url: str = ""
     market_live_interval: float = 1.0
@@ -78,7 +80,8 @@ async def setup(runtime: Runtime) -> Wiring:
     if s.market_replay:
         replay = ReplayProvider(instruments, s.market_seed, s.market_tick_interval, s.market_replay_seconds_per_bar)
         providers.append(replay)
-    providers.append(SimulatedProvider(list(CATALOGUE), s.market_seed, s.market_tick_interval))
+    if s.market_simulated:
+        providers.append(SimulatedProvider(list(CATALOGUE), s.market_seed, s.market_tick_interval))
 
     hub = PriceHub()
     router = PriceRouter(hub, instruments, providers, stale_after=s.market_stale_after_seconds)

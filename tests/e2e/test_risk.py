@@ -140,8 +140,12 @@ def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Cl
         ).status_code
         == 404
     )
-    detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
-    assert detail["risk_score_available"] is True and detail["risk_score"] > 20
+    # The detail asks risk with a 300 ms deadline and degrades when it is slow; on a busy
+    # box the first ask may miss it.
+    detail = eventually(
+        lambda: (d := client.get(f"/api/challenges/{c['id']}", headers=h).json())["risk_score_available"] and d
+    )
+    assert detail["risk_score"] > 20
     scores = client.get("/api/risk/scores", headers=h).json()["scores"]
     assert [s["challenge_id"] for s in scores] == [c["id"]]
     assert {f["name"] for f in scores[0]["factors"]} >= {"daily_loss_used", "max_loss_used", "leverage"}

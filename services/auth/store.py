@@ -18,7 +18,6 @@ from sqlalchemy import (
     Uuid,
     and_,
     case,
-    func,
     select,
     update,
 )
@@ -223,7 +222,3 @@ async def set_lock(conn: AsyncConnection, key: str, until: datetime) -> None:
 
 async def clear_throttle(conn: AsyncConnection, key: str) -> None:
     await conn.execute(login_throttle.delete().where(login_throttle.c.key == key))
-
-
-def now_sql() -> Any:
-    return func.now()

@@ -371,8 +371,9 @@ class Ledger:
                 row = await store.challenge_by_key(conn, user_id, key or "")
                 assert row is not None
                 return row
-            await store.append_events(
-                conn,
+            # The one outbox writer (ledger_sql), on this transaction's own connection.
+            await sql.append_events(
+                await driver_connection(conn),
                 [
                     {
                         "challenge_id": row["id"],

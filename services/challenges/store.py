@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     Boolean,
     Column,
-    Date,
     DateTime,
     Integer,
     MetaData,
@@ -25,7 +22,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -132,15 +128,6 @@ breaches = Table(
     Column("occurred_at", DateTime(timezone=True)),
 )
 
-daily_snapshots = Table(
-    "daily_snapshots",
-    metadata,
-    Column("challenge_id", Uuid, primary_key=True),
-    Column("trading_day", Date, primary_key=True),
-    Column("start_balance", Numeric),
-    Column("start_equity", Numeric),
-)
-
 events = Table(
     "events",
     metadata,
@@ -231,10 +218,6 @@ async def get_challenge(
     return (await conn.execute(stmt)).mappings().first()
 
 
-async def update_challenge(conn: AsyncConnection, challenge_id: uuid.UUID, **values: Any) -> None:
-    await conn.execute(update(challenges).where(challenges.c.id == challenge_id).values(**values))
-
-
 async def list_challenges(
     conn: AsyncConnection,
     *,
@@ -269,35 +252,6 @@ async def live_challenges(conn: AsyncConnection) -> list[RowMapping]:
 async def get_positions(conn: AsyncConnection, challenge_id: uuid.UUID) -> list[RowMapping]:
     stmt = select(positions).where(positions.c.challenge_id == challenge_id).order_by(positions.c.symbol)
     return list((await conn.execute(stmt)).mappings())
-
-
-async def positions_of(conn: AsyncConnection, ids: list[uuid.UUID]) -> list[RowMapping]:
-    stmt = select(positions).where(positions.c.challenge_id.in_(ids), positions.c.quantity != 0)
-    return list((await conn.execute(stmt)).mappings())
-
-
-async def save_position(
-    conn: AsyncConnection,
-    challenge_id: uuid.UUID,
-    symbol: str,
-    quantity: Decimal,
-    avg_price: Decimal,
-    stop_loss: Decimal | None,
-    take_profit: Decimal | None,
-    now: datetime,
-) -> None:
-    values = dict(quantity=quantity, avg_price=avg_price, stop_loss=stop_loss, take_profit=take_profit, updated_at=now)
-    stmt = insert(positions).values(challenge_id=challenge_id, symbol=symbol, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["challenge_id", "symbol"], set_=values))
-
-
-async def trade_by_key(conn: AsyncConnection, challenge_id: uuid.UUID, key: str) -> RowMapping | None:
-    stmt = select(trades).where(trades.c.challenge_id == challenge_id, trades.c.idempotency_key == key)
-    return (await conn.execute(stmt)).mappings().first()
-
-
-async def insert_trade(conn: AsyncConnection, values: dict[str, Any]) -> RowMapping:
-    return (await conn.execute(insert(trades).values(**values).returning(*trades.c))).mappings().one()
 
 
 async def list_trades(
@@ -351,10 +305,6 @@ async def update_journal(conn: AsyncConnection, trade_id: uuid.UUID, note: str, 
 # --- breaches, snapshots, events ------------------------------------------------------------------
 
 
-async def insert_breach(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(breaches.insert().values(**values))
-
-
 async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: int, limit: int) -> list[RowMapping]:
     stmt = (
         select(breaches, func.row_number().over(order_by=(breaches.c.occurred_at, breaches.c.id)).label("n"))
@@ -364,27 +314,6 @@ async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: i
         .limit(limit)
     )
     return list((await conn.execute(stmt)).mappings())
-
-
-async def save_snapshot(
-    conn: AsyncConnection, challenge_id: uuid.UUID, day: date, balance: Decimal, equity: Decimal
-) -> None:
-    await conn.execute(
-        insert(daily_snapshots)
-        .values(challenge_id=challenge_id, trading_day=day, start_balance=balance, start_equity=equity)
-        .on_conflict_do_nothing()
-    )
-
-
-async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Outbox rows, in the caller's transaction. The advisory lock makes commit order equal
-    sequence order, so a reader following `sequence > cursor` never skips a late commit."""
-    if not rows:
-        return
-    await conn.execute(text("SELECT pg_advisory_xact_lock(7245001)"))
-    for r in rows:
-        r["payload"] = json.loads(json.dumps(r["payload"], default=str))
-    await conn.execute(events.insert(), rows)
 
 
 async def events_after(

@@ -57,11 +57,6 @@ async def list_instruments(
     return list((await conn.execute(stmt)).mappings().all())
 
 
-async def all_instruments(conn: AsyncConnection) -> list[RowMapping]:
-    stmt = select(instruments).where(instruments.c.enabled).order_by(instruments.c.symbol)
-    return list((await conn.execute(stmt)).mappings().all())
-
-
 candles = Table(
     "candles",
     metadata,

@@ -30,6 +30,7 @@ from services.common.errors import (
     permission_denied,
     unauthenticated,
 )
+from services.common.ids import parse_uuid
 
 log = structlog.get_logger("auth")
 
@@ -280,7 +281,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetMe(self, request: auth_pb2.GetMeRequest, context: Any) -> auth_pb2.User:
         caller = identity.require()
         async with self.engine.connect() as conn:
-            user = await store.user_by_id(conn, _uuid(caller.user_id, "user"))
+            user = await store.user_by_id(conn, parse_uuid(caller.user_id, "user"))
         if user is None:
             raise not_found("user")
         return user_pb(user)
@@ -290,7 +291,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ChangePasswordResponse:
         caller = identity.require()
         async with self.engine.connect() as conn:
-            user = await store.user_by_id(conn, _uuid(caller.user_id, "user"))
+            user = await store.user_by_id(conn, parse_uuid(caller.user_id, "user"))
         if user is None:
             raise not_found("user")
         why = passwords.policy_violation(request.new_password, user["email"])
@@ -310,19 +311,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Any) -> auth_pb2.ListUsersResponse:
         identity.require_admin()
         page = pagination.parse(request.page_size, request.page_token)
-        after = None
-        if page.cursor:
-            try:
-                after = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        after = pagination.time_id_cursor(page)
         async with self.engine.connect() as conn:
             rows = await store.list_users(conn, limit=page.size + 1, after=after, email_contains=request.email_contains)
         more = len(rows) > page.size
         rows = rows[: page.size]
-        next_token = (
-            pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
-        )
+        next_token = pagination.time_id_token(rows, "created_at", more)
         return auth_pb2.ListUsersResponse(users=[user_pb(r) for r in rows], next_page_token=next_token)
 
     async def SetRole(self, request: auth_pb2.SetRoleRequest, context: Any) -> auth_pb2.User:
@@ -331,7 +325,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         if role is None:
             raise invalid_argument({"role": "must be TRADER or ADMIN"})
         async with self.engine.begin() as conn:
-            user = await store.update_user(conn, _uuid(request.user_id, "user_id"), self._now(), role=role)
+            user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), self._now(), role=role)
         if user is None:
             raise not_found("user")
         return user_pb(user)
@@ -340,16 +334,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         identity.require_admin()
         now = self._now()
         async with self.engine.begin() as conn:
-            user = await store.update_user(conn, _uuid(request.user_id, "user_id"), now, disabled=request.disabled)
+            user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), now, disabled=request.disabled)
             if user is not None and request.disabled:
                 await store.revoke_user_tokens(conn, user["id"], now)
         if user is None:
             raise not_found("user")
         return user_pb(user)
-
-
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise invalid_argument({field: "must be a UUID"}) from None

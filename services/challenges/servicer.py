@@ -24,6 +24,7 @@ from services.challenges.domain.rulepacks import RulePack
 from services.challenges.ledger import Ledger
 from services.common import decimals, identity, pagination
 from services.common.errors import already_exists, invalid_argument, not_found
+from services.common.ids import parse_uuid
 
 STATUS = {
     name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"
@@ -38,13 +39,6 @@ def _ts(dt: datetime | None) -> Timestamp | None:
     t = Timestamp()
     t.FromDatetime(dt)
     return t
-
-
-def parse_uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise invalid_argument({field: "must be a UUID"}) from None
 
 
 def challenge_pb(r: RowMapping) -> pb.Challenge:
@@ -294,12 +288,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
     async def ListChallenges(self, request: pb.ListChallengesRequest, context: Any) -> pb.ListChallengesResponse:
         page = pagination.parse(request.page_size, request.page_token)
-        before = None
-        if page.cursor:
-            try:
-                before = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        before = pagination.time_id_cursor(page)
         status = pb.ChallengeStatus.Name(request.status) if request.status else None
         async with self.db.connect() as conn:
             rows = await store.list_challenges(
@@ -307,7 +296,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             )
         more = len(rows) > page.size
         rows = rows[: page.size]
-        token = pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
+        token = pagination.time_id_token(rows, "created_at", more)
         return pb.ListChallengesResponse(challenges=[challenge_pb(r) for r in rows], next_page_token=token)
 
     # --- trading ---------------------------------------------------------------------------------------
@@ -354,7 +343,10 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         caller = identity.require()
         cid = parse_uuid(request.challenge_id, "challenge_id")
         row = await self.ledger.close(
-            cid, parse_uuid(caller.user_id, "user"), request.symbol.strip().upper(), request.idempotency_key or None
+            cid,
+            parse_uuid(caller.user_id, "user"),
+            request.symbol.strip().upper(),
+            request.idempotency_key or None,
         )
         return trade_pb(row)
 
@@ -373,12 +365,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     async def ListTrades(self, request: pb.ListTradesRequest, context: Any) -> pb.ListTradesResponse:
         scope = self._scope()
         page = pagination.parse(request.page_size, request.page_token)
-        after = None
-        if page.cursor:
-            try:
-                after = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        after = pagination.time_id_cursor(page)
         cid = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
         start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
         end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
@@ -402,7 +389,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             )
         more = len(rows) > page.size
         rows = rows[: page.size]
-        token = pagination.token({"t": rows[-1]["executed_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
+        token = pagination.time_id_token(rows, "executed_at", more)
         return pb.ListTradesResponse(trades=[trade_pb(r) for r in rows], next_page_token=token)
 
     async def ListPositions(self, request: pb.ListPositionsRequest, context: Any) -> pb.ListPositionsResponse:

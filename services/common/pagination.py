@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.common.errors import invalid_argument
@@ -40,3 +43,20 @@ def token(cursor: dict[str, Any] | None) -> str:
         return ""
     raw = json.dumps(cursor, separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def time_id_cursor(page: Page) -> tuple[datetime, uuid.UUID] | None:
+    """The (time, id) keyset position a `time_id_token` encoded, for lists ordered by both."""
+    if not page.cursor:
+        return None
+    try:
+        return datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"])
+    except (KeyError, ValueError, TypeError):
+        raise invalid_argument({"page_token": "not a token this API issued"}) from None
+
+
+def time_id_token(rows: Sequence[Mapping[Any, Any]], time_key: str, more: bool) -> str:
+    """The next page's token after the last of `rows`, or "" on the last page."""
+    if not more or not rows:
+        return ""
+    return token({"t": rows[-1][time_key].isoformat(), "id": str(rows[-1]["id"])})

@@ -19,6 +19,7 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import identity, pagination
 from services.common.db import driver_connection
 from services.common.errors import invalid_argument, not_found
+from services.common.ids import parse_uuid
 from services.risk import store
 from services.risk.consumer import Consumer
 from services.risk.domain.metrics import TradeAccumulator, compute
@@ -93,13 +94,6 @@ def metrics_pb(m: dict[str, Any]) -> risk_pb2.Metrics:
     )
 
 
-def parse_uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise invalid_argument({field: "must be a UUID"}) from None
-
-
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     def __init__(self, engine: AsyncEngine, consumer: Consumer) -> None:
         self.engine = engine
@@ -113,12 +107,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def ListAlerts(self, request: risk_pb2.ListAlertsRequest, context: Any) -> risk_pb2.ListAlertsResponse:
         scope = self._scope()
         page = pagination.parse(request.page_size, request.page_token)
-        before = None
-        if page.cursor:
-            try:
-                before = (datetime.fromisoformat(page.cursor["t"]), uuid.UUID(page.cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise invalid_argument({"page_token": "not a token this API issued"}) from None
+        before = pagination.time_id_cursor(page)
         challenge_id = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
         async with self.engine.connect() as conn:
             rows = await store.list_alerts(
@@ -133,7 +122,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             )
         more = len(rows) > page.size
         rows = rows[: page.size]
-        token = pagination.token({"t": rows[-1]["created_at"].isoformat(), "id": str(rows[-1]["id"])}) if more else ""
+        token = pagination.time_id_token(rows, "created_at", more)
         return risk_pb2.ListAlertsResponse(alerts=[alert_pb(r) for r in rows], next_page_token=token)
 
     async def AcknowledgeAlert(self, request: risk_pb2.AcknowledgeAlertRequest, context: Any) -> risk_pb2.Alert:

@@ -54,6 +54,55 @@ def _pod_security() -> dict[str, Any]:
     }
 
 
+def _service_account(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(name),
+        "automountServiceAccountToken": False,
+    }
+
+
+def _pdb(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(name),
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {LABEL: name}}},
+    }
+
+
+def _hpa(name: str, *, max_replicas: int, cpu: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(name),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": 2,
+            "maxReplicas": max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu}},
+                }
+            ],
+        },
+    }
+
+
+def _service_monitor(name: str, *, port: str, path: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _meta(name),
+        "spec": {
+            "selector": {"matchLabels": {LABEL: name}},
+            "endpoints": [{"port": port, "path": path, "interval": "15s"}],
+        },
+    }
+
+
 def service_objects(name: str, grpc: int, metrics: int) -> list[dict[str, Any]]:
     image = f"{REGISTRY}/{name}:latest"
     env = [
@@ -157,7 +206,7 @@ def service_objects(name: str, grpc: int, metrics: int) -> list[dict[str, Any]]:
         },
     }
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name), "automountServiceAccountToken": False},
+        _service_account(name),
         deployment,
         {  # Headless: clients (Envoy, other services) resolve every pod and balance per request.
             "apiVersion": "v1",
@@ -172,37 +221,9 @@ def service_objects(name: str, grpc: int, metrics: int) -> list[dict[str, Any]]:
                 ],
             },
         },
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": _meta(name),
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {LABEL: name}}},
-        },
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": _meta(name),
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                "minReplicas": 2,
-                "maxReplicas": 6,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "ServiceMonitor",
-            "metadata": _meta(name),
-            "spec": {
-                "selector": {"matchLabels": {LABEL: name}},
-                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
-            },
-        },
+        _pdb(name),
+        _hpa(name, max_replicas=6, cpu=70),
+        _service_monitor(name, port="metrics", path="/metrics"),
     ]
 
 
@@ -258,7 +279,7 @@ def gateway_objects() -> list[dict[str, Any]]:
         },
     }
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name), "automountServiceAccountToken": False},
+        _service_account(name),
         deployment,
         {
             "apiVersion": "v1",
@@ -273,37 +294,9 @@ def gateway_objects() -> list[dict[str, Any]]:
                 ],
             },
         },
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": _meta(name),
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {LABEL: name}}},
-        },
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": _meta(name),
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                "minReplicas": 2,
-                "maxReplicas": 10,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "ServiceMonitor",
-            "metadata": _meta(name),
-            "spec": {
-                "selector": {"matchLabels": {LABEL: name}},
-                "endpoints": [{"port": "admin", "path": "/stats/prometheus", "interval": "15s"}],
-            },
-        },
+        _pdb(name),
+        _hpa(name, max_replicas=10, cpu=60),
+        _service_monitor(name, port="admin", path="/stats/prometheus"),
     ]
 
 

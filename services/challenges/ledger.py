@@ -33,7 +33,7 @@ from services.challenges.domain.positions import Position, conversion_symbol
 from services.challenges.domain.rulepacks import RulePack, Rules
 from services.challenges.domain.session import OrderRejected, Quote, Session, Stops
 from services.challenges.prices import MarketView
-from services.common.db import driver_connection
+from services.common.db import driver, driver_connection
 from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found
 
 log = structlog.get_logger("ledger")
@@ -538,13 +538,13 @@ class Ledger:
     async def follow_outbox(self, poll: float = 0.3) -> None:
         """Keep the index of our challenges current when another replica changes them
         (an order handled there): replay their outbox events since we started."""
-        async with self.db.connect() as sa:
-            cursor = int(await (await driver_connection(sa)).fetchval("SELECT coalesce(max(sequence), 0) FROM events"))
+        async with driver(self.db) as conn:
+            cursor = int(await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events"))
         while True:
             wake = self.new_events
             try:
-                async with self.db.connect() as sa:
-                    rows = await (await driver_connection(sa)).fetch(
+                async with driver(self.db) as conn:
+                    rows = await conn.fetch(
                         "SELECT sequence, challenge_id FROM events WHERE sequence > $1 ORDER BY sequence LIMIT 1000",
                         cursor,
                     )

@@ -18,7 +18,7 @@ from prometheus_client import Counter, Histogram
 from services.challenges import ledger_sql as sql
 from services.challenges.ledger import Ledger
 from services.challenges.prices import CachedQuote
-from services.common.db import driver_connection
+from services.common.db import driver
 
 log = structlog.get_logger("marker")
 
@@ -114,8 +114,7 @@ class Marker:
             if not rows:
                 continue
             try:
-                async with self.ledger.db.connect() as sa:
-                    conn = await driver_connection(sa)
+                async with driver(self.ledger.db) as conn:
                     async with conn.transaction():
                         await sql.append_events(conn, rows)
                 self.ledger.new_events.set()

@@ -22,7 +22,7 @@ import structlog
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.db import driver_connection
+from services.common.db import driver
 
 log = structlog.get_logger("partitions")
 
@@ -59,8 +59,7 @@ class Leases:
     async def step(self) -> None:
         started = time.monotonic()
         ttl = timedelta(seconds=self.ttl)
-        async with self.db.connect() as sa:
-            conn = await driver_connection(sa)
+        async with driver(self.db) as conn:
             async with conn.transaction():
                 await conn.execute(
                     "INSERT INTO replicas (owner, seen_at) VALUES ($1, now()) "
@@ -120,8 +119,7 @@ class Leases:
     async def release_all(self) -> None:
         """Graceful shutdown: hand the share over at once instead of after the TTL."""
         self._valid_until = 0.0
-        async with self.db.connect() as sa:
-            conn = await driver_connection(sa)
+        async with driver(self.db) as conn:
             await conn.execute(
                 "UPDATE partition_leases SET owner = '', expires_at = '-infinity' WHERE owner = $1", self.owner
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -54,3 +56,10 @@ async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     return raw
+
+
+@asynccontextmanager
+async def driver(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection's asyncpg driver for the span of a block (returned to the pool after)."""
+    async with engine.connect() as conn:
+        yield await driver_connection(conn)

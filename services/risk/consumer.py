@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from services.common.clients import ServiceIdentity
-from services.common.db import driver_connection
+from services.common.db import driver
 from services.risk.domain import alerts as alert_rules
 from services.risk.domain.scoring import AccountView, score
 
@@ -71,8 +71,7 @@ class Consumer:
             await asyncio.sleep(every)
             try:
                 now = datetime.now(UTC)
-                async with self.db.connect() as sa:
-                    conn = await driver_connection(sa)
+                async with driver(self.db) as conn:
                     rows = await conn.fetch(
                         "SELECT challenge_id, user_id, last_event_at FROM challenge_state "
                         "WHERE status = 'ACTIVE' AND last_event_at < $1",
@@ -115,8 +114,7 @@ class Consumer:
         delay = 0.2
         while True:
             try:
-                async with self.db.connect() as sa:
-                    conn = await driver_connection(sa)
+                async with driver(self.db) as conn:
                     after = await self.cursor(conn)
                     call = self.stub.WatchEvents(
                         challenges_pb2.WatchEventsRequest(after_sequence=after), metadata=await self.identity.metadata()

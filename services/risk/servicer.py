@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.common import identity, pagination
-from services.common.db import driver_connection
+from services.common.db import driver
 from services.common.errors import invalid_argument, not_found
 from services.common.ids import parse_uuid
 from services.risk import store
@@ -128,8 +128,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def AcknowledgeAlert(self, request: risk_pb2.AcknowledgeAlertRequest, context: Any) -> risk_pb2.Alert:
         aid = parse_uuid(request.alert_id, "alert_id")
         scope = self._scope()
-        async with self.engine.connect() as sa:
-            conn = await driver_connection(sa)
+        async with driver(self.engine) as conn:
             row = await conn.fetchrow(
                 "UPDATE alerts SET acknowledged = true WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) "
                 "RETURNING id, challenge_id, user_id, kind, severity, message, details::text AS details, "
@@ -149,8 +148,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         seen: set[str] = set()
         while True:
             wake = self.consumer.new_alerts
-            async with self.engine.connect() as sa:
-                conn = await driver_connection(sa)
+            async with driver(self.engine) as conn:
                 rows = await conn.fetch(
                     "SELECT id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, "  # noqa: E501
                     "created_at FROM alerts WHERE created_at >= $1 AND ($2::uuid IS NULL OR user_id = $2) "
@@ -172,8 +170,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def GetScore(self, request: risk_pb2.GetScoreRequest, context: Any) -> risk_pb2.RiskScore:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         scope = self._scope()
-        async with self.engine.connect() as sa:
-            conn = await driver_connection(sa)
+        async with driver(self.engine) as conn:
             row = await conn.fetchrow(
                 "SELECT challenge_id, user_id, score, factors::text AS factors, computed_at "
                 "FROM risk_scores WHERE challenge_id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
@@ -195,8 +192,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         direction = "DESC" if order.startswith("-") else "ASC"
         page = pagination.parse(request.page_size, request.page_token)
         offset = int(page.cursor.get("o", 0)) if page.cursor else 0
-        async with self.engine.connect() as sa:
-            conn = await driver_connection(sa)
+        async with driver(self.engine) as conn:
             rows = await conn.fetch(
                 f"SELECT challenge_id, user_id, score, factors::text AS factors, computed_at FROM risk_scores "
                 f"WHERE ($1::uuid IS NULL OR user_id = $1) ORDER BY {column} {direction}, challenge_id "
@@ -214,8 +210,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def GetMetrics(self, request: risk_pb2.GetMetricsRequest, context: Any) -> risk_pb2.Metrics:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         scope = self._scope()
-        async with self.engine.connect() as sa:
-            conn = await driver_connection(sa)
+        async with driver(self.engine) as conn:
             st = await conn.fetchrow(
                 "SELECT initial_balance FROM challenge_state WHERE challenge_id = $1 "
                 "AND ($2::uuid IS NULL OR user_id = $2)",

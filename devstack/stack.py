@@ -33,10 +33,30 @@ DEFAULT_GRPC = {"auth": 50051, "challenges": 50052, "market": 50053, "risk": 500
 DEFAULT_METRICS = {"auth": 9101, "challenges": 9102, "market": 9103, "risk": 9104}
 
 
+_LISTEN_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768+), which outgoing connections draw from
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on, never handed out twice by this process.
+
+    Asking the kernel for port 0 returns an *ephemeral* port, which any outgoing connection
+    (a pool to PostgreSQL, Envoy to a cluster) may take before our child binds it; CI once lost
+    a run to exactly that. Listening ports come from a range outgoing connections never use.
+    """
+    rng = secrets.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(*_LISTEN_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_LISTEN_RANGE}")
 
 
 @dataclass

@@ -31,7 +31,7 @@ $(CHECKOV): tools/checkov.lock $(UV)
 
 protos: $(GEN_STAMP)
 
-$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py gateway/render.py gateway/health.lua gateway/sse_token.lua
+$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py gateway/render.py gateway/openapi.py gateway/health.lua gateway/sse_token.lua gateway/header_names.lua
 	$(PY) -m devstack.protogen
 	touch $@
 

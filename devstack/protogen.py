@@ -75,10 +75,11 @@ def generate() -> None:
     if str(GEN_PY) not in sys.path:
         sys.path.insert(0, str(GEN_PY))
     importlib.invalidate_caches()
-    from gateway import render
+    from gateway import openapi, render
 
     render.write_default()
     render.write_kubernetes()
+    openapi.write()
     print(f"generated {len(files)} protos -> {GEN_PY.relative_to(ROOT)}, {DESCRIPTOR_SET.relative_to(ROOT)}")
 
 

@@ -88,10 +88,65 @@ def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
     }
 
 
-def _json_error(status: int, code: str, message: str) -> dict[str, Any]:
+def _not_found() -> dict[str, Any]:
+    # Plain text: the local reply mapper (_local_reply_config) renders it as a google.rpc.Status.
+    return {"status": 404, "body": {"inline_string": "no such route"}}
+
+
+# Envoy's own refusals (bad JSON, missing token, body too large, no healthy upstream, rate
+# limit, our 404s) are text/plain by default; browsers and the OpenAPI description expect
+# the same google.rpc.Status JSON the transcoder renders for a service's error.
+_LOCAL_REPLY_CODES = {
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    405: 12,
+    408: 4,
+    413: 3,
+    429: 8,
+    431: 3,
+    502: 14,
+    503: 14,
+    504: 4,
+}
+
+
+def _local_reply_config() -> dict[str, Any]:
+    def applies(status: int) -> dict[str, Any]:
+        return {
+            "and_filter": {
+                "filters": [
+                    {
+                        "status_code_filter": {
+                            "comparison": {
+                                "op": "EQ",
+                                "value": {"default_value": status, "runtime_key": f"local_reply.mapper_{status}"},
+                            }
+                        }
+                    },
+                    # /health answers its own JSON (from Lua). A gRPC client's local reply still gets
+                    # grpc-status trailers (Envoy sets those after this rewrite), the JSON as grpc-message.
+                    {
+                        "header_filter": {
+                            "header": {"name": ":path", "string_match": {"exact": "/health"}, "invert_match": True}
+                        }
+                    },
+                ]
+            }
+        }
+
     return {
-        "status": status,
-        "body": {"inline_string": json.dumps({"code": code, "message": message})},
+        "mappers": [
+            {
+                "filter": applies(status),
+                "body_format_override": {
+                    "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
+                    "content_type": "application/json",
+                },
+            }
+            for status, code in sorted(_LOCAL_REPLY_CODES.items())
+        ]
     }
 
 
@@ -115,7 +170,7 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
             routes.append(
                 {
                     "match": {"path": m.grpc_path},
-                    "direct_response": _json_error(404, "NOT_FOUND", "no such route"),
+                    "direct_response": _not_found(),
                 }
             )
     # Browser streams (SSE): EventSource cannot set Authorization, so the token may come
@@ -192,7 +247,7 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                 "route": {"cluster": sorted(s.upstreams)[0]},
             }
         )
-    routes.append({"match": {"prefix": "/"}, "direct_response": _json_error(404, "NOT_FOUND", "no such route")})
+    routes.append({"match": {"prefix": "/"}, "direct_response": _not_found()})
     return routes
 
 
@@ -346,6 +401,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
             "name": "envoy.filters.http.lua",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                "default_source_code": {"inline_string": (HERE / "header_names.lua").read_text()},
                 "source_codes": {"health": {"inline_string": lua}},
             },
         },
@@ -368,8 +424,12 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
         "stream_idle_timeout": "300s",
         "request_timeout": "0s",
-        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+        # Underscored names could smuggle identity headers past proxies that fold "_" to "-".
+        # Dropped rather than refused: the codec's refusal is a bare text/plain 400 outside
+        # the local reply mapper, and the request is fine without them.
+        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
         "generate_request_id": True,
+        "local_reply_config": _local_reply_config(),
         "access_log": [
             {
                 "name": "envoy.access_loggers.stdout",

@@ -98,7 +98,6 @@ class Ledger:
         extra: dict[str, Any] | None = None,
         before: Callable[[Any], Any] | None = None,
     ) -> tuple[Row, Session, list[dict[str, Any]], list[Any]]:
-        now = now or datetime.now(UTC)
         async with self.db.connect() as sa_conn:
             # The pool's own asyncpg connection: see ledger_sql for why the hot path skips Core.
             conn = await driver_connection(sa_conn)
@@ -106,6 +105,8 @@ class Ledger:
                 row = await sql.lock_challenge(conn, cid, user_id)
                 if row is None:
                     raise not_found("challenge")
+                # Stamped under the lock, so fills' times follow the order they were applied in.
+                now = now or datetime.now(UTC)
                 if before is not None:
                     await before(conn)
                 session = self._session(row, await sql.positions(conn, cid))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import psutil
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from bench.report import git_rev, median_of, percentile, save
@@ -172,6 +173,43 @@ async def load(
     }
 
 
+def _processes(stack: Stack) -> dict[str, list[psutil.Process]]:
+    """Every process of the stack by role (PostgreSQL's backends are children of its postmaster)."""
+    roles: dict[str, list[psutil.Process]] = {"client (this bench)": [psutil.Process()]}
+    for name, proc in stack.procs.items():
+        p = psutil.Process(proc.pid)
+        role = "envoy" if name == "gateway" else name.split("-")[0]
+        roles.setdefault(role, []).extend([p, *p.children(recursive=True)])
+    if stack.pg is not None and stack.pg.proc is not None:
+        p = psutil.Process(stack.pg.proc.pid)
+        roles["postgres"] = [p, *p.children(recursive=True)]
+    return roles
+
+
+def _cpu(roles: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    out = {}
+    for role, ps in roles.items():
+        total = 0.0
+        for p in ps:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        out[role] = total
+    return out
+
+
+def cpu_split(stack: Stack, sessions: list[tuple[str, str]], concurrency: int, seconds: float) -> dict[str, float]:
+    """CPU milliseconds per order, by process, under load through Envoy: where the time goes."""
+    roles = _processes(stack)
+    before = _cpu(roles)
+    m = asyncio.run(load(stack, "envoy", sessions, concurrency, seconds))
+    after = _cpu(roles)
+    orders = m["orders_per_s"] * seconds
+    return {role: (after[role] - before[role]) * 1000 / orders for role in roles}
+
+
 def setup_sessions(stack: Stack, n: int) -> list[tuple[str, str]]:
     c = httpx.Client(base_url=stack.gateway_url, timeout=30)
     admin = c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()
@@ -230,6 +268,8 @@ def main() -> None:
                             int(m["errors"]),
                         ]
                     )
+            split = cpu_split(stack, sessions, max(levels), args.seconds)
+            print("cpu ms/order", split, flush=True)
             assert stack.pg is not None
             tps = sorted(pgbench(stack.pg.admin_url("tradesense"), int(args.seconds)) for _ in range(args.runs))[
                 args.runs // 2
@@ -246,13 +286,20 @@ def main() -> None:
             "notes": f"pgbench, same server, same run (insert a fill + lock and update the account, 8 clients): "
             f"**{tps:,.0f} tx/s**. Peak orders through Envoy: **{peak:,.0f}/s = {peak / tps:.1%} of pgbench** "
             f"(target ≥ 15%, stretch 25%).",
-            "results": {**results, "pgbench_tps": tps},
+            "results": {**results, "pgbench_tps": tps, "cpu_ms_per_order": split},
             "tables": [
                 {
                     "title": "Orders (market orders filled, persisted, judged)",
                     "columns": ["path", "concurrency", "orders/s", "p50 ms", "p99 ms", "errors"],
                     "rows": table,
-                }
+                },
+                {
+                    "title": "Where the time goes: CPU per order by process "
+                    f"(REST via Envoy, concurrency {max(levels)})",
+                    "columns": ["process", "CPU ms per order"],
+                    "rows": [[role, f"{ms:.2f}"] for role, ms in sorted(split.items(), key=lambda kv: -kv[1])]
+                    + [["total (2 cores)", f"{sum(split.values()):.2f}"]],
+                },
             ],
         },
     )

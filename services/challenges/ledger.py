@@ -13,10 +13,11 @@ import asyncio
 import json
 import math
 import uuid
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import structlog
@@ -96,8 +97,13 @@ class Ledger:
         *,
         now: datetime | None = None,
         extra: dict[str, Any] | None = None,
-        before: Callable[[Any], Any] | None = None,
-    ) -> tuple[Row, Session, list[dict[str, Any]], list[Any]]:
+        key: str | None = None,
+    ) -> tuple[Row, Session | None, list[dict[str, Any]], list[Any]]:
+        """Lock the challenge, run `action` on its session, write what changed, commit.
+
+        With an idempotency `key` already used on this challenge, nothing runs and the first
+        trade comes back as the only trade row (the session is None then).
+        """
         async with self.db.connect() as sa_conn:
             # The pool's own asyncpg connection: see ledger_sql for why the hot path skips Core.
             conn = await driver_connection(sa_conn)
@@ -107,9 +113,10 @@ class Ledger:
                     raise not_found("challenge")
                 # Stamped under the lock, so fills' times follow the order they were applied in.
                 now = now or datetime.now(UTC)
-                if before is not None:
-                    await before(conn)
-                session = self._session(row, await sql.positions(conn, cid))
+                pos_rows, seen = await sql.positions_and_trade(conn, cid, key)
+                if seen is not None:
+                    return row, None, [], [seen]  # a retry: the first fill, never a second one
+                session = self._session(row, pos_rows)
                 try:
                     events = action(session, row)
                 except OrderRejected as exc:
@@ -130,7 +137,9 @@ class Ledger:
             for p in pos_rows
             if p["stop_loss"] is not None or p["take_profit"] is not None
         }
-        quotes = {s: Quote(q.bid, q.ask, q.time) for s, q in self.market.quotes.items()}
+        # Reads fall through to the live quotes (no copy of every symbol per order); a tick the
+        # session applies lands in the front map, never in the shared one.
+        quotes: ChainMap[str, Quote] = ChainMap({}, cast(dict[str, Quote], self.market.quotes))
         return Session(rules, account, self.market.specs, positions, stops, quotes)
 
     async def _persist(
@@ -159,38 +168,34 @@ class Ledger:
             "realized_pnl": row["realized_pnl"],
             "started_at": row["started_at"],
         }
-        trade_rows: list[Any] = []
+        trade_rows: list[dict[str, Any]] = []
         wins = losses = 0
         realized = Decimal(0)
-        outbox = []
+        outbox: list[tuple[str, dict[str, Any]]] = []
         touched: set[str] = set()
         for e in events:
             kind = e["type"]
             if kind == "trade_executed":
                 is_order = e["reason"] in ("order", "close") and not trade_rows
-                trade_rows.append(
-                    await sql.insert_trade(
-                        conn,
-                        {
-                            "id": uuid.uuid4(),
-                            "challenge_id": cid,
-                            "user_id": uid,
-                            "symbol": e["symbol"],
-                            "side": e["side"],
-                            "quantity": Decimal(e["quantity"]),
-                            "price": Decimal(e["price"]),
-                            "commission": Decimal(e["commission"]),
-                            "realized_pnl": Decimal(e["realized_pnl"]),
-                            "reason": e["reason"],
-                            "executed_at": now,
-                            "idempotency_key": extra.get("idempotency_key") if is_order else None,
-                            "note": extra.get("note", "") if is_order else "",
-                            "tags": extra.get("tags", []) if is_order else [],
-                        },
-                    )
-                )
-                e["trade_id"] = str(trade_rows[-1]["id"])
-                pnl = Decimal(e["realized_pnl"])
+                trade = {
+                    "id": uuid.uuid4(),
+                    "challenge_id": cid,
+                    "user_id": uid,
+                    "symbol": e["symbol"],
+                    "side": e["side"],
+                    "quantity": Decimal(e["quantity"]),
+                    "price": Decimal(e["price"]),
+                    "commission": Decimal(e["commission"]),
+                    "realized_pnl": Decimal(e["realized_pnl"]),
+                    "reason": e["reason"],
+                    "executed_at": now,
+                    "idempotency_key": extra.get("idempotency_key") if is_order else None,
+                    "note": extra.get("note", "") if is_order else "",
+                    "tags": list(extra.get("tags", [])) if is_order else [],
+                }
+                trade_rows.append(trade)
+                e["trade_id"] = str(trade["id"])
+                pnl = trade["realized_pnl"]
                 realized += pnl
                 wins += pnl > 0
                 losses += pnl < 0
@@ -225,7 +230,7 @@ class Ledger:
                     values["ended_at"] = now
                 if e["to"] == engine.PASSED and s.rules.next_plan:
                     e["next_challenge_id"] = str(await self._open_next_phase(conn, row, s, now))
-            outbox.append({"challenge_id": cid, "user_id": uid, "type": kind, "payload": e, "occurred_at": now})
+            outbox.append((kind, e))
         if trade_rows:
             values.update(
                 last_trade_at=now,
@@ -234,14 +239,14 @@ class Ledger:
                 losing_trades=row["losing_trades"] + losses,
                 realized_pnl=row["realized_pnl"] + realized,
             )
-        for sym in touched | set(s.stops):
+        positions = []
+        for sym in sorted(touched | set(s.stops)):
             p = s.positions.get(sym, Position(sym, Decimal(0), Decimal(0)))
             st = s.stops.get(sym, Stops())
-            await sql.save_position(conn, cid, sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit, now)
+            positions.append((sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit))
         if row["status"] == engine.PENDING and a.status == engine.ACTIVE:
             values["started_at"] = now
-        await sql.update_challenge(conn, cid, values)
-        last = await sql.append_events(conn, outbox)
+        last = await sql.write_changes(conn, cid, uid, now, trade_rows, positions, values, outbox)
         if last is not None:
             LAST_EVENT.set(max(last, LAST_EVENT._value.get()))
             self.local_seq[cid] = last
@@ -485,21 +490,8 @@ class Ledger:
         The key is checked inside the transaction, under the challenge's row lock, so two
         racing retries serialise and the second one finds the first one's trade.
         """
-        seen: list[RowMapping] = []
-
-        def guarded(s: Session, row: Row) -> list[dict[str, Any]]:
-            if seen:
-                return []
-            return act(s, row)
-
-        async def check(conn: Any) -> None:
-            if key:
-                hit = await sql.trade_by_key(conn, cid, key)
-                if hit is not None:
-                    seen.append(hit)
-
-        _, _, _, trade_rows = await self.transact(cid, user_id, guarded, extra=extra, before=check)
-        return seen[0] if seen else trade_rows[0]
+        _, _, _, trade_rows = await self.transact(cid, user_id, act, extra=extra, key=key)
+        return trade_rows[0]
 
     async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> RowMapping:
         await self._quotes_for(symbol, [])
@@ -542,7 +534,8 @@ class Ledger:
         async with driver(self.db) as conn:
             cursor = int(await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events"))
         while True:
-            wake = self.new_events
+            # A timer, not our own commits, paces this: what this replica commits is already
+            # in its index, and waking per order cost a query per order.
             try:
                 async with driver(self.db) as conn:
                     rows = await conn.fetch(
@@ -561,10 +554,7 @@ class Ledger:
                 raise
             except Exception as exc:
                 log.warning("outbox follow failed", error=str(exc)[:200])
-            try:
-                await asyncio.wait_for(wake.wait(), poll)
-            except TimeoutError:
-                pass
+            await asyncio.sleep(poll)
 
     async def judge(self, cid: uuid.UUID, symbol: str | None) -> None:
         """Mark-to-market or a day roll for one challenge, exactly (Decimal engine)."""

@@ -42,80 +42,110 @@ async def lock_challenge(c: asyncpg.Connection, cid: uuid.UUID, user_id: uuid.UU
     return _challenge(r)
 
 
-async def positions(c: asyncpg.Connection, cid: uuid.UUID) -> list[asyncpg.Record]:
-    return await c.fetch("SELECT * FROM positions WHERE challenge_id = $1 ORDER BY symbol", cid)
+async def positions_and_trade(
+    c: asyncpg.Connection, cid: uuid.UUID, key: str | None
+) -> tuple[list[asyncpg.Record], asyncpg.Record | None]:
+    """The challenge's positions and the trade already filled under `key`, in one round trip.
 
-
-async def trade_by_key(c: asyncpg.Connection, cid: uuid.UUID, key: str) -> asyncpg.Record | None:
-    return await c.fetchrow("SELECT * FROM trades WHERE challenge_id = $1 AND idempotency_key = $2", cid, key)
-
-
-async def insert_trade(c: asyncpg.Connection, v: dict[str, Any]) -> asyncpg.Record:
-    return await c.fetchrow(
-        "INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl, "
-        "reason, idempotency_key, note, tags, executed_at) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING *",
-        v["id"],
-        v["challenge_id"],
-        v["user_id"],
-        v["symbol"],
-        v["side"],
-        v["quantity"],
-        v["price"],
-        v["commission"],
-        v["realized_pnl"],
-        v["reason"],
-        v["idempotency_key"],
-        v["note"],
-        v["tags"],
-        v["executed_at"],
+    Read after the challenge row is locked, in a statement of its own: a statement's snapshot
+    is taken when it starts, so reading them together with the lock could see the state from
+    before a concurrent order that the lock waited for.
+    """
+    r = await c.fetchrow(
+        "SELECT ARRAY(SELECT p FROM positions p WHERE p.challenge_id = $1 ORDER BY p.symbol) AS positions, "
+        "(SELECT t FROM trades t WHERE t.challenge_id = $1 AND t.idempotency_key = $2) AS seen",
+        cid,
+        key,
     )
+    assert r is not None
+    return list(r["positions"]), r["seen"]
 
 
-async def save_position(
+TRADE_COLUMNS = (
+    "id", "challenge_id", "user_id", "symbol", "side", "quantity", "price", "commission", "realized_pnl",
+    "reason", "idempotency_key", "note", "tags", "executed_at",
+)  # fmt: skip
+
+# One statement writes everything an order changes: its fills, the positions they touched, the
+# challenge row and the outbox events. Data-modifying CTEs all run, against one snapshot; the
+# advisory lock is taken only when there are events, just before their sequence numbers are drawn.
+_WRITE = """
+WITH
+ tr AS (
+  INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl,
+                      reason, idempotency_key, note, tags, executed_at)
+  SELECT u.id, $1, $2, u.symbol, u.side, u.quantity, u.price, u.commission, u.realized_pnl, u.reason, u.key,
+         u.note, ARRAY(SELECT jsonb_array_elements_text(u.tags)), $3
+  FROM unnest($4::uuid[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+              $11::text[], $12::text[], $13::text[], $14::text[]::jsonb[])
+       AS u(id, symbol, side, quantity, price, commission, realized_pnl, reason, key, note, tags)),
+ pos AS (
+  INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at)
+  SELECT $1, p.symbol, p.quantity, p.avg_price, p.sl, p.tp, $3
+  FROM unnest($15::text[], $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[])
+       AS p(symbol, quantity, avg_price, sl, tp)
+  ON CONFLICT (challenge_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity, avg_price = EXCLUDED.avg_price,
+     stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, updated_at = EXCLUDED.updated_at),
+ ch AS (
+  UPDATE challenges SET account = $20::jsonb, status = $21, balance = $22, equity = $23, updated_at = $3,
+     failure_reason = $24, ended_at = $25, last_trade_at = $26, total_trades = $27, winning_trades = $28,
+     losing_trades = $29, realized_pnl = $30, started_at = $31
+  WHERE id = $1),
+ lk AS (SELECT pg_advisory_xact_lock(7245001) WHERE cardinality($32::text[]) > 0),
+ ev AS (
+  INSERT INTO events (challenge_id, user_id, type, payload, occurred_at)
+  SELECT $1, $2, e.type, e.payload, $3 FROM lk, unnest($32::text[], $33::text[]::jsonb[]) AS e(type, payload)
+  RETURNING sequence)
+SELECT max(sequence) FROM ev
+"""
+
+
+async def write_changes(
     c: asyncpg.Connection,
     cid: uuid.UUID,
-    symbol: str,
-    qty: Decimal,
-    avg: Decimal,
-    sl: Decimal | None,
-    tp: Decimal | None,
+    uid: uuid.UUID,
     now: datetime,
-) -> None:
-    await c.execute(
-        "INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (challenge_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity, "
-        "avg_price = EXCLUDED.avg_price, stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, "
-        "updated_at = EXCLUDED.updated_at",
+    trades: list[dict[str, Any]],
+    positions: list[tuple[str, Decimal, Decimal, Decimal | None, Decimal | None]],
+    challenge: dict[str, Any],
+    events: list[tuple[str, dict[str, Any]]],
+) -> int | None:
+    """Returns the last outbox sequence written (None without events)."""
+
+    def col(rows: list[Any], k: Any) -> list[Any]:
+        return [r[k] for r in rows]
+
+    return await c.fetchval(
+        _WRITE,
         cid,
-        symbol,
-        qty,
-        avg,
-        sl,
-        tp,
+        uid,
         now,
-    )
-
-
-async def update_challenge(c: asyncpg.Connection, cid: uuid.UUID, v: dict[str, Any]) -> None:
-    await c.execute(
-        "UPDATE challenges SET account = $2::jsonb, status = $3, balance = $4, equity = $5, updated_at = $6, "
-        "failure_reason = $7, ended_at = $8, last_trade_at = $9, total_trades = $10, winning_trades = $11, "
-        "losing_trades = $12, realized_pnl = $13, started_at = $14 WHERE id = $1",
-        cid,
-        json.dumps(v["account"]),
-        v["status"],
-        v["balance"],
-        v["equity"],
-        v["updated_at"],
-        v["failure_reason"],
-        v["ended_at"],
-        v["last_trade_at"],
-        v["total_trades"],
-        v["winning_trades"],
-        v["losing_trades"],
-        v["realized_pnl"],
-        v["started_at"],
+        col(trades, "id"),
+        col(trades, "symbol"),
+        col(trades, "side"),
+        col(trades, "quantity"),
+        col(trades, "price"),
+        col(trades, "commission"),
+        col(trades, "realized_pnl"),
+        col(trades, "reason"),
+        col(trades, "idempotency_key"),
+        col(trades, "note"),
+        [json.dumps(t["tags"]) for t in trades],
+        *(col(positions, i) for i in range(5)),
+        json.dumps(challenge["account"]),
+        challenge["status"],
+        challenge["balance"],
+        challenge["equity"],
+        challenge["failure_reason"],
+        challenge["ended_at"],
+        challenge["last_trade_at"],
+        challenge["total_trades"],
+        challenge["winning_trades"],
+        challenge["losing_trades"],
+        challenge["realized_pnl"],
+        challenge["started_at"],
+        [kind for kind, _ in events],
+        [json.dumps(payload, default=str) for _, payload in events],
     )
 
 

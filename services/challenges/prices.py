@@ -18,17 +18,14 @@ import grpc
 import structlog
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
-from services.challenges.domain.session import Spec
+from services.challenges.domain.session import Quote, Spec
 from services.common.clients import ServiceIdentity
 
 log = structlog.get_logger("prices")
 
 
 @dataclass(frozen=True)
-class CachedQuote:
-    bid: Decimal
-    ask: Decimal
-    time: datetime
+class CachedQuote(Quote):
     market_open: bool
 
     def age(self, now: datetime) -> float:

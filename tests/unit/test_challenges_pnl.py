@@ -110,3 +110,32 @@ def test_trading_days_across_daylight_saving_changes() -> None:
     assert days.trading_day(t("2026-03-27T23:00"), prague, midnight).isoformat() == "2026-03-28"
     assert days.trading_day(t("2026-03-29T22:00"), prague, midnight).isoformat() == "2026-03-30"
     assert days.trading_day(t("2026-03-29T21:59"), prague, midnight).isoformat() == "2026-03-29"
+
+
+def test_account_json_covers_every_field_and_round_trips() -> None:
+    """to_json is written out by hand (it runs on every order): a field added to Account
+    and forgotten there would silently vanish from the stored state."""
+    from dataclasses import fields
+    from datetime import UTC, date, datetime
+
+    from services.challenges.domain.engine import Account
+
+    a = Account(
+        "PAUSED",
+        Decimal("100000.00"),
+        Decimal("99990.50"),
+        Decimal("99980.25"),
+        date(2026, 3, 29),
+        Decimal("100010.00"),
+        Decimal("100000.00"),
+        Decimal("100200.00"),
+        Decimal("100100.00"),
+        3,
+        date(2026, 3, 27),
+        {"2026-03-27": Decimal("-12.50")},
+        datetime(2026, 3, 30, 7, tzinfo=UTC),
+        ["daily_loss"],
+    )
+    assert set(a.to_json()) == {f.name for f in fields(Account)}
+    assert Account.from_json(a.to_json()) == a
+    assert Account.from_json(Account.new(Decimal("5000")).to_json()) == Account.new(Decimal("5000"))

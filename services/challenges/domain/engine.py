@@ -6,8 +6,7 @@ mark-to-market index all call these, so a challenge is judged the same way every
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -52,8 +51,26 @@ class Account:
         return cls(PENDING, initial, initial, initial, None, initial, initial, initial, initial)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        return json.loads(json.dumps(d, default=str))
+        # By hand rather than asdict + a JSON round trip: this runs on every order.
+        def text(v: object) -> str | None:
+            return None if v is None else str(v)
+
+        return {
+            "status": self.status,
+            "initial_balance": str(self.initial_balance),
+            "balance": str(self.balance),
+            "equity": str(self.equity),
+            "day": text(self.day),
+            "day_start_balance": str(self.day_start_balance),
+            "day_start_equity": str(self.day_start_equity),
+            "max_equity_ever": str(self.max_equity_ever),
+            "max_eod_balance": str(self.max_eod_balance),
+            "trading_days": self.trading_days,
+            "last_trading_day": text(self.last_trading_day),
+            "daily_pnl": {k: str(v) for k, v in self.daily_pnl.items()},
+            "paused_until": text(self.paused_until),
+            "warned": list(self.warned),
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Account:

@@ -6,6 +6,7 @@ call returns the events it caused (plain dicts); callers persist or print them.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -65,7 +66,7 @@ class Session:
     specs: dict[str, Spec]
     positions: dict[str, Position] = field(default_factory=dict)
     stops: dict[str, Stops] = field(default_factory=dict)
-    quotes: dict[str, Quote] = field(default_factory=dict)
+    quotes: MutableMapping[str, Quote] = field(default_factory=dict)
 
     # --- valuation ---------------------------------------------------------------------
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+import math
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,9 +120,6 @@ def test_account_json_covers_every_field_and_round_trips() -> None:
     """to_json is written out by hand (it runs on every order): a field added to Account
     and forgotten there would silently vanish from the stored state."""
     from dataclasses import fields
-    from datetime import UTC, date, datetime
-
-    from services.challenges.domain.engine import Account
 
     a = Account(
         "PAUSED",
@@ -139,3 +140,43 @@ def test_account_json_covers_every_field_and_round_trips() -> None:
     assert set(a.to_json()) == {f.name for f in fields(Account)}
     assert Account.from_json(a.to_json()) == a
     assert Account.from_json(Account.new(Decimal("5000")).to_json()) == Account.new(Decimal("5000"))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # challenge
+            st.dictionaries(
+                st.sampled_from(["BTCUSD", "EURUSD", "XAUUSD"]),
+                st.tuples(st.sampled_from([-2.0, -0.5, 0.01, 1.0, 3.0]), st.floats(50, 150)),
+                max_size=3,
+            ),
+        ),
+        max_size=40,
+    ),
+    st.floats(60, 140),
+)
+def test_mark_index_matches_a_brute_force_revaluation(ops: list[Any], price: float) -> None:
+    """Orders replace a challenge's rows in place (swap-delete, spare capacity); after any
+    sequence of them, one tick per symbol gives every challenge the equity a from-scratch
+    computation gives, and each book holds exactly the live positions."""
+    from services.challenges.domain.marking import MarkIndex
+
+    index = MarkIndex(capacity=2)  # small: growth is exercised too
+    truth: dict[int, dict[str, tuple[float, float]]] = {}
+    for cid, positions in ops:
+        index.set_account(cid, balance=1000.0 * (cid + 1), floor=900.0 * (cid + 1), warn=950.0 * (cid + 1), peak=0.0)
+        index.set_positions(cid, [(sym, q, avg, 2.0, math.nan, math.nan) for sym, (q, avg) in positions.items()])
+        truth[cid] = dict(positions)
+    for sym in ("BTCUSD", "EURUSD", "XAUUSD"):
+        index.on_price(sym, price, price + 0.5)
+    for cid, positions in truth.items():
+        expect = 1000.0 * (cid + 1) + sum(
+            q * ((price if q > 0 else price + 0.5) - avg) * 2.0 for q, avg in positions.values()
+        )
+        slot = index.slot_of[cid]
+        assert index.equity(np.array([slot]))[0] == pytest.approx(expect, rel=1e-9, abs=1e-6)
+    for sym, book in index.books.items():
+        live = sorted(int(s) for s in book.slots[: book.n])
+        assert live == sorted(index.slot_of[c] for c, p in truth.items() if sym in p)
+        assert book.row_of == {int(s): i for i, s in enumerate(book.slots[: book.n])}

@@ -331,6 +331,9 @@ def _jwt_authn(s: GatewaySettings) -> dict[str, Any]:
                     "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
                     "forward": True,  # services verify the same token again
                     "clock_skew_seconds": 5,
+                    # A token seen before is not verified again (a signature check per request
+                    # otherwise); services still verify every token, so a retired key is caught.
+                    "jwt_cache_config": {"jwt_cache_size": 10000},
                 }
             },
             "rules": rules,

@@ -86,7 +86,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     # read the code, the caller is known before any handler runs.
     # The tracing interceptor is innermost: it only understands async-generator streams,
     # and ours adapt both styles for it.
-    interceptors: list[Any] = [MetricsInterceptor(), ErrorInterceptor(), *wiring.interceptors, tracing_interceptor]
+    interceptors: list[Any] = [MetricsInterceptor(), ErrorInterceptor(), *wiring.interceptors]
+    if tracing_interceptor is not None:
+        interceptors.append(tracing_interceptor)
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

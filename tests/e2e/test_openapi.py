@@ -5,6 +5,7 @@ schema) and never be a 5xx."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +21,9 @@ from schemathesis.checks import (  # type: ignore[attr-defined]
     status_code_conformance,
 )
 
-from devstack.stack import Stack
+from devstack.stack import Stack, StackConfig
 from gateway import openapi
+from tests.conftest import Database
 from tests.helpers import register_and_login
 
 pytestmark = pytest.mark.e2e
@@ -44,22 +46,18 @@ def test_generated_description_matches_the_protos() -> None:
     assert not any("WatchEvents" in op["operationId"] for p in written["paths"].values() for op in p.values())
 
 
-def _operations() -> list[Any]:
+def _operations(admin: bool = False) -> list[Any]:
     schema = schemathesis.openapi.from_dict(openapi.build())
     ops = [r.ok() for r in schema.get_all_operations()]
     # Streams (SSE) never end by design; their first answer is covered by the SSE tests.
-    return [op for op in ops if "text/event-stream" not in json.dumps(op.definition.raw["responses"])]
+    ops = [op for op in ops if "text/event-stream" not in json.dumps(op.definition.raw["responses"])]
+    if admin:
+        ops = [op for op in ops if "Administrators only" in op.definition.raw.get("description", "")]
+    return ops
 
 
-def test_schemathesis_fuzzes_every_operation_without_5xx_or_nonconforming_answers(
-    stack: Stack, client: httpx.Client
-) -> None:
-    trader = register_and_login(client)
-    headers = {"Authorization": f"Bearer {trader['access_token']}"}
-    ops = _operations()
-    assert len(ops) > 25
-    calls = {"n": 0}
-
+def _fuzz(base_url: str, headers: dict[str, str], ops: list[Any]) -> int:
+    calls = 0
     for op in ops:
         strategy = st.one_of(op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE))
 
@@ -72,8 +70,38 @@ def test_schemathesis_fuzzes_every_operation_without_5xx_or_nonconforming_answer
             suppress_health_check=list(HealthCheck),
         )
         def fuzz(case: schemathesis.Case) -> None:
-            calls["n"] += 1
-            case.call_and_validate(base_url=stack.gateway_url, headers=headers, checks=CHECKS, timeout=10)
+            nonlocal calls
+            calls += 1
+            case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=10)
 
         fuzz()
-    assert calls["n"] >= 10 * len(ops)
+    return calls
+
+
+def test_schemathesis_fuzzes_every_operation_without_5xx_or_nonconforming_answers(
+    stack: Stack, client: httpx.Client
+) -> None:
+    """As a trader: every operation, including the admin ones (which must refuse cleanly)."""
+    trader = register_and_login(client)
+    ops = _operations()
+    assert len(ops) > 25
+    calls = _fuzz(stack.gateway_url, {"Authorization": f"Bearer {trader['access_token']}"}, ops)
+    assert calls >= 10 * len(ops)
+
+
+def test_schemathesis_fuzzes_the_admin_operations_as_an_admin(tmp_path: Path, database: Database) -> None:
+    """As an administrator, so admin inputs reach the services' validation. A stack of its
+    own: fuzzed plans, rule packs and prices must not leak into other tests' data."""
+    stack = Stack(StackConfig.ephemeral(tmp_path, database_url=database.create_database()))
+    stack.start()
+    try:
+        c = httpx.Client(base_url=stack.gateway_url, timeout=20)
+        token = c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
+            "access_token"
+        ]
+        ops = _operations(admin=True)
+        assert len(ops) >= 5
+        calls = _fuzz(stack.gateway_url, {"Authorization": f"Bearer {token}"}, ops)
+        assert calls >= 10 * len(ops)
+    finally:
+        stack.stop()

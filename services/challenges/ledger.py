@@ -259,9 +259,11 @@ class Ledger:
         definition = await sql.pack_definition(conn, plan["rule_pack"], plan["rule_pack_version"])
         assert definition is not None
         rules = RulePack.from_dict(definition).rules_for(plan["phase"], s.rules.initial_balance)
-        return await sql.insert_challenge(
+        child = await sql.insert_challenge(
             conn, self._new_challenge_values(row["user_id"], plan, rules, None, now, parent_id=row["id"])
         )
+        assert child is not None  # no idempotency key: nothing to conflict on
+        return uuid.UUID(str(child["id"]))
 
     def _new_challenge_values(
         self,
@@ -348,7 +350,7 @@ class Ledger:
 
     # --- use cases -----------------------------------------------------------------------------------
 
-    async def create(self, user_id: uuid.UUID, plan_id: str, size: Decimal, key: str | None) -> RowMapping:
+    async def create(self, user_id: uuid.UUID, plan_id: str, size: Decimal, key: str | None) -> Row:
         now = datetime.now(UTC)
         async with self.db.begin() as conn:
             if key:
@@ -372,14 +374,17 @@ class Ledger:
             if pack is None:
                 raise failed_precondition("the plan's rule pack is missing", "RULE_PACK_NOT_FOUND")
             rules = pack.rules_for(plan["phase"], size)
-            row = await store.insert_challenge(conn, self._new_challenge_values(user_id, plan, rules, key, now))
+            driver_conn = await driver_connection(conn)
+            row: Row | None = await sql.insert_challenge(
+                driver_conn, self._new_challenge_values(user_id, plan, rules, key, now)
+            )
             if row is None:  # a concurrent retry with the same key won the insert
                 row = await store.challenge_by_key(conn, user_id, key or "")
                 assert row is not None
                 return row
             # The one outbox writer (ledger_sql), on this transaction's own connection.
             await sql.append_events(
-                await driver_connection(conn),
+                driver_conn,
                 [
                     {
                         "challenge_id": row["id"],

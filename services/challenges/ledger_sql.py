@@ -201,12 +201,13 @@ async def pack_definition(c: asyncpg.Connection, pack_id: str, version: int) -> 
     return json.loads(raw) if raw else None
 
 
-async def insert_challenge(c: asyncpg.Connection, v: dict[str, Any]) -> uuid.UUID:
-    return await c.fetchval(
+async def insert_challenge(c: asyncpg.Connection, v: dict[str, Any]) -> dict[str, Any] | None:
+    """The new challenge's row; None when its idempotency key was already used (a racing retry)."""
+    r = await c.fetchrow(
         "INSERT INTO challenges (id, user_id, plan_id, phase, status, rules, account, initial_balance, balance, "
         "equity, currency, idempotency_key, parent_id, failure_reason, total_trades, winning_trades, losing_trades, "
         "realized_pnl, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9,$10,$11,$12,$13,$14,"
-        "$15,$16,$17,$18,$19,$20) RETURNING id",
+        f"$15,$16,$17,$18,$19,$20) ON CONFLICT DO NOTHING RETURNING {CHALLENGE_COLUMNS}",
         v["id"],
         v["user_id"],
         v["plan_id"],
@@ -228,3 +229,4 @@ async def insert_challenge(c: asyncpg.Connection, v: dict[str, Any]) -> uuid.UUI
         v["created_at"],
         v["updated_at"],
     )
+    return _challenge(r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,7 @@ def _ts(dt: datetime | None) -> Timestamp | None:
     return t
 
 
-def challenge_pb(r: RowMapping) -> pb.Challenge:
+def challenge_pb(r: Mapping[Any, Any]) -> pb.Challenge:
     acct = r["account"]
     return pb.Challenge(
         id=str(r["id"]),
@@ -63,7 +63,7 @@ def challenge_pb(r: RowMapping) -> pb.Challenge:
     )
 
 
-def trade_pb(r: RowMapping) -> pb.Trade:
+def trade_pb(r: Mapping[Any, Any]) -> pb.Trade:
     return pb.Trade(
         id=str(r["id"]),
         challenge_id=str(r["challenge_id"]),

@@ -197,11 +197,6 @@ async def insert_pack(conn: AsyncConnection, pack: RulePack) -> bool:
 # --- challenges ------------------------------------------------------------------------------
 
 
-async def insert_challenge(conn: AsyncConnection, values: dict[str, Any]) -> RowMapping | None:
-    stmt = insert(challenges).values(**values).on_conflict_do_nothing().returning(*challenges.c)
-    return (await conn.execute(stmt)).mappings().first()
-
-
 async def challenge_by_key(conn: AsyncConnection, user_id: uuid.UUID, key: str) -> RowMapping | None:
     stmt = select(challenges).where(challenges.c.user_id == user_id, challenges.c.idempotency_key == key)
     return (await conn.execute(stmt)).mappings().first()

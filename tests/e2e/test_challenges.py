@@ -380,3 +380,23 @@ def _take(it: Any, n: int) -> Any:
         yield x
         if i + 1 == n:
             return
+
+
+def test_creating_a_challenge_is_idempotent_even_for_racing_retries(client: httpx.Client, stack: Stack) -> None:
+    """Eight simultaneous creates with one key make one challenge (the unique key decides
+    the race); the same key for a different request is a clear 409."""
+    t = register_and_login(client)
+    h = bearer(t["access_token"])
+    body = {"plan_id": "ftmo-phase1", "account_size": "100000.00", "idempotency_key": "buy-1"}
+
+    async def create_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=20) as ac:
+            return await asyncio.gather(*(ac.post("/api/challenges", json=body, headers=h) for _ in range(8)))
+
+    answers = asyncio.run(create_all())
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert len({r.json()["id"] for r in answers}) == 1
+    mine = client.get("/api/challenges", headers=h).json()["challenges"]
+    assert [c["id"] for c in mine] == [answers[0].json()["id"]]
+    other = client.post("/api/challenges", json={**body, "account_size": "200000.00"}, headers=h)
+    assert other.status_code == 409 and "IDEMPOTENCY_KEY_REUSED" in other.text, other.text

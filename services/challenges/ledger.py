@@ -298,9 +298,13 @@ class Ledger:
             "updated_at": now,
         }
 
-    def _after_commit(self, row: Row, s: Session) -> None:
+    def events_committed(self) -> None:
+        """Wake every stream waiting for outbox rows, and arm a fresh event for the next ones."""
         self.new_events.set()
         self.new_events = asyncio.Event()
+
+    def _after_commit(self, row: Row, s: Session) -> None:
+        self.events_committed()
         self.refresh_index(row["id"], row["user_id"], s)
 
     # --- the mark index -------------------------------------------------------------------------
@@ -407,8 +411,7 @@ class Ledger:
                     }
                 ],
             )
-        self.new_events.set()
-        self.new_events = asyncio.Event()
+        self.events_committed()
         return row
 
     async def start(self, cid: uuid.UUID, user_id: uuid.UUID | None) -> RowMapping:

@@ -61,15 +61,14 @@ async def positions_and_trade(
     return list(r["positions"]), r["seen"]
 
 
-TRADE_COLUMNS = (
-    "id", "challenge_id", "user_id", "symbol", "side", "quantity", "price", "commission", "realized_pnl",
-    "reason", "idempotency_key", "note", "tags", "executed_at",
-)  # fmt: skip
+# Every outbox writer takes this transaction-scoped lock before drawing sequence numbers, so
+# commit order equals sequence order (see append_events).
+OUTBOX_LOCK = 7245001
 
 # One statement writes everything an order changes: its fills, the positions they touched, the
 # challenge row and the outbox events. Data-modifying CTEs all run, against one snapshot; the
 # advisory lock is taken only when there are events, just before their sequence numbers are drawn.
-_WRITE = """
+_WRITE = f"""
 WITH
  tr AS (
   INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl,
@@ -91,7 +90,7 @@ WITH
      failure_reason = $24, ended_at = $25, last_trade_at = $26, total_trades = $27, winning_trades = $28,
      losing_trades = $29, realized_pnl = $30, started_at = $31
   WHERE id = $1),
- lk AS (SELECT pg_advisory_xact_lock(7245001) WHERE cardinality($32::text[]) > 0),
+ lk AS (SELECT pg_advisory_xact_lock({OUTBOX_LOCK}) WHERE cardinality($32::text[]) > 0),
  ev AS (
   INSERT INTO events (challenge_id, user_id, type, payload, occurred_at)
   SELECT $1, $2, e.type, e.payload, $3 FROM lk, unnest($32::text[], $33::text[]::jsonb[]) AS e(type, payload)
@@ -179,7 +178,7 @@ async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> in
     sequence order, so a reader following `sequence > cursor` never skips a late commit."""
     if not rows:
         return None
-    await c.execute("SELECT pg_advisory_xact_lock(7245001)")
+    await c.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK)
     return await c.fetchval(
         "WITH ins AS (INSERT INTO events (challenge_id, user_id, type, payload, occurred_at) "
         "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::jsonb[], $5::timestamptz[]) "

@@ -117,8 +117,7 @@ class Marker:
                 async with driver(self.ledger.db) as conn:
                     async with conn.transaction():
                         await sql.append_events(conn, rows)
-                self.ledger.new_events.set()
-                self.ledger.new_events = asyncio.Event()
+                self.ledger.events_committed()
             except Exception as exc:
                 log.warning("equity events failed", error=str(exc)[:200])
 

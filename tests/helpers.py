@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from devstack.stack import Stack
+
 PASSWORD = "correct-horse-battery-42"
 
 
@@ -29,6 +31,13 @@ def register_and_login(client: httpx.Client, email: str | None = None) -> dict[s
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def admin_headers(client: httpx.Client, stack: Stack) -> dict[str, str]:
+    """The bootstrap administrator's bearer header on `stack`."""
+    r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
+    assert r.status_code == 200, r.text
+    return bearer(r.json()["access_token"])
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:

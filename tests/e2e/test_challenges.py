@@ -18,7 +18,7 @@ from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from devstack.stack import Stack
-from tests.helpers import bearer, register_and_login, sse_events
+from tests.helpers import admin_headers, bearer, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +30,7 @@ def client(stack: Stack) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
-    r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
-    return bearer(r.json()["access_token"])
+    return admin_headers(client, stack)
 
 
 def set_price(client: httpx.Client, admin: dict[str, str], symbol: str, bid: str, ask: str) -> None:

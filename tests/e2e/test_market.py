@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.helpers import bearer, register_and_login, sse_events
+from tests.helpers import admin_headers, bearer, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,7 @@ def client(stack: Stack) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
-    r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
-    return bearer(r.json()["access_token"])
+    return admin_headers(client, stack)
 
 
 def _violations(r: httpx.Response) -> set[str]:

@@ -24,7 +24,7 @@ from schemathesis.checks import (  # type: ignore[attr-defined]
 from devstack.stack import Stack, StackConfig
 from gateway import openapi
 from tests.conftest import Database
-from tests.helpers import register_and_login
+from tests.helpers import admin_headers, bearer, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,7 @@ def test_schemathesis_fuzzes_every_operation_without_5xx_or_nonconforming_answer
     trader = register_and_login(client)
     ops = _operations()
     assert len(ops) > 25
-    calls = _fuzz(stack.gateway_url, {"Authorization": f"Bearer {trader['access_token']}"}, ops)
+    calls = _fuzz(stack.gateway_url, bearer(trader["access_token"]), ops)
     assert calls >= 10 * len(ops)
 
 
@@ -96,12 +96,9 @@ def test_schemathesis_fuzzes_the_admin_operations_as_an_admin(tmp_path: Path, da
     stack.start()
     try:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
-        token = c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
-            "access_token"
-        ]
         ops = _operations(admin=True)
         assert len(ops) >= 5
-        calls = _fuzz(stack.gateway_url, {"Authorization": f"Bearer {token}"}, ops)
+        calls = _fuzz(stack.gateway_url, admin_headers(c, stack), ops)
         assert calls >= 10 * len(ops)
     finally:
         stack.stop()

@@ -16,7 +16,7 @@ import pytest
 from devstack.stack import Stack
 from services.risk.domain.metrics import TradeAccumulator, compute
 from tests.e2e.test_challenges import eventually, new_challenge, set_price
-from tests.helpers import bearer, register_and_login
+from tests.helpers import admin_headers, bearer, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +28,7 @@ def client(stack: Stack) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
-    r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
-    return bearer(r.json()["access_token"])
+    return admin_headers(client, stack)
 
 
 def round_trip(

@@ -19,7 +19,7 @@ from devstack.stack import Stack, StackConfig
 from services.challenges.domain.positions import ZERO, Position, apply_fill
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge
-from tests.helpers import bearer, register_and_login
+from tests.helpers import admin_headers, bearer, register_and_login
 
 pytestmark = pytest.mark.integration
 
@@ -96,11 +96,7 @@ def test_kill_9_each_service_and_restart_postgres_under_orders(tmp_path: Path, d
     stack.start()
     try:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
-        admin = bearer(
-            c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
-                "access_token"
-            ]
-        )
+        admin = admin_headers(c, stack)
 
         def set_price(p: str) -> None:
             c.post("/api/market/admin/prices/BTCUSD", json={"bid": p, "ask": p}, headers=admin)

@@ -13,7 +13,7 @@ import pytest
 from devstack.stack import Stack, StackConfig
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge
-from tests.helpers import bearer, register_and_login
+from tests.helpers import admin_headers, bearer, register_and_login
 from tests.integration.test_market_live_failover import FakeExchange
 
 pytestmark = pytest.mark.integration
@@ -77,11 +77,7 @@ def test_services_survive_a_postgres_restart(tmp_path: Path) -> None:
     stack.start()
     try:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
-        admin = bearer(
-            c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
-                "access_token"
-            ]
-        )
+        admin = admin_headers(c, stack)
         c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50000"}, headers=admin)
         trader = register_and_login(c)
         h = bearer(trader["access_token"])

@@ -15,7 +15,7 @@ from devstack.stack import Stack, StackConfig
 from services.challenges.partitions import PARTITIONS, partition_of
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import bearer, register_and_login
+from tests.helpers import admin_headers, bearer, register_and_login
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,7 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
         assert any(b > 0 for _, b in samples)
 
         client = httpx.Client(base_url=stack.gateway_url, timeout=30)
-        admin = bearer(
-            client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
-                "access_token"
-            ]
-        )
+        admin = admin_headers(client, stack)
         trader = register_and_login(client)
         h = bearer(trader["access_token"])
 

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from devstack.stack import Stack, StackConfig, free_port
 from tests.conftest import Database
-from tests.helpers import bearer, register_and_login
+from tests.helpers import admin_headers, bearer, register_and_login
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +55,7 @@ def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Pat
     stack.start()
     try:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
-        admin = bearer(
-            c.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}).json()[
-                "access_token"
-            ]
-        )
+        admin = admin_headers(c, stack)
         c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50001"}, headers=admin)
         trader = register_and_login(c)
         h = bearer(trader["access_token"])

@@ -17,7 +17,6 @@ import pytest
 
 from devstack.stack import Stack, StackConfig
 from services.challenges.domain.positions import ZERO, Position, apply_fill
-from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge
 from tests.helpers import admin_headers, bearer, register_and_login
 
@@ -90,7 +89,7 @@ def _recompute(trades: list[dict[str, Any]], initial: Decimal, contract_size: De
     return balance, pos.quantity
 
 
-def test_kill_9_each_service_and_restart_postgres_under_orders(tmp_path: Path, database: Database) -> None:
+def test_kill_9_each_service_and_restart_postgres_under_orders(tmp_path: Path) -> None:
     cfg = StackConfig.ephemeral(tmp_path, services=("auth", "market", "challenges", "risk"))  # its own PostgreSQL
     stack = Stack(cfg)
     stack.start()

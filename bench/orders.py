@@ -209,41 +209,38 @@ async def load(
     }
 
 
-def _processes(stack: Stack) -> dict[str, list[psutil.Process]]:
-    """Every process of the stack by role (PostgreSQL's backends are children of its postmaster)."""
-    roles: dict[str, list[psutil.Process]] = {"client (this bench)": [psutil.Process()]}
-    for name, proc in stack.procs.items():
-        p = psutil.Process(proc.pid)
-        role = "envoy" if name == "gateway" else name.split("-")[0]
-        roles.setdefault(role, []).extend([p, *p.children(recursive=True)])
+def _cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of every process of the stack, by role and pid (PostgreSQL's
+    backends are children of its postmaster; enumerated afresh, so new backends count)."""
+    me = psutil.Process()
+    procs: list[tuple[str, psutil.Process]] = [("client (this bench)", me)]  # not its children: they are the stack
+    roots = [("envoy" if name == "gateway" else name.split("-")[0], proc.pid) for name, proc in stack.procs.items()]
     if stack.pg is not None and stack.pg.proc is not None:
-        p = psutil.Process(stack.pg.proc.pid)
-        roles["postgres"] = [p, *p.children(recursive=True)]
-    return roles
-
-
-def _cpu(roles: dict[str, list[psutil.Process]]) -> dict[str, float]:
-    out = {}
-    for role, ps in roles.items():
-        total = 0.0
-        for p in ps:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        out[role] = total
+        roots.append(("postgres", stack.pg.proc.pid))
+    for role, pid in roots:
+        root = psutil.Process(pid)
+        procs += [(role, p) for p in [root, *root.children(recursive=True)]]
+    out: dict[str, dict[int, float]] = {}
+    for role, p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out.setdefault(role, {})[p.pid] = t.user + t.system
     return out
 
 
 def cpu_split(stack: Stack, sessions: list[tuple[str, str]], concurrency: int, seconds: float) -> dict[str, float]:
-    """CPU milliseconds per order, by process, under load through Envoy: where the time goes."""
-    roles = _processes(stack)
-    before = _cpu(roles)
+    """CPU milliseconds per order, by process, under load through Envoy: where the time goes.
+    A process that exits during the run is not counted (its time cannot be read afterwards)."""
+    before = _cpu_by_process(stack)
     m = asyncio.run(load(stack, "envoy", sessions, concurrency, seconds))
-    after = _cpu(roles)
+    after = _cpu_by_process(stack)
     orders = m["orders_per_s"] * seconds
-    return {role: (after[role] - before[role]) * 1000 / orders for role in roles}
+    return {
+        role: sum(t - before.get(role, {}).get(pid, 0.0) for pid, t in pids.items()) * 1000 / orders
+        for role, pids in after.items()
+    }
 
 
 def setup_sessions(stack: Stack, n: int) -> list[tuple[str, str]]:

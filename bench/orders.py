@@ -211,16 +211,21 @@ async def load(
 
 def _cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:
     """CPU seconds so far of every process of the stack, by role and pid (PostgreSQL's
-    backends are children of its postmaster; enumerated afresh, so new backends count)."""
+    backends are children of its postmaster; enumerated afresh, so new backends count, and
+    exited ones are found in what their parent reaped)."""
     me = psutil.Process()
     procs: list[tuple[str, psutil.Process]] = [("client (this bench)", me)]  # not its children: they are the stack
     roots = [("envoy" if name == "gateway" else name.split("-")[0], proc.pid) for name, proc in stack.procs.items()]
     if stack.pg is not None and stack.pg.proc is not None:
         roots.append(("postgres", stack.pg.proc.pid))
+    out: dict[str, dict[int, float]] = {}
     for role, pid in roots:
         root = psutil.Process(pid)
         procs += [(role, p) for p in [root, *root.children(recursive=True)]]
-    out: dict[str, dict[int, float]] = {}
+        # Children that exited (PostgreSQL backends of closed pool connections) leave their time
+        # with the parent that reaped them; under the negated pid so it is its own entry.
+        t = root.cpu_times()
+        out.setdefault(role, {})[-pid] = t.children_user + t.children_system
     for role, p in procs:
         try:
             t = p.cpu_times()
@@ -231,8 +236,7 @@ def _cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:
 
 
 def cpu_split(stack: Stack, sessions: list[tuple[str, str]], concurrency: int, seconds: float) -> dict[str, float]:
-    """CPU milliseconds per order, by process, under load through Envoy: where the time goes.
-    A process that exits during the run is not counted (its time cannot be read afterwards)."""
+    """CPU milliseconds per order, by process, under load through Envoy: where the time goes."""
     before = _cpu_by_process(stack)
     m = asyncio.run(load(stack, "envoy", sessions, concurrency, seconds))
     after = _cpu_by_process(stack)

@@ -1,10 +1,12 @@
 """The service layer: every change to a challenge, as one transaction.
 
-Lock the challenge row, rebuild its Session from the stored state and the current
-quotes, let the pure engine act, then persist the new state, positions, trades,
-breaches, snapshots and outbox events together. The row lock serialises concurrent
-orders on one challenge; nothing is accepted after a failure because the next
-transaction sees the FAILED status under the same lock.
+Rebuild the challenge's Session from the stored state and the current quotes, let the pure
+engine act, then persist the new state, positions, trades, breaches, snapshots and outbox
+events together. Orders are written optimistically (the write applies only at the version
+read, see `_order`); everything else locks the row first. Either way a change is computed
+from the challenge's latest committed state, so concurrent orders never corrupt a balance
+and nothing is accepted after a failure: a FAILED status committed in between makes the
+order's write a no-op, and its recomputation is refused.
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ ACTIVE_CHALLENGES = Gauge("challenges_active", "Challenges ACTIVE or PAUSED in t
 TRANSITIONS = Counter("challenges_status_changes_total", "Challenge status transitions.", ("to",))
 LAST_EVENT = Gauge("challenges_events_last_sequence", "Highest outbox sequence this process has committed.")
 
+ORDER_CONFLICTS = Counter(
+    "challenges_order_conflicts_total", "Orders recomputed because the challenge changed between read and write."
+)
+
+# Events whose records need statements of their own (breach rows, day snapshots, the next
+# phase): an order that causes one is applied under the row lock, in one transaction.
+LOCKED_EVENTS = frozenset({"breach", "day_rolled", "status_changed"})
+# Optimistic attempts before an order queues for the row lock instead.
+OPTIMISTIC_TRIES = 3
+
 INVALID_ORDER = {"UNKNOWN_SYMBOL", "QUANTITY_OUT_OF_RANGE", "QUANTITY_STEP", "NO_POSITION"}
 
 
@@ -61,6 +73,10 @@ def order_error(exc: OrderRejected) -> ServiceError:
             field_violations={exc.field: exc.message},
         )
     return failed_precondition(exc.message, exc.reason)
+
+
+class StaleChallenge(Exception):
+    """The challenge changed after its state was read: the change was not written."""
 
 
 class Ledger:
@@ -86,6 +102,7 @@ class Ledger:
         self.new_events = asyncio.Event()
         self.next_reset: dict[uuid.UUID, datetime] = {}
         self.owner: dict[uuid.UUID, uuid.UUID] = {}
+        self.indexed_version: dict[uuid.UUID, int] = {}
 
     # --- the transaction ---------------------------------------------------------------------
 
@@ -122,7 +139,7 @@ class Ledger:
                 except OrderRejected as exc:
                     raise order_error(exc) from None
                 if not events:
-                    self.refresh_index(row["id"], row["user_id"], session)
+                    self.refresh_index(row["id"], row["user_id"], session, row["version"])
                     return row, session, events, []  # nothing changed: no write at all
                 trade_rows = await self._persist(conn, row, session, events, now, extra or {})
         self._after_commit(row, session)
@@ -246,7 +263,11 @@ class Ledger:
             positions.append((sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit))
         if row["status"] == engine.PENDING and a.status == engine.ACTIVE:
             values["started_at"] = now
-        last = await sql.write_changes(conn, cid, uid, now, trade_rows, positions, values, outbox)
+        applied, last = await sql.write_changes(
+            conn, cid, uid, now, trade_rows, positions, values, outbox, row["version"]
+        )
+        if not applied:
+            raise StaleChallenge()
         if last is not None:
             LAST_EVENT.set(max(last, LAST_EVENT._value.get()))
             self.local_seq[cid] = last
@@ -305,13 +326,19 @@ class Ledger:
 
     def _after_commit(self, row: Row, s: Session) -> None:
         self.events_committed()
-        self.refresh_index(row["id"], row["user_id"], s)
+        self.refresh_index(row["id"], row["user_id"], s, row["version"] + 1)
 
     # --- the mark index -------------------------------------------------------------------------
 
-    def refresh_index(self, cid: uuid.UUID, uid: uuid.UUID, s: Session) -> None:
+    def refresh_index(self, cid: uuid.UUID, uid: uuid.UUID, s: Session, version: int) -> None:
+        # Orders commit without a lock held across the refresh: one that committed earlier
+        # but resumes later must not overwrite a newer state.
+        if version < self.indexed_version.get(cid, -1):
+            return
+        self.indexed_version[cid] = version
         a, r = s.account, s.rules
         if a.status not in (engine.ACTIVE, engine.PAUSED) or not self.owns(cid):
+            self.indexed_version.pop(cid, None)
             self.index.remove(cid)
             self.next_reset.pop(cid, None)
             ACTIVE_CHALLENGES.set(len(self.next_reset))
@@ -477,7 +504,7 @@ class Ledger:
         key: str | None,
         note: str,
         tags: list[str],
-    ) -> RowMapping:
+    ) -> Row:
         await self._quotes_for(symbol, [])
 
         def act(s: Session, row: Row) -> list[dict[str, Any]]:
@@ -492,16 +519,57 @@ class Ledger:
         act: Callable[[Session, Row], list[dict[str, Any]]],
         key: str | None,
         extra: dict[str, Any],
-    ) -> RowMapping:
+    ) -> Row:
         """One order, idempotent by key: a retry returns the first trade, never a second fill.
 
-        The key is checked inside the transaction, under the challenge's row lock, so two
-        racing retries serialise and the second one finds the first one's trade.
+        Optimistic first: read the challenge (one statement), act, write everything in one
+        statement that applies only if the challenge is still at the version read — two round
+        trips and no transaction block. A concurrent change (another order, a breach) makes
+        the write a no-op and the order is recomputed on the new state; after a few lost
+        races, or when the order causes a breach, day roll or status change, it runs under
+        the row lock instead. The key is checked in the same snapshot the write is validated
+        against, so two racing retries cannot both fill.
         """
+        for _ in range(OPTIMISTIC_TRIES):
+            try:
+                trade = await self._order_optimistic(cid, user_id, act, key, extra)
+            except StaleChallenge:
+                ORDER_CONFLICTS.inc()
+                continue
+            if trade is not None:
+                return trade
+            break
         _, _, _, trade_rows = await self.transact(cid, user_id, act, extra=extra, key=key)
         return trade_rows[0]
 
-    async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> RowMapping:
+    async def _order_optimistic(
+        self,
+        cid: uuid.UUID,
+        user_id: uuid.UUID,
+        act: Callable[[Session, Row], list[dict[str, Any]]],
+        key: str | None,
+        extra: dict[str, Any],
+    ) -> Row | None:
+        """The filled trade; None when the order needs the locked path; StaleChallenge on a lost race."""
+        async with driver(self.db) as conn:
+            row, pos_rows, seen = await sql.challenge_state(conn, cid, user_id, key)
+            if row is None:
+                raise not_found("challenge")
+            if seen is not None:
+                return cast(Row, seen)  # a retry: the first fill, never a second one
+            now = datetime.now(UTC)
+            session = self._session(row, pos_rows)
+            try:
+                events = act(session, row)
+            except OrderRejected as exc:
+                raise order_error(exc) from None
+            if not events or any(e["type"] in LOCKED_EVENTS for e in events):
+                return None
+            trade_rows = await self._persist(conn, row, session, events, now, extra)
+        self._after_commit(row, session)
+        return trade_rows[0]
+
+    async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> Row:
         await self._quotes_for(symbol, [])
         return await self._order(
             cid, user_id, lambda s, row: s.close(symbol, datetime.now(UTC)), key, {"idempotency_key": key}
@@ -534,6 +602,7 @@ class Ledger:
         for cid in [c for c in list(self.next_reset) if partition_of(c) in lost]:
             self.next_reset.pop(cid, None)
         for cid in [c for c in list(self.index.slot_of) if isinstance(c, uuid.UUID) and partition_of(c) in lost]:
+            self.indexed_version.pop(cid, None)
             self.index.remove(cid)
 
     async def follow_outbox(self, poll: float = 0.3) -> None:

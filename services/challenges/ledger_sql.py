@@ -19,7 +19,7 @@ import asyncpg
 CHALLENGE_COLUMNS = (
     "id, user_id, plan_id, phase, status, rules::text AS rules, account::text AS account, initial_balance, balance, "
     "equity, currency, idempotency_key, parent_id, failure_reason, total_trades, winning_trades, losing_trades, "
-    "realized_pnl, created_at, started_at, ended_at, last_trade_at, updated_at"
+    "realized_pnl, created_at, started_at, ended_at, last_trade_at, updated_at, version"
 )
 
 
@@ -61,41 +61,68 @@ async def positions_and_trade(
     return list(r["positions"]), r["seen"]
 
 
+async def challenge_state(
+    c: asyncpg.Connection, cid: uuid.UUID, user_id: uuid.UUID, key: str | None
+) -> tuple[dict[str, Any] | None, list[asyncpg.Record], asyncpg.Record | None]:
+    """The challenge, its positions and the trade already filled under `key`, without a lock.
+
+    One statement, so one snapshot: the row's `version` says which state the positions
+    belong to, and `write_changes` writes only if that version is still current.
+    """
+    r = await c.fetchrow(
+        f"SELECT {CHALLENGE_COLUMNS}, "
+        "ARRAY(SELECT p FROM positions p WHERE p.challenge_id = $1 ORDER BY p.symbol) AS positions, "
+        "(SELECT t FROM trades t WHERE t.challenge_id = $1 AND t.idempotency_key = $3) AS seen "
+        "FROM challenges WHERE id = $1 AND user_id = $2",
+        cid,
+        user_id,
+        key,
+    )
+    if r is None:
+        return None, [], None
+    row = _challenge(r)
+    assert row is not None
+    return row, list(row.pop("positions")), row.pop("seen")
+
+
 # Every outbox writer takes this transaction-scoped lock before drawing sequence numbers, so
 # commit order equals sequence order (see append_events).
 OUTBOX_LOCK = 7245001
 
 # One statement writes everything an order changes: its fills, the positions they touched, the
-# challenge row and the outbox events. Data-modifying CTEs all run, against one snapshot; the
+# challenge row and the outbox events. The challenge row is updated only at the version the
+# change was computed from; every other write joins that update, so a stale change writes
+# nothing at all (it is one statement, hence atomic, even outside a transaction block). The
 # advisory lock is taken only when there are events, just before their sequence numbers are drawn.
 _WRITE = f"""
 WITH
+ ch AS (
+  UPDATE challenges SET account = $20::jsonb, status = $21, balance = $22, equity = $23, updated_at = $3,
+     failure_reason = $24, ended_at = $25, last_trade_at = $26, total_trades = $27, winning_trades = $28,
+     losing_trades = $29, realized_pnl = $30, started_at = $31, version = version + 1
+  WHERE id = $1 AND version = $34
+  RETURNING id),
  tr AS (
   INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl,
                       reason, idempotency_key, note, tags, executed_at)
   SELECT u.id, $1, $2, u.symbol, u.side, u.quantity, u.price, u.commission, u.realized_pnl, u.reason, u.key,
          u.note, ARRAY(SELECT jsonb_array_elements_text(u.tags)), $3
-  FROM unnest($4::uuid[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
-              $11::text[], $12::text[], $13::text[], $14::text[]::jsonb[])
+  FROM ch, unnest($4::uuid[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+                  $11::text[], $12::text[], $13::text[], $14::text[]::jsonb[])
        AS u(id, symbol, side, quantity, price, commission, realized_pnl, reason, key, note, tags)),
  pos AS (
   INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at)
   SELECT $1, p.symbol, p.quantity, p.avg_price, p.sl, p.tp, $3
-  FROM unnest($15::text[], $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[])
+  FROM ch, unnest($15::text[], $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[])
        AS p(symbol, quantity, avg_price, sl, tp)
   ON CONFLICT (challenge_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity, avg_price = EXCLUDED.avg_price,
      stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, updated_at = EXCLUDED.updated_at),
- ch AS (
-  UPDATE challenges SET account = $20::jsonb, status = $21, balance = $22, equity = $23, updated_at = $3,
-     failure_reason = $24, ended_at = $25, last_trade_at = $26, total_trades = $27, winning_trades = $28,
-     losing_trades = $29, realized_pnl = $30, started_at = $31
-  WHERE id = $1),
- lk AS (SELECT pg_advisory_xact_lock({OUTBOX_LOCK}) WHERE cardinality($32::text[]) > 0),
+ lk AS (SELECT pg_advisory_xact_lock({OUTBOX_LOCK}) FROM ch WHERE cardinality($32::text[]) > 0),
  ev AS (
   INSERT INTO events (challenge_id, user_id, type, payload, occurred_at)
   SELECT $1, $2, e.type, e.payload, $3 FROM lk, unnest($32::text[], $33::text[]::jsonb[]) AS e(type, payload)
   RETURNING sequence)
-SELECT max(sequence) FROM ev
+SELECT EXISTS (SELECT FROM ch) AS applied, (SELECT max(sequence) FROM ev) AS last
 """
 
 
@@ -108,13 +135,15 @@ async def write_changes(
     positions: list[tuple[str, Decimal, Decimal, Decimal | None, Decimal | None]],
     challenge: dict[str, Any],
     events: list[tuple[str, dict[str, Any]]],
-) -> int | None:
-    """Returns the last outbox sequence written (None without events)."""
+    version: int,
+) -> tuple[bool, int | None]:
+    """Whether the change applied (the row was still at `version`), and the last outbox
+    sequence written (None without events)."""
 
     def col(rows: list[Any], k: Any) -> list[Any]:
         return [r[k] for r in rows]
 
-    return await c.fetchval(
+    r = await c.fetchrow(
         _WRITE,
         cid,
         uid,
@@ -145,7 +174,10 @@ async def write_changes(
         challenge["started_at"],
         [kind for kind, _ in events],
         [json.dumps(payload, default=str) for _, payload in events],
+        version,
     )
+    assert r is not None
+    return r["applied"], r["last"]
 
 
 async def insert_breach(c: asyncpg.Connection, v: dict[str, Any]) -> None:

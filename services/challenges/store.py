@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -83,6 +84,7 @@ challenges = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("last_trade_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
+    Column("version", BigInteger),  # bumped by every update: optimistic orders check it
 )
 
 positions = Table(

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+import asyncpg
 import grpc
 import structlog
 from prometheus_client import Counter, Gauge
@@ -35,6 +36,7 @@ from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.positions import Position, conversion_symbol
 from services.challenges.domain.rulepacks import RulePack, Rules
 from services.challenges.domain.session import OrderRejected, Quote, Session, Stops
+from services.challenges.order_batch import OrderBatcher, PendingOrder
 from services.challenges.prices import MarketView
 from services.common.db import driver, driver_connection
 from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found
@@ -58,6 +60,8 @@ ORDER_CONFLICTS = Counter(
 LOCKED_EVENTS = frozenset({"breach", "day_rolled", "status_changed"})
 # Optimistic attempts before an order queues for the row lock instead.
 OPTIMISTIC_TRIES = 3
+# What an optimistic attempt answers when the order must run under the row lock.
+NEEDS_LOCK = object()
 
 INVALID_ORDER = {"UNKNOWN_SYMBOL", "QUANTITY_OUT_OF_RANGE", "QUANTITY_STEP", "NO_POSITION"}
 
@@ -88,6 +92,7 @@ class Ledger:
         max_quote_age: float = 2.0,
         always_ask_market: bool = False,
         owns: Callable[[uuid.UUID], bool] = lambda cid: True,
+        order_writers: int = 1,
     ) -> None:
         self.always_ask_market = always_ask_market
         # Whether this replica judges a challenge (its partition is leased here).
@@ -103,6 +108,7 @@ class Ledger:
         self.next_reset: dict[uuid.UUID, datetime] = {}
         self.owner: dict[uuid.UUID, uuid.UUID] = {}
         self.indexed_version: dict[uuid.UUID, int] = {}
+        self.orders = OrderBatcher(self._run_orders, workers=order_writers)
 
     # --- the transaction ---------------------------------------------------------------------
 
@@ -168,14 +174,50 @@ class Ledger:
         now: datetime,
         extra: dict[str, Any],
     ) -> list[Any]:
-        cid, uid = row["id"], row["user_id"]
+        """Write what `events` did, in the caller's transaction (the row is locked)."""
+        change = self._change(row, s, events, now, extra)
+        for e in events:
+            kind = e["type"]
+            if kind == "breach":
+                await sql.insert_breach(
+                    conn,
+                    {
+                        "id": uuid.uuid4(),
+                        "challenge_id": row["id"],
+                        "rule": e["rule"],
+                        "hard": e["hard"],
+                        "parameters": e["parameters"],
+                        "observed": e["observed"],
+                        "occurred_at": now,
+                    },
+                )
+            elif kind == "day_rolled":
+                await sql.save_snapshot(
+                    conn,
+                    row["id"],
+                    date.fromisoformat(e["trading_day"]),
+                    Decimal(e["day_start_balance"]),
+                    Decimal(e["day_start_equity"]),
+                )
+            elif kind == "status_changed" and e["to"] == engine.PASSED and s.rules.next_plan:
+                e["next_challenge_id"] = str(await self._open_next_phase(conn, row, s, now))
+        applied = await sql.write_changes(conn, now, [change])
+        if row["id"] not in applied:
+            raise StaleChallenge()
+        self._written(change, applied[row["id"]])
+        return change.trades
+
+    def _change(
+        self, row: Row, s: Session, events: list[dict[str, Any]], now: datetime, extra: dict[str, Any]
+    ) -> sql.Change:
+        """The rows `events` change, except what needs statements of its own (see _persist)."""
+        cid = row["id"]
         a = s.account
         values: dict[str, Any] = {
             "account": a.to_json(),
             "status": a.status,
             "balance": a.balance,
             "equity": a.equity,
-            "updated_at": now,
             "failure_reason": row["failure_reason"],
             "ended_at": row["ended_at"],
             "last_trade_at": row["last_trade_at"],
@@ -185,19 +227,18 @@ class Ledger:
             "realized_pnl": row["realized_pnl"],
             "started_at": row["started_at"],
         }
-        trade_rows: list[dict[str, Any]] = []
+        change = sql.Change(cid, row["user_id"], row["version"], values)
         wins = losses = 0
         realized = Decimal(0)
-        outbox: list[tuple[str, dict[str, Any]]] = []
         touched: set[str] = set()
         for e in events:
             kind = e["type"]
             if kind == "trade_executed":
-                is_order = e["reason"] in ("order", "close") and not trade_rows
+                is_order = e["reason"] in ("order", "close") and not change.trades
                 trade = {
                     "id": uuid.uuid4(),
                     "challenge_id": cid,
-                    "user_id": uid,
+                    "user_id": row["user_id"],
                     "symbol": e["symbol"],
                     "side": e["side"],
                     "quantity": Decimal(e["quantity"]),
@@ -210,68 +251,46 @@ class Ledger:
                     "note": extra.get("note", "") if is_order else "",
                     "tags": list(extra.get("tags", [])) if is_order else [],
                 }
-                trade_rows.append(trade)
+                change.trades.append(trade)
                 e["trade_id"] = str(trade["id"])
                 pnl = trade["realized_pnl"]
                 realized += pnl
                 wins += pnl > 0
                 losses += pnl < 0
                 touched.add(e["symbol"])
-                TRADES.labels(e["reason"]).inc()
-            elif kind == "breach":
-                await sql.insert_breach(
-                    conn,
-                    {
-                        "id": uuid.uuid4(),
-                        "challenge_id": cid,
-                        "rule": e["rule"],
-                        "hard": e["hard"],
-                        "parameters": e["parameters"],
-                        "observed": e["observed"],
-                        "occurred_at": now,
-                    },
-                )
-                values["failure_reason"] = e["reason"] if e["hard"] else row["failure_reason"]
-                BREACHES.labels(e["rule"], str(e["hard"]).lower()).inc()
-            elif kind == "day_rolled":
-                await sql.save_snapshot(
-                    conn,
-                    cid,
-                    date.fromisoformat(e["trading_day"]),
-                    Decimal(e["day_start_balance"]),
-                    Decimal(e["day_start_equity"]),
-                )
-            elif kind == "status_changed":
-                TRANSITIONS.labels(e["to"]).inc()
-                if e["to"] in engine.ENDED:
-                    values["ended_at"] = now
-                if e["to"] == engine.PASSED and s.rules.next_plan:
-                    e["next_challenge_id"] = str(await self._open_next_phase(conn, row, s, now))
-            outbox.append((kind, e))
-        if trade_rows:
+            elif kind == "breach" and e["hard"]:
+                values["failure_reason"] = e["reason"]
+            elif kind == "status_changed" and e["to"] in engine.ENDED:
+                values["ended_at"] = now
+            change.events.append((kind, e))
+        if row["status"] == engine.PENDING and a.status == engine.ACTIVE:
+            values["started_at"] = now
+        if change.trades:
             values.update(
                 last_trade_at=now,
-                total_trades=row["total_trades"] + len(trade_rows),
+                total_trades=row["total_trades"] + len(change.trades),
                 winning_trades=row["winning_trades"] + wins,
                 losing_trades=row["losing_trades"] + losses,
                 realized_pnl=row["realized_pnl"] + realized,
             )
-        positions = []
         for sym in sorted(touched | set(s.stops)):
             p = s.positions.get(sym, Position(sym, Decimal(0), Decimal(0)))
             st = s.stops.get(sym, Stops())
-            positions.append((sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit))
-        if row["status"] == engine.PENDING and a.status == engine.ACTIVE:
-            values["started_at"] = now
-        applied, last = await sql.write_changes(
-            conn, cid, uid, now, trade_rows, positions, values, outbox, row["version"]
-        )
-        if not applied:
-            raise StaleChallenge()
+            change.positions.append((sym, p.quantity, p.avg_price, st.stop_loss, st.take_profit))
+        return change
+
+    def _written(self, change: sql.Change, last: int | None) -> None:
+        """Count what a change did, once it is committed (an optimistic one may not be)."""
+        for kind, e in change.events:
+            if kind == "trade_executed":
+                TRADES.labels(e["reason"]).inc()
+            elif kind == "breach":
+                BREACHES.labels(e["rule"], str(e["hard"]).lower()).inc()
+            elif kind == "status_changed":
+                TRANSITIONS.labels(e["to"]).inc()
         if last is not None:
             LAST_EVENT.set(max(last, LAST_EVENT._value.get()))
-            self.local_seq[cid] = last
-        return trade_rows
+            self.local_seq[change.challenge_id] = last
 
     async def _open_next_phase(self, conn: Any, row: Row, s: Session, now: datetime) -> uuid.UUID:
         plan = await sql.plan(conn, s.rules.next_plan or "")
@@ -522,52 +541,71 @@ class Ledger:
     ) -> Row:
         """One order, idempotent by key: a retry returns the first trade, never a second fill.
 
-        Optimistic first: read the challenge (one statement), act, write everything in one
-        statement that applies only if the challenge is still at the version read — two round
-        trips and no transaction block. A concurrent change (another order, a breach) makes
-        the write a no-op and the order is recomputed on the new state; after a few lost
-        races, or when the order causes a breach, day roll or status change, it runs under
-        the row lock instead. The key is checked in the same snapshot the write is validated
-        against, so two racing retries cannot both fill.
+        Optimistic first, in a batch with other challenges' orders (`_run_orders`): read the
+        challenge, act, and write only if the challenge is still at the version read. A
+        concurrent change (a breach, another replica) makes the write a no-op and the order is
+        recomputed on the new state; after a few lost races, or when the order causes a
+        breach, day roll or status change, it runs under the row lock instead. The key is
+        checked in the snapshot the write is validated against, so racing retries cannot both fill.
         """
         for _ in range(OPTIMISTIC_TRIES):
             try:
-                trade = await self._order_optimistic(cid, user_id, act, key, extra)
+                trade = await self.orders.submit(PendingOrder(cid, user_id, key, act, extra))
             except StaleChallenge:
                 ORDER_CONFLICTS.inc()
                 continue
-            if trade is not None:
-                return trade
+            if trade is not NEEDS_LOCK:
+                return cast(Row, trade)
             break
         _, _, _, trade_rows = await self.transact(cid, user_id, act, extra=extra, key=key)
         return trade_rows[0]
 
-    async def _order_optimistic(
-        self,
-        cid: uuid.UUID,
-        user_id: uuid.UUID,
-        act: Callable[[Session, Row], list[dict[str, Any]]],
-        key: str | None,
-        extra: dict[str, Any],
-    ) -> Row | None:
-        """The filled trade; None when the order needs the locked path; StaleChallenge on a lost race."""
+    async def _run_orders(self, batch: list[PendingOrder]) -> None:
+        """A batch of orders on distinct challenges: one read, one write, no lock held.
+
+        Each order is resolved with its trade (or its first trade, for a retried key), a
+        refusal, NEEDS_LOCK, or StaleChallenge when its challenge changed after the read.
+        """
+        work: list[tuple[PendingOrder, Row, Session, sql.Change]] = []
         async with driver(self.db) as conn:
-            row, pos_rows, seen = await sql.challenge_state(conn, cid, user_id, key)
-            if row is None:
-                raise not_found("challenge")
-            if seen is not None:
-                return cast(Row, seen)  # a retry: the first fill, never a second one
+            states = await sql.challenge_states(conn, [(o.challenge_id, o.user_id, o.key) for o in batch])
             now = datetime.now(UTC)
-            session = self._session(row, pos_rows)
+            for order in batch:
+                state = states.get(order.challenge_id)
+                if state is None:
+                    order.fail(not_found("challenge"))
+                    continue
+                row, pos_rows, seen = state
+                if seen is not None:
+                    order.resolve(seen)  # a retry: the first fill, never a second one
+                    continue
+                try:
+                    session = self._session(row, pos_rows)
+                    events = order.act(session, row)
+                except OrderRejected as exc:
+                    order.fail(order_error(exc))
+                    continue
+                except Exception as exc:  # this order's bug is not the batch's
+                    order.fail(exc)
+                    continue
+                if not events or any(e["type"] in LOCKED_EVENTS for e in events):
+                    order.resolve(NEEDS_LOCK)
+                    continue
+                work.append((order, row, session, self._change(row, session, events, now, order.extra)))
+            if not work:
+                return
             try:
-                events = act(session, row)
-            except OrderRejected as exc:
-                raise order_error(exc) from None
-            if not events or any(e["type"] in LOCKED_EVENTS for e in events):
-                return None
-            trade_rows = await self._persist(conn, row, session, events, now, extra)
-        self._after_commit(row, session)
-        return trade_rows[0]
+                applied = await sql.write_changes(conn, now, [change for *_, change in work])
+            except asyncpg.DeadlockDetectedError:
+                applied = {}  # with another replica's batch: nothing was written, all recompute
+        self.events_committed()
+        for order, read, session, change in work:
+            if change.challenge_id in applied:
+                self._written(change, applied[change.challenge_id])
+                self.refresh_index(read["id"], read["user_id"], session, read["version"] + 1)
+                order.resolve(change.trades[0])
+            else:
+                order.fail(StaleChallenge())
 
     async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> Row:
         await self._quotes_for(symbol, [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -61,123 +62,160 @@ async def positions_and_trade(
     return list(r["positions"]), r["seen"]
 
 
-async def challenge_state(
-    c: asyncpg.Connection, cid: uuid.UUID, user_id: uuid.UUID, key: str | None
-) -> tuple[dict[str, Any] | None, list[asyncpg.Record], asyncpg.Record | None]:
-    """The challenge, its positions and the trade already filled under `key`, without a lock.
+async def challenge_states(
+    c: asyncpg.Connection, wanted: list[tuple[uuid.UUID, uuid.UUID, str | None]]
+) -> dict[uuid.UUID, tuple[dict[str, Any], list[asyncpg.Record], asyncpg.Record | None]]:
+    """Several challenges (id, owner, idempotency key), each with its positions and the trade
+    already filled under its key, without a lock; challenges not found (or not the owner's)
+    are absent.
 
-    One statement, so one snapshot: the row's `version` says which state the positions
-    belong to, and `write_changes` writes only if that version is still current.
+    One statement, so one snapshot: each row's `version` says which state its positions
+    belong to, and `write_changes` writes a change only if that version is still current.
     """
-    r = await c.fetchrow(
+    records = await c.fetch(
         f"SELECT {CHALLENGE_COLUMNS}, "
-        "ARRAY(SELECT p FROM positions p WHERE p.challenge_id = $1 ORDER BY p.symbol) AS positions, "
-        "(SELECT t FROM trades t WHERE t.challenge_id = $1 AND t.idempotency_key = $3) AS seen "
-        "FROM challenges WHERE id = $1 AND user_id = $2",
-        cid,
-        user_id,
-        key,
+        "ARRAY(SELECT p FROM positions p WHERE p.challenge_id = k.cid ORDER BY p.symbol) AS positions, "
+        "(SELECT t FROM trades t WHERE t.challenge_id = k.cid AND t.idempotency_key = k.key) AS seen "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(cid, owner, key) "
+        "JOIN challenges ON challenges.id = k.cid AND challenges.user_id = k.owner",
+        [w[0] for w in wanted],
+        [w[1] for w in wanted],
+        [w[2] for w in wanted],
     )
-    if r is None:
-        return None, [], None
-    row = _challenge(r)
-    assert row is not None
-    return row, list(row.pop("positions")), row.pop("seen")
+    found = {}
+    for r in records:
+        row = _challenge(r)
+        assert row is not None
+        found[row["id"]] = (row, list(row.pop("positions")), row.pop("seen"))
+    return found
 
 
 # Every outbox writer takes this transaction-scoped lock before drawing sequence numbers, so
 # commit order equals sequence order (see append_events).
 OUTBOX_LOCK = 7245001
 
-# One statement writes everything an order changes: its fills, the positions they touched, the
-# challenge row and the outbox events. The challenge row is updated only at the version the
-# change was computed from; every other write joins that update, so a stale change writes
-# nothing at all (it is one statement, hence atomic, even outside a transaction block). The
-# advisory lock is taken only when there are events, just before their sequence numbers are drawn.
+# One statement writes everything a batch of changes does, each change to its own challenge:
+# fills, the positions they touched, the challenge rows and the outbox events. A challenge row
+# is updated only at the version its change was computed from, and every other write joins the
+# updated rows, so a stale change writes nothing at all while the others apply (one statement:
+# atomic even outside a transaction block). The outbox's advisory lock is taken after *every*
+# row update (count(*) drains `ch`): a row lock awaited while holding it could deadlock with a
+# locked transaction that holds that row and waits for the advisory lock. Events are drawn
+# sequence numbers in their given order.
 _WRITE = f"""
 WITH
  ch AS (
-  UPDATE challenges SET account = $20::jsonb, status = $21, balance = $22, equity = $23, updated_at = $3,
-     failure_reason = $24, ended_at = $25, last_trade_at = $26, total_trades = $27, winning_trades = $28,
-     losing_trades = $29, realized_pnl = $30, started_at = $31, version = version + 1
-  WHERE id = $1 AND version = $34
-  RETURNING id),
+  UPDATE challenges c SET account = v.account::jsonb, status = v.status, balance = v.balance, equity = v.equity,
+     updated_at = $1, failure_reason = v.failure_reason, ended_at = v.ended_at, last_trade_at = v.last_trade_at,
+     total_trades = v.total_trades, winning_trades = v.winning_trades, losing_trades = v.losing_trades,
+     realized_pnl = v.realized_pnl, started_at = v.started_at, version = c.version + 1
+  FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::text[],
+              $9::timestamptz[], $10::timestamptz[], $11::int[], $12::int[], $13::int[], $14::numeric[],
+              $15::timestamptz[])
+       AS v(id, version, account, status, balance, equity, failure_reason, ended_at, last_trade_at, total_trades,
+            winning_trades, losing_trades, realized_pnl, started_at)
+  WHERE c.id = v.id AND c.version = v.version
+  RETURNING c.id),
  tr AS (
   INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl,
                       reason, idempotency_key, note, tags, executed_at)
-  SELECT u.id, $1, $2, u.symbol, u.side, u.quantity, u.price, u.commission, u.realized_pnl, u.reason, u.key,
-         u.note, ARRAY(SELECT jsonb_array_elements_text(u.tags)), $3
-  FROM ch, unnest($4::uuid[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
-                  $11::text[], $12::text[], $13::text[], $14::text[]::jsonb[])
-       AS u(id, symbol, side, quantity, price, commission, realized_pnl, reason, key, note, tags)),
+  SELECT u.id, u.cid, u.uid, u.symbol, u.side, u.quantity, u.price, u.commission, u.realized_pnl, u.reason, u.key,
+         u.note, ARRAY(SELECT jsonb_array_elements_text(u.tags)), $1
+  FROM unnest($16::uuid[], $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::numeric[], $22::numeric[],
+              $23::numeric[], $24::numeric[], $25::text[], $26::text[], $27::text[], $28::text[]::jsonb[])
+       AS u(id, cid, uid, symbol, side, quantity, price, commission, realized_pnl, reason, key, note, tags)
+  JOIN ch ON ch.id = u.cid),
  pos AS (
   INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at)
-  SELECT $1, p.symbol, p.quantity, p.avg_price, p.sl, p.tp, $3
-  FROM ch, unnest($15::text[], $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[])
-       AS p(symbol, quantity, avg_price, sl, tp)
+  SELECT p.cid, p.symbol, p.quantity, p.avg_price, p.sl, p.tp, $1
+  FROM unnest($29::uuid[], $30::text[], $31::numeric[], $32::numeric[], $33::numeric[], $34::numeric[])
+       AS p(cid, symbol, quantity, avg_price, sl, tp)
+  JOIN ch ON ch.id = p.cid
   ON CONFLICT (challenge_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity, avg_price = EXCLUDED.avg_price,
      stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, updated_at = EXCLUDED.updated_at),
- lk AS (SELECT pg_advisory_xact_lock({OUTBOX_LOCK}) FROM ch WHERE cardinality($32::text[]) > 0),
+ lk AS (
+  SELECT pg_advisory_xact_lock({OUTBOX_LOCK}) FROM (SELECT count(*) AS n FROM ch) AS done
+  WHERE done.n > 0 AND cardinality($37::text[]) > 0),
  ev AS (
   INSERT INTO events (challenge_id, user_id, type, payload, occurred_at)
-  SELECT $1, $2, e.type, e.payload, $3 FROM lk, unnest($32::text[], $33::text[]::jsonb[]) AS e(type, payload)
-  RETURNING sequence)
-SELECT EXISTS (SELECT FROM ch) AS applied, (SELECT max(sequence) FROM ev) AS last
+  SELECT e.cid, e.uid, e.type, e.payload, $1
+  FROM lk, unnest($35::uuid[], $36::uuid[], $37::text[], $38::text[]::jsonb[]) WITH ORDINALITY
+       AS e(cid, uid, type, payload, n)
+  JOIN ch ON ch.id = e.cid
+  ORDER BY e.n
+  RETURNING challenge_id, sequence)
+SELECT ch.id, (SELECT max(ev.sequence) FROM ev WHERE ev.challenge_id = ch.id) AS last FROM ch
 """
 
 
-async def write_changes(
-    c: asyncpg.Connection,
-    cid: uuid.UUID,
-    uid: uuid.UUID,
-    now: datetime,
-    trades: list[dict[str, Any]],
-    positions: list[tuple[str, Decimal, Decimal, Decimal | None, Decimal | None]],
-    challenge: dict[str, Any],
-    events: list[tuple[str, dict[str, Any]]],
-    version: int,
-) -> tuple[bool, int | None]:
-    """Whether the change applied (the row was still at `version`), and the last outbox
-    sequence written (None without events)."""
+@dataclass
+class Change:
+    """What one action did to one challenge, ready to write (see _WRITE)."""
 
-    def col(rows: list[Any], k: Any) -> list[Any]:
-        return [r[k] for r in rows]
+    challenge_id: uuid.UUID
+    user_id: uuid.UUID
+    version: int  # the version the change was computed from
+    challenge: dict[str, Any]  # the row's new values
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    positions: list[tuple[str, Decimal, Decimal, Decimal | None, Decimal | None]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    r = await c.fetchrow(
+
+async def write_changes(c: asyncpg.Connection, now: datetime, changes: list[Change]) -> dict[uuid.UUID, int | None]:
+    """The changes that applied (their challenge was still at the version read), each with
+    the last outbox sequence it wrote (None without events)."""
+    changes = sorted(changes, key=lambda ch: ch.challenge_id)  # one row-lock order for every writer
+    trades = [(ch, t) for ch in changes for t in ch.trades]
+    positions = [(ch, p) for ch in changes for p in ch.positions]
+    events = [(ch, e) for ch in changes for e in ch.events]
+
+    def col(key: str) -> list[Any]:
+        return [ch.challenge[key] for ch in changes]
+
+    def trade(key: str) -> list[Any]:
+        return [t[key] for _, t in trades]
+
+    def position(i: int) -> list[Any]:
+        return [p[i] for _, p in positions]
+
+    records = await c.fetch(
         _WRITE,
-        cid,
-        uid,
         now,
-        col(trades, "id"),
-        col(trades, "symbol"),
-        col(trades, "side"),
-        col(trades, "quantity"),
-        col(trades, "price"),
-        col(trades, "commission"),
-        col(trades, "realized_pnl"),
-        col(trades, "reason"),
-        col(trades, "idempotency_key"),
-        col(trades, "note"),
-        [json.dumps(t["tags"]) for t in trades],
-        *(col(positions, i) for i in range(5)),
-        json.dumps(challenge["account"]),
-        challenge["status"],
-        challenge["balance"],
-        challenge["equity"],
-        challenge["failure_reason"],
-        challenge["ended_at"],
-        challenge["last_trade_at"],
-        challenge["total_trades"],
-        challenge["winning_trades"],
-        challenge["losing_trades"],
-        challenge["realized_pnl"],
-        challenge["started_at"],
-        [kind for kind, _ in events],
-        [json.dumps(payload, default=str) for _, payload in events],
-        version,
+        [ch.challenge_id for ch in changes],
+        [ch.version for ch in changes],
+        [json.dumps(a) for a in col("account")],
+        col("status"),
+        col("balance"),
+        col("equity"),
+        col("failure_reason"),
+        col("ended_at"),
+        col("last_trade_at"),
+        col("total_trades"),
+        col("winning_trades"),
+        col("losing_trades"),
+        col("realized_pnl"),
+        col("started_at"),
+        trade("id"),
+        [ch.challenge_id for ch, _ in trades],
+        [ch.user_id for ch, _ in trades],
+        trade("symbol"),
+        trade("side"),
+        trade("quantity"),
+        trade("price"),
+        trade("commission"),
+        trade("realized_pnl"),
+        trade("reason"),
+        trade("idempotency_key"),
+        trade("note"),
+        [json.dumps(t["tags"]) for _, t in trades],
+        [ch.challenge_id for ch, _ in positions],
+        *(position(i) for i in range(5)),
+        [ch.challenge_id for ch, _ in events],
+        [ch.user_id for ch, _ in events],
+        [kind for _, (kind, _) in events],
+        [json.dumps(payload, default=str) for _, (_, payload) in events],
     )
-    assert r is not None
-    return r["applied"], r["last"]
+    return {r["id"]: r["last"] for r in records}
 
 
 async def insert_breach(c: asyncpg.Connection, v: dict[str, Any]) -> None:

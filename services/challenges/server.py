@@ -38,6 +38,10 @@ class ChallengesSettings(ServiceSettings):
     # market's GetQuote for every order (the audit mode: every fill's quote is a traced call).
     quote_source: str = "stream"
     mark_workers: int = 4
+    # Order batches in flight at once. One makes orders that arrive while a batch is being
+    # written share the next batch (group commit): measured 1.04 orders per batch with 4
+    # writers against 3.8 with one, and ~40% more orders/s (bench/RESULTS.md).
+    order_writers: int = 1
 
 
 async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases) -> None:
@@ -77,6 +81,7 @@ async def setup(runtime: Runtime) -> Wiring:
         max_quote_age=s.max_quote_age_seconds,
         always_ask_market=s.quote_source == "market",
         owns=leases.owns,
+        order_writers=s.order_writers,
     )
 
     def partitions_changed(gained: set[int], lost: set[int]) -> None:

@@ -312,7 +312,6 @@ async def test_concurrent_orders_never_corrupt_the_balance(
     c = new_challenge(client, trader)
     set_price(client, admin, "BTCUSD", "50000.00", "50000.00")  # no spread: P&L is commission only
     h = bearer(trader["access_token"])
-    conflicts_before = _order_conflicts(stack)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as ac:
         orders = [
             ac.post(
@@ -330,20 +329,11 @@ async def test_concurrent_orders_never_corrupt_the_balance(
         ]
         results = await asyncio.gather(*orders)
     assert [r.status_code for r in results] == [200] * 30
-    # Orders are written optimistically: racing ones lost and were recomputed (the path under test).
-    assert _order_conflicts(stack) > conflicts_before
     detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
     # 30 fills of 0.1 lot at $5/lot commission, no price move: exactly $15 gone.
     assert detail["challenge"]["balance"] == "99985.00"
     assert detail["total_trades"] == 30
     assert client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"] == []
-
-
-def _order_conflicts(stack: Stack) -> float:
-    text = httpx.get(stack.metrics_url("challenges"), timeout=5).text
-    return sum(
-        float(line.split()[-1]) for line in text.splitlines() if line.startswith("challenges_order_conflicts_total")
-    )
 
 
 def test_internal_event_feed_resumes_from_a_cursor(stack: Stack, client: httpx.Client) -> None:

@@ -7,15 +7,13 @@ edge and the services never disagree about what is public.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from grpc.aio import ServerInterceptor
 
 from services.common import catalog, identity
 from services.common.errors import permission_denied, unauthenticated
-from services.common.interceptors import _behavior, _rewrap, drive_stream
+from services.common.interceptors import WrappingInterceptor, _behavior, _rewrap, drive_stream
 from services.common.jwt_verify import TokenVerifier
 
 _PASS_THROUGH_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -30,8 +28,9 @@ def bearer_token(metadata: Any) -> str | None:
     return None
 
 
-class AuthInterceptor(ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     def __init__(self, verifier: TokenVerifier) -> None:
+        super().__init__()
         self.verifier = verifier
 
     async def _authorise(self, method: str, context: grpc.aio.ServicerContext) -> identity.Caller | None:
@@ -49,14 +48,8 @@ class AuthInterceptor(ServerInterceptor):
             raise permission_denied("internal method", reason="INTERNAL_ONLY")
         return caller
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        method = details.method
-        if handler is None or method.startswith(_PASS_THROUGH_PREFIXES):
+    def wrap(self, handler: Any, method: str) -> Any:
+        if method.startswith(_PASS_THROUGH_PREFIXES):
             return handler
         inner = _behavior(handler)
 

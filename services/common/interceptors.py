@@ -114,8 +114,21 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-class ErrorInterceptor(ServerInterceptor):
-    """ServiceError -> rich status; anything unexpected -> INTERNAL without detail, reported."""
+class WrappingInterceptor(ServerInterceptor):
+    """An interceptor that wraps each method's handler once.
+
+    grpc.aio asks the interceptors for a handler on every call, but what a wrapper does
+    depends only on the method (per-call state comes through `context`), so building its
+    closures and handler tuple per call was waste on every request. The cache is checked
+    against the inner handler it wrapped: an inner interceptor that builds a new handler
+    per call is simply wrapped per call.
+    """
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        raise NotImplementedError
 
     async def intercept_service(
         self,
@@ -125,8 +138,20 @@ class ErrorInterceptor(ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return handler
-        inner = _behavior(handler)
         method = details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self.wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+class ErrorInterceptor(WrappingInterceptor):
+    """ServiceError -> rich status; anything unexpected -> INTERNAL without detail, reported."""
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        inner = _behavior(handler)
 
         async def _fail(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
             if isinstance(exc, ServiceError):
@@ -169,31 +194,26 @@ class ErrorInterceptor(ServerInterceptor):
         return _rewrap(handler, unary, None)
 
 
-class MetricsInterceptor(ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """grpc_server_started_total / handled_total / handling_seconds, by service, method, type."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        service, name = _split(details.method)
-        rpc_type = _rpc_type(handler)
-        labels = (service, name, rpc_type)
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        service, name = _split(method)
+        labels = (service, name, _rpc_type(handler))
         inner = _behavior(handler)
+        # The labelled children once per method, not a label lookup per call.
+        started = GRPC_STARTED.labels(*labels)
+        seconds = GRPC_HANDLING_SECONDS.labels(*labels)
 
         def _done(context: grpc.aio.ServicerContext, start: float, code: grpc.StatusCode | None) -> None:
             code_name = (code or context.code() or grpc.StatusCode.OK).name  # type: ignore[union-attr]
             GRPC_HANDLED.labels(*labels, code_name).inc()
-            GRPC_HANDLING_SECONDS.labels(*labels).observe(time.perf_counter() - start)
+            seconds.observe(time.perf_counter() - start)
 
         if handler.response_streaming:
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
-                GRPC_STARTED.labels(*labels).inc()
+                started.inc()
                 start = time.perf_counter()
                 code: grpc.StatusCode | None = None
                 sent = GRPC_MSG_SENT.labels(*labels)
@@ -210,7 +230,7 @@ class MetricsInterceptor(ServerInterceptor):
             return _rewrap(handler, None, stream)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            GRPC_STARTED.labels(*labels).inc()
+            started.inc()
             start = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
@@ -76,3 +77,34 @@ def test_secrets_are_redacted_at_any_depth() -> None:
     assert out["request"]["email"] == "a@b.c"
     assert out["request"]["nested"][0]["Authorization"] == REDACTED
     assert out["database_url_dsn"] == REDACTED
+
+
+async def test_an_interceptor_wraps_each_methods_handler_once() -> None:
+    from services.common.interceptors import WrappingInterceptor
+
+    wraps: list[str] = []
+
+    class Counting(WrappingInterceptor):
+        def wrap(self, handler: Any, method: str) -> Any:
+            wraps.append(method)
+            return ("wrapped", handler)
+
+    first, second = object(), object()
+    handlers = {"/a.S/M": first}
+
+    async def continuation(details: Any) -> Any:
+        return handlers.get(details.method)
+
+    icpt = Counting()
+
+    class Details:
+        def __init__(self, method: str) -> None:
+            self.method = method
+
+    assert await icpt.intercept_service(continuation, Details("/a.S/M")) == ("wrapped", first)
+    assert await icpt.intercept_service(continuation, Details("/a.S/M")) == ("wrapped", first)
+    assert wraps == ["/a.S/M"]  # the second call reused the wrapper
+    assert await icpt.intercept_service(continuation, Details("/a.S/Unknown")) is None
+    handlers["/a.S/M"] = second  # an inner handler that changed is wrapped anew
+    assert await icpt.intercept_service(continuation, Details("/a.S/M")) == ("wrapped", second)
+    assert wraps == ["/a.S/M", "/a.S/M"]

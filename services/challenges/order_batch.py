@@ -50,9 +50,14 @@ class OrderBatcher:
     """A queue of orders drained by a few workers, each writing one batch at a time."""
 
     def __init__(
-        self, run: Callable[[list[PendingOrder]], Awaitable[None]], workers: int = 1, max_batch: int = 64
+        self,
+        run: Callable[[list[PendingOrder]], Awaitable[None]],
+        workers: int = 1,
+        max_batch: int = 64,
+        backlog: int = 8,
     ) -> None:
         self._run = run
+        self._backlog = backlog
         self._workers = workers
         self._max_batch = max_batch
         self._pending: deque[PendingOrder] = deque()
@@ -70,7 +75,14 @@ class OrderBatcher:
         return await order.result
 
     def _take(self) -> list[PendingOrder]:
-        """The oldest orders of distinct challenges that no other batch holds."""
+        """The oldest orders of distinct challenges that no other batch holds.
+
+        A second batch starts beside one in flight only once enough orders wait for it:
+        started at once, batches would stay at one order each and every order would pay the
+        full per-statement cost again, which is what saturates first.
+        """
+        if self._in_flight and len(self._pending) < self._backlog:
+            return []
         batch: list[PendingOrder] = []
         held: list[PendingOrder] = []
         taken: set[uuid.UUID] = set()

@@ -36,7 +36,7 @@ class Recorder:
 
 async def test_orders_that_arrive_together_share_one_batch_one_per_challenge() -> None:
     run = Recorder()
-    batcher = OrderBatcher(run, workers=2)
+    batcher = OrderBatcher(run, workers=2, backlog=1)
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     # The first order starts a batch alone; the rest queue behind it while it is held.
     orders = [_order(a, 0), _order(a, 1), _order(b, 2), _order(c, 3), _order(a, 4), _order(b, 5)]
@@ -85,4 +85,21 @@ async def test_a_caller_that_gives_up_does_not_break_the_batch() -> None:
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert await batcher.submit(_order(cid, 1)) == 1  # the worker lives on
+    await batcher.close()
+
+
+async def test_a_second_writer_waits_for_a_backlog_before_starting_a_batch() -> None:
+    run = Recorder()
+    batcher = OrderBatcher(run, workers=2, backlog=3)
+    ids = [uuid.uuid4() for _ in range(4)]
+    results = [asyncio.create_task(batcher.submit(_order(ids[0], 0)))]
+    await asyncio.sleep(0.01)
+    results += [asyncio.create_task(batcher.submit(_order(ids[n], n))) for n in (1, 2)]
+    await asyncio.sleep(0.01)
+    assert run.batches == [[0]]  # two waiting orders are not yet worth a second batch
+    results.append(asyncio.create_task(batcher.submit(_order(ids[3], 3))))
+    await asyncio.sleep(0.01)
+    assert run.batches == [[0], [1, 2, 3]]  # three are
+    run.release.set()
+    assert await asyncio.gather(*results) == [0, 1, 2, 3]
     await batcher.close()

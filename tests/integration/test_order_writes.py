@@ -7,15 +7,18 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import ledger_sql as sql
 from services.challenges import store
+from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
 from services.challenges.domain.rulepacks import BUILT_IN
+from services.challenges.ledger import Ledger
+from services.challenges.prices import MarketView
 from services.challenges.server import SPEC
 from services.common.config import ServiceSettings
 from services.common.db import create_engine, driver
@@ -37,35 +40,13 @@ async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
 
 
 async def _challenge(engine: AsyncEngine) -> tuple[uuid.UUID, uuid.UUID]:
-    cid, uid, now = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
-    async with driver(engine) as c:
-        row = await sql.insert_challenge(
-            c,
-            {
-                "id": cid,
-                "user_id": uid,
-                "plan_id": PLANS[0].id,
-                "phase": 1,
-                "status": "ACTIVE",
-                "rules": {},
-                "account": {},
-                "initial_balance": Decimal(100000),
-                "balance": Decimal(100000),
-                "equity": Decimal(100000),
-                "currency": "USD",
-                "idempotency_key": None,
-                "parent_id": None,
-                "failure_reason": "",
-                "total_trades": 0,
-                "winning_trades": 0,
-                "losing_trades": 0,
-                "realized_pnl": Decimal(0),
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-    assert row is not None and row["version"] == 0
-    return cid, uid
+    """A new challenge, created the way the service creates one (market data is not needed)."""
+    uid = uuid.uuid4()
+    ledger = Ledger(engine, cast(MarketView, None), MarkIndex())
+    plan = PLANS[0]
+    row = await ledger.create(uid, plan.id, Decimal(plan.account_sizes[0]), None)
+    assert row["version"] == 0
+    return row["id"], uid
 
 
 def _buy(cid: uuid.UUID, uid: uuid.UUID, version: int, balance: str, key: str) -> sql.Change:
@@ -105,7 +86,9 @@ async def _state(engine: AsyncEngine, cid: uuid.UUID, uid: uuid.UUID) -> dict[st
     async with driver(engine) as c:
         row, positions, _ = (await sql.challenge_states(c, [(cid, uid, None)]))[cid]
         trades = await c.fetchval("SELECT count(*) FROM trades WHERE challenge_id = $1", cid)
-        events = await c.fetchval("SELECT count(*) FROM events WHERE challenge_id = $1", cid)
+        events = await c.fetchval(
+            "SELECT count(*) FROM events WHERE challenge_id = $1 AND type = 'trade_executed'", cid
+        )
     return {
         "version": row["version"],
         "balance": row["balance"],

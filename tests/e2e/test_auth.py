@@ -7,7 +7,6 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from devstack.stack import Stack
 from services.auth import keyring
-from tests.helpers import PASSWORD, bearer, new_email, register_and_login
+from tests.helpers import PASSWORD, bearer, eventually, new_email, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -324,19 +323,10 @@ def test_key_rotation_new_key_signs_old_tokens_still_verify(client: httpx.Client
     (keys_dir / "active").write_text(new.kid + "\n")
     after = register_and_login(client)
     assert jwt.get_unverified_header(after["access_token"])["kid"] == new.kid
-    _eventually(lambda: client.get("/api/auth/me", headers=bearer(after["access_token"])).status_code == 200)
+    eventually(lambda: client.get("/api/auth/me", headers=bearer(after["access_token"])).status_code == 200, timeout=10)
     assert client.get("/api/auth/me", headers=bearer(before["access_token"])).status_code == 200
     r = client.get("/api/risk/alerts", headers=bearer(after["access_token"]))  # risk fetches the new key itself
     assert r.status_code == 200
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_sse_routes_accept_the_token_from_query_or_cookie(client: httpx.Client) -> None:

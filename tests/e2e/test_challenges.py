@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -36,17 +34,6 @@ def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
 def set_price(client: httpx.Client, admin: dict[str, str], symbol: str, bid: str, ask: str) -> None:
     r = client.post(f"/api/market/admin/prices/{symbol}", json={"bid": bid, "ask": ask}, headers=admin)
     assert r.status_code == 200, r.text
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"not reached in time (last: {last})")
 
 
 def new_challenge(

@@ -15,8 +15,8 @@ import pytest
 
 from devstack.stack import Stack
 from services.risk.domain.metrics import TradeAccumulator, compute
-from tests.e2e.test_challenges import eventually, new_challenge, set_price
-from tests.helpers import admin_headers, bearer, register_and_login
+from tests.e2e.test_challenges import new_challenge, set_price
+from tests.helpers import admin_headers, bearer, eventually, register_and_login
 
 pytestmark = pytest.mark.e2e
 

@@ -3,9 +3,7 @@ restarting any service."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from devstack.stack import Stack, StackConfig
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge
-from tests.helpers import admin_headers, bearer, register_and_login
+from tests.helpers import admin_headers, bearer, eventually, register_and_login
 from tests.integration.test_market_live_failover import FakeExchange
 
 pytestmark = pytest.mark.integration
@@ -24,16 +22,6 @@ def _reason(r: httpx.Response) -> str | None:
         if d.get("@type", "").endswith("ErrorInfo"):
             return str(d["reason"])
     return None
-
-
-def _until(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.25)
-    raise AssertionError("not reached in time")
 
 
 def test_stalled_feed_refuses_fills_and_shows_in_health(tmp_path: Path, database: Database) -> None:
@@ -61,9 +49,9 @@ def test_stalled_feed_refuses_fills_and_shows_in_health(tmp_path: Path, database
         h = bearer(trader["access_token"])
         ch = new_challenge(c, trader)
         order = {"challenge_id": ch["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "0.01"}
-        _until(lambda: c.post("/api/trades", json=order, headers=h).status_code == 200)  # the live feed fills
+        eventually(lambda: c.post("/api/trades", json=order, headers=h).status_code == 200, 30)  # live fills
         exchange.stop()  # the only source of BTCUSD prices stalls
-        r = _until(lambda: (x := c.post("/api/trades", json=order, headers=h)).status_code != 200 and x)
+        r = eventually(lambda: (x := c.post("/api/trades", json=order, headers=h)).status_code != 200 and x, 30)
         assert r.status_code == 400 and _reason(r) == "STALE_QUOTE", r.text
         health = {p["name"]: p for p in c.get("/api/market/health").json()["providers"]}
         assert health["live"]["healthy"] is False
@@ -103,7 +91,7 @@ def test_services_survive_a_postgres_restart(tmp_path: Path) -> None:
         assert during.status_code == 503, during.text  # retryable, not a 500
         stack.pg.start(tmp_path / "logs" / "postgres-2.log")
         # Same processes, no restart: a retry with the same key succeeds once the pool reconnects.
-        r = _until(lambda: (x := order(1)).status_code == 200 and x, timeout=30)
+        r = eventually(lambda: (x := order(1)).status_code == 200 and x, timeout=30)
         assert r.status_code == 200
         assert all(p.poll() is None for p in stack.procs.values())
         trades = c.get("/api/trades", params={"challenge_id": ch["id"]}, headers=h).json()["trades"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -15,6 +13,7 @@ from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from devstack.stack import Stack, StackConfig, free_port
 from tests.conftest import Database
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,15 +55,6 @@ class FakeExchange:
         self._server.server_close()
 
 
-def _eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("not reached in time")
-
-
 def test_live_feed_failover_and_recovery(tmp_path: Path, database: Database) -> None:
     exchange = FakeExchange(free_port())
     exchange.start()
@@ -93,20 +83,20 @@ def test_live_feed_failover_and_recovery(tmp_path: Path, database: Database) -> 
                 r = market.GetProviderHealth(market_pb2.GetProviderHealthRequest(), timeout=5)
                 return {p.name: p for p in r.providers}
 
-            _eventually(lambda: btc().provider == "live")
+            eventually(lambda: btc().provider == "live", 20)
             assert (btc().bid, btc().ask) == ("97012.34", "97012.35")  # the recorded book
             assert "symbols=" in exchange.requests[0] and "BTCUSDT" in exchange.requests[0]
             assert health()["live"].healthy and health()["live"].circuit_state == "closed"
 
             exchange.stop()  # the exchange dies
-            _eventually(lambda: btc().provider == "replay")
-            _eventually(lambda: health()["live"].circuit_state in ("open", "half_open"))
+            eventually(lambda: btc().provider == "replay", 20)
+            eventually(lambda: health()["live"].circuit_state in ("open", "half_open"), 20)
             assert not health()["live"].healthy
             assert health()["replay"].healthy
 
             exchange.start()  # and comes back
-            _eventually(lambda: btc().provider == "live")
-            _eventually(lambda: health()["live"].healthy)
+            eventually(lambda: btc().provider == "live", 20)
+            eventually(lambda: health()["live"].healthy, 20)
     finally:
         stack.stop()
         try:

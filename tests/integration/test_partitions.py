@@ -15,7 +15,7 @@ from devstack.stack import Stack, StackConfig
 from services.challenges.partitions import PARTITIONS, partition_of
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, register_and_login
+from tests.helpers import admin_headers, bearer, eventually, register_and_login
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +27,6 @@ def owned(stack: Stack, name: str) -> int:
     return 0
 
 
-def wait_for(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("not reached in time")
-
-
 def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) -> None:
     cfg = StackConfig.ephemeral(
         tmp_path, database_url=database.create_database(), services=("auth", "market", "challenges")
@@ -44,7 +35,7 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
     stack.start()
     samples: list[tuple[int, int]] = []
     try:
-        wait_for(lambda: owned(stack, "challenges") == PARTITIONS)
+        eventually(lambda: owned(stack, "challenges") == PARTITIONS, 30)
         # A second replica joins; sample both shares while they rebalance.
         stop = threading.Event()
 
@@ -64,7 +55,7 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
         stack.start_service("challenges-2")
         sampler = threading.Thread(target=sample)
         sampler.start()
-        wait_for(lambda: (owned(stack, "challenges"), owned(stack, "challenges-2")) == (8, 8))
+        eventually(lambda: (owned(stack, "challenges"), owned(stack, "challenges-2")) == (8, 8), 30)
         stop.set()
         sampler.join()
         # Never both at once: at every sample the two shares fit in the partitions.
@@ -101,13 +92,13 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
         # second judges its half, having learned the positions from the outbox.
         first = open_positions()
         set_price(client, admin, "BTCUSD", "49400.00", "49400.00")
-        wait_for(lambda: all_failed(first), timeout=20)
+        eventually(lambda: all_failed(first), timeout=20)
         # Kill one replica: the other takes its share within the lease TTL and judges it all.
         second = open_positions()
         stack.kill_service("challenges-2")
-        wait_for(lambda: owned(stack, "challenges") == PARTITIONS, timeout=15)
+        eventually(lambda: owned(stack, "challenges") == PARTITIONS, timeout=15)
         set_price(client, admin, "BTCUSD", "49400.00", "49400.00")
-        wait_for(lambda: all_failed(second), timeout=20)
+        eventually(lambda: all_failed(second), timeout=20)
         for c in first + second:
             assert len(client.get(f"/api/challenges/{c['id']}/breaches", headers=h).json()["breaches"]) == 1
     finally:

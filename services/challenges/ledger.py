@@ -147,9 +147,10 @@ class Ledger:
                 if not events:
                     self.refresh_index(row["id"], row["user_id"], session, row["version"])
                     return row, session, events, []  # nothing changed: no write at all
-                trade_rows = await self._persist(conn, row, session, events, now, extra or {})
+                change, last = await self._persist(conn, row, session, events, now, extra or {})
+        self._written(change, last)
         self._after_commit(row, session)
-        return row, session, events, trade_rows
+        return row, session, events, change.trades
 
     def _session(self, row: Row, pos_rows: list[Any]) -> Session:
         rules = Rules.from_json(row["rules"])
@@ -173,8 +174,9 @@ class Ledger:
         events: list[dict[str, Any]],
         now: datetime,
         extra: dict[str, Any],
-    ) -> list[Any]:
-        """Write what `events` did, in the caller's transaction (the row is locked)."""
+    ) -> tuple[sql.Change, int | None]:
+        """Write what `events` did, in the caller's transaction (the row is locked); the change
+        and its last outbox sequence, for `_written` once the transaction commits."""
         change = self._change(row, s, events, now, extra)
         for e in events:
             kind = e["type"]
@@ -204,8 +206,7 @@ class Ledger:
         applied = await sql.write_changes(conn, now, [change])
         if row["id"] not in applied:
             raise StaleChallenge()
-        self._written(change, applied[row["id"]])
-        return change.trades
+        return change, applied[row["id"]]
 
     def _change(
         self, row: Row, s: Session, events: list[dict[str, Any]], now: datetime, extra: dict[str, Any]

@@ -38,6 +38,7 @@ from services.challenges.domain.rulepacks import RulePack, Rules
 from services.challenges.domain.session import OrderRejected, Quote, Session, Stops
 from services.challenges.order_batch import OrderBatcher, PendingOrder
 from services.challenges.prices import MarketView
+from services.challenges.session_cache import SessionCache
 from services.common.db import driver, driver_connection
 from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found
 
@@ -93,6 +94,8 @@ class Ledger:
         always_ask_market: bool = False,
         owns: Callable[[uuid.UUID], bool] = lambda cid: True,
         order_writers: int = 1,
+        order_linger: float = 0.0,
+        session_cache: int = 10_000,
     ) -> None:
         self.always_ask_market = always_ask_market
         # Whether this replica judges a challenge (its partition is leased here).
@@ -108,7 +111,8 @@ class Ledger:
         self.next_reset: dict[uuid.UUID, datetime] = {}
         self.owner: dict[uuid.UUID, uuid.UUID] = {}
         self.indexed_version: dict[uuid.UUID, int] = {}
-        self.orders = OrderBatcher(self._run_orders, workers=order_writers)
+        self.orders = OrderBatcher(self._run_orders, workers=order_writers, linger=order_linger)
+        self.sessions = SessionCache(session_cache)
 
     # --- the transaction ---------------------------------------------------------------------
 
@@ -161,10 +165,12 @@ class Ledger:
             for p in pos_rows
             if p["stop_loss"] is not None or p["take_profit"] is not None
         }
+        return Session(rules, account, self.market.specs, positions, stops, self._quotes())
+
+    def _quotes(self) -> ChainMap[str, Quote]:
         # Reads fall through to the live quotes (no copy of every symbol per order); a tick the
         # session applies lands in the front map, never in the shared one.
-        quotes: ChainMap[str, Quote] = ChainMap({}, cast(dict[str, Quote], self.market.quotes))
-        return Session(rules, account, self.market.specs, positions, stops, quotes)
+        return ChainMap({}, cast(dict[str, Quote], self.market.quotes))
 
     async def _persist(
         self,
@@ -206,6 +212,7 @@ class Ledger:
         applied = await sql.write_changes(conn, now, [change])
         if row["id"] not in applied:
             raise StaleChallenge()
+        self.sessions.drop(row["id"])  # its next order reads the state this writes
         return change, applied[row["id"]]
 
     def _change(
@@ -562,26 +569,25 @@ class Ledger:
         return trade_rows[0]
 
     async def _run_orders(self, batch: list[PendingOrder]) -> None:
-        """A batch of orders on distinct challenges: one read, one write, no lock held.
+        """A batch of orders on distinct challenges: one read (none for challenges whose
+        last write was this process's), one write, no lock held.
 
         Each order is resolved with its trade (or its first trade, for a retried key), a
-        refusal, NEEDS_LOCK, or StaleChallenge when its challenge changed after the read.
+        refusal, NEEDS_LOCK, or StaleChallenge when its challenge changed after the state
+        its order was computed on.
         """
+        held = {o: self._cached_state(o) for o in batch}
         work: list[tuple[PendingOrder, Row, Session, sql.Change]] = []
         async with driver(self.db) as conn:
-            states = await sql.challenge_states(conn, [(o.challenge_id, o.user_id, o.key) for o in batch])
+            unread = [(o.challenge_id, o.user_id, o.key) for o, h in held.items() if h is None]
+            states = await sql.challenge_states(conn, unread) if unread else {}
             now = datetime.now(UTC)
             for order in batch:
-                state = states.get(order.challenge_id)
+                state = held[order] or self._read_state(order, states)
                 if state is None:
-                    order.fail(not_found("challenge"))
-                    continue
-                row, pos_rows, seen = state
-                if seen is not None:
-                    order.resolve(seen)  # a retry: the first fill, never a second one
-                    continue
+                    continue  # resolved by the read: not found, or a retry's first fill
+                row, session = state
                 try:
-                    session = self._session(row, pos_rows)
                     events = order.act(session, row)
                 except OrderRejected as exc:
                     order.fail(order_error(exc))
@@ -603,10 +609,37 @@ class Ledger:
         for order, read, session, change in work:
             if change.challenge_id in applied:
                 self._written(change, applied[change.challenge_id])
-                self.refresh_index(read["id"], read["user_id"], session, read["version"] + 1)
+                written = {**read, **change.challenge, "version": read["version"] + 1}
+                written.pop("rules", None)  # the session holds them
+                self.sessions.put(change.challenge_id, written, session)
+                self.refresh_index(read["id"], read["user_id"], session, written["version"])
                 order.resolve(change.trades[0])
             else:
                 order.fail(StaleChallenge())
+
+    def _cached_state(self, order: PendingOrder) -> tuple[Row, Session] | None:
+        entry = self.sessions.take(order.challenge_id, order.user_id)
+        if entry is None:
+            return None
+        row, session = entry
+        session.quotes, session.specs = self._quotes(), self.market.specs  # today's, not the last order's
+        return row, session
+
+    def _read_state(self, order: PendingOrder, states: dict[uuid.UUID, Any]) -> tuple[Row, Session] | None:
+        """The order's challenge as read, or None once the order is answered by the read."""
+        state = states.get(order.challenge_id)
+        if state is None:
+            order.fail(not_found("challenge"))
+            return None
+        row, pos_rows, seen = state
+        if seen is not None:
+            order.resolve(seen)  # a retry: the first fill, never a second one
+            return None
+        try:
+            return row, self._session(row, pos_rows)
+        except Exception as exc:
+            order.fail(exc)
+            return None
 
     async def close(self, cid: uuid.UUID, user_id: uuid.UUID, symbol: str, key: str | None) -> Row:
         await self._quotes_for(symbol, [])

@@ -98,10 +98,11 @@ OUTBOX_LOCK = 7245001
 # fills, the positions they touched, the challenge rows and the outbox events. A challenge row
 # is updated only at the version its change was computed from, and every other write joins the
 # updated rows, so a stale change writes nothing at all while the others apply (one statement:
-# atomic even outside a transaction block). The outbox's advisory lock is taken after *every*
-# row update (count(*) drains `ch`): a row lock awaited while holding it could deadlock with a
-# locked transaction that holds that row and waits for the advisory lock. Events are drawn
-# sequence numbers in their given order.
+# atomic even outside a transaction block). Nor does a change whose order's idempotency key a
+# trade already holds (a retry computed on a cached state, see session_cache). The outbox's
+# advisory lock is taken after *every* row update (count(*) drains `ch`): a row lock awaited
+# while holding it could deadlock with a locked transaction that holds that row and waits for
+# the advisory lock. Events are drawn sequence numbers in their given order.
 _WRITE = f"""
 WITH
  ch AS (
@@ -111,10 +112,11 @@ WITH
      realized_pnl = v.realized_pnl, started_at = v.started_at, version = c.version + 1
   FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::text[],
               $9::timestamptz[], $10::timestamptz[], $11::int[], $12::int[], $13::int[], $14::numeric[],
-              $15::timestamptz[])
+              $15::timestamptz[], $39::text[])
        AS v(id, version, account, status, balance, equity, failure_reason, ended_at, last_trade_at, total_trades,
-            winning_trades, losing_trades, realized_pnl, started_at)
+            winning_trades, losing_trades, realized_pnl, started_at, key)
   WHERE c.id = v.id AND c.version = v.version
+    AND NOT EXISTS (SELECT 1 FROM trades t WHERE t.challenge_id = v.id AND t.idempotency_key = v.key)
   RETURNING c.id),
  tr AS (
   INSERT INTO trades (id, challenge_id, user_id, symbol, side, quantity, price, commission, realized_pnl,
@@ -214,6 +216,7 @@ async def write_changes(c: asyncpg.Connection, now: datetime, changes: list[Chan
         [ch.user_id for ch, _ in events],
         [kind for _, (kind, _) in events],
         [json.dumps(payload, default=str) for _, (_, payload) in events],
+        [next((t["idempotency_key"] for t in ch.trades if t["idempotency_key"]), None) for ch in changes],
     )
     return {r["id"]: r["last"] for r in records}
 

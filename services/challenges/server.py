@@ -42,6 +42,11 @@ class ChallengesSettings(ServiceSettings):
     # written share the next batch (group commit): measured 1.04 orders per batch with 4
     # writers against 3.8 with one, and ~40% more orders/s (bench/RESULTS.md).
     order_writers: int = 1
+    # How long a busy order writer waits for more orders before writing the next batch.
+    order_linger_ms: float = 2.0
+    # Challenges whose last written state this process keeps, so their next order needs no
+    # read (the write still checks the version); 0 reads every time.
+    session_cache: int = 10_000
 
 
 async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases) -> None:
@@ -82,6 +87,8 @@ async def setup(runtime: Runtime) -> Wiring:
         always_ask_market=s.quote_source == "market",
         owns=leases.owns,
         order_writers=s.order_writers,
+        order_linger=s.order_linger_ms / 1000,
+        session_cache=s.session_cache,
     )
 
     def partitions_changed(gained: set[int], lost: set[int]) -> None:

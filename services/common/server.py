@@ -9,6 +9,7 @@ tasks stop, the pool closes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,11 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         raise RuntimeError(f"could not bind {address}")
     await server.start()
     serve_metrics(settings.metrics_host, settings.metrics_port)
+    # What exists now (modules, descriptors, pools) lives as long as the process: out of the
+    # collector's sight, a full collection scans only what came after. Scanning ~130k startup
+    # objects stalled every request for 70-180 ms every 10-20 s under load (bench/RESULTS.md).
+    gc.collect()
+    gc.freeze()
     for name in ["", *service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", grpc=address, metrics=f"{settings.metrics_host}:{settings.metrics_port}")

@@ -1,5 +1,6 @@
 """The order path's writes against a real PostgreSQL: a change computed from an old version of
-its challenge writes nothing, while the other changes of its batch apply."""
+its challenge writes nothing, while the other changes of its batch apply; an order computed
+on a state this process cached is checked the same way."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import grpc
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,11 +19,13 @@ from services.challenges import store
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
 from services.challenges.domain.rulepacks import BUILT_IN
+from services.challenges.domain.session import Spec
 from services.challenges.ledger import Ledger
-from services.challenges.prices import MarketView
+from services.challenges.prices import CachedQuote, MarketView
 from services.challenges.server import SPEC
 from services.common.config import ServiceSettings
 from services.common.db import create_engine, driver
+from services.common.errors import ServiceError
 from services.common.migrations import migrate
 from tests.conftest import Database
 
@@ -127,3 +131,70 @@ async def test_the_read_finds_a_retried_key_and_only_the_owners_challenge(engine
     row, _, seen = found[a]
     assert seen is not None and seen["idempotency_key"] == "k" and row["version"] == 1
     assert stranger == {}
+
+
+async def test_a_change_whose_key_a_trade_holds_writes_nothing_even_at_the_current_version(
+    engine: AsyncEngine,
+) -> None:
+    a, ua = await _challenge(engine)
+    now = datetime.now(UTC)
+    async with driver(engine) as c:
+        assert list(await sql.write_changes(c, now, [_buy(a, ua, 0, "99995", "k")])) == [a]
+        # A retry computed on a cached state is at the current version, but its key is spent.
+        assert await sql.write_changes(c, now, [_buy(a, ua, 1, "99990", "k")]) == {}
+    state = await _state(engine, a, ua)
+    assert (state["version"], state["balance"], state["trades"]) == (1, Decimal("99995"), 1)
+
+
+def _market() -> MarketView:
+    """Instruments and a fresh quote in the cache, so no order asks market (none runs here)."""
+    market = MarketView(grpc.aio.insecure_channel("127.0.0.1:9"), cast(Any, None))
+    market.specs = {"BTCUSD": Spec("BTCUSD", Decimal(1), "USD", Decimal("0.01"), Decimal(100), Decimal("0.01"))}
+    market.quotes = {"BTCUSD": CachedQuote(Decimal(50000), Decimal(50010), datetime.now(UTC), True)}
+    return market
+
+
+async def _stored(engine: AsyncEngine, cid: uuid.UUID, uid: uuid.UUID) -> tuple[Decimal, Decimal, int]:
+    """Balance, BTCUSD position and fills as stored, and the balance the fills add up to."""
+    async with driver(engine) as c:
+        row, positions, _ = (await sql.challenge_states(c, [(cid, uid, None)]))[cid]
+        fills = await c.fetch("SELECT realized_pnl, commission FROM trades WHERE challenge_id = $1", cid)
+    assert row["balance"] == row["initial_balance"] + sum(f["realized_pnl"] - f["commission"] for f in fills)
+    return row["balance"], sum((p["quantity"] for p in positions), Decimal(0)), len(fills)
+
+
+async def test_orders_on_a_cached_state_see_changes_made_elsewhere_and_never_fill_a_key_twice(
+    engine: AsyncEngine,
+) -> None:
+    here = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
+    there = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)  # another replica
+    plan = PLANS[0]
+    uid = uuid.uuid4()
+    cid = (await here.create(uid, plan.id, Decimal(plan.account_sizes[0]), None))["id"]
+    await here.start(cid, uid)
+
+    async def buy(ledger: Ledger, key: str, side: str = "BUY") -> Any:
+        return await ledger.place(cid, uid, "BTCUSD", side, Decimal("0.5"), None, None, key, "", [])
+
+    first = await buy(here, "k1")
+    assert len(here.sessions) == 1  # what it wrote is cached here
+    await buy(there, "k2")  # `here`'s cached state is now a version behind
+    await buy(here, "k3", "SELL")  # recomputed on a fresh read: the position nets to 0.5
+    balance, position, fills = await _stored(engine, cid, uid)
+    assert (position, fills) == (Decimal("0.5"), 3)
+    # What `here` cached after its write is what the database holds.
+    entry = here.sessions.take(cid, uid)
+    assert entry is not None
+    row, cached = entry
+    assert (cached.account.balance, cached.positions["BTCUSD"].quantity) == (balance, position)
+    here.sessions.put(cid, row, cached)
+
+    # A stranger's order is refused and leaves the owner's cached state in place.
+    with pytest.raises(ServiceError):
+        await here.place(cid, uuid.uuid4(), "BTCUSD", "BUY", Decimal("0.5"), None, None, "x", "", [])
+    assert len(here.sessions) == 1
+
+    # A retried key answers its first fill; nothing is filled twice.
+    again = await buy(here, "k1")
+    assert again["id"] == first["id"]
+    assert await _stored(engine, cid, uid) == (balance, position, fills)

@@ -103,3 +103,19 @@ async def test_a_second_writer_waits_for_a_backlog_before_starting_a_batch() -> 
     run.release.set()
     assert await asyncio.gather(*results) == [0, 1, 2, 3]
     await batcher.close()
+
+
+async def test_a_busy_writer_lingers_for_more_orders_and_an_idle_one_does_not() -> None:
+    run = Recorder()
+    run.release.set()  # batches are written at once
+    batcher = OrderBatcher(run, workers=1, linger=0.2)
+    # Idle: a lone order is written without waiting for company.
+    assert await asyncio.wait_for(batcher.submit(_order(uuid.uuid4(), 0)), 0.1) == 0
+    # Busy (two orders in the last batch): orders that come during the linger go together.
+    await asyncio.gather(*(batcher.submit(_order(uuid.uuid4(), n)) for n in (1, 2)))
+    later = [asyncio.create_task(batcher.submit(_order(uuid.uuid4(), 3)))]
+    await asyncio.sleep(0.05)
+    later.append(asyncio.create_task(batcher.submit(_order(uuid.uuid4(), 4))))
+    assert await asyncio.gather(*later) == [3, 4]
+    assert run.batches == [[0], [1, 2], [3, 4]]
+    await batcher.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import subprocess
 import tempfile
@@ -287,6 +288,10 @@ def main() -> None:
         stack.start()
         try:
             sessions = setup_sessions(stack, max(levels))
+            # The client is a Python process too: its own full collections (tens of ms) would
+            # be charged to the service's latency. The services freeze their heap the same way.
+            gc.collect()
+            gc.freeze()
             table, results = [], {}
             for transport in ("envoy", "grpc"):
                 for c in levels:

@@ -77,6 +77,15 @@ def pgbench(url: str, seconds: int, clients: int = 8) -> float:
     raise RuntimeError(out)
 
 
+def _summary(lat: list[float], errors: list[int], seconds: float) -> dict[str, float]:
+    return {
+        "orders_per_s": len(lat) / seconds,
+        "p50_ms": percentile(lat, 50),
+        "p99_ms": percentile(lat, 99),
+        "errors": float(len(errors)),
+    }
+
+
 async def _http_order(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str, cid: str, side: str, key: str
 ) -> bool:
@@ -141,12 +150,7 @@ async def paced(stack: Stack, sessions: list[tuple[str, str]], rate: float, seco
             writer.close()
 
     await asyncio.gather(*(worker(k) for k in range(len(sessions))))
-    return {
-        "orders_per_s": len(lat) / seconds,
-        "p50_ms": percentile(lat, 50),
-        "p99_ms": percentile(lat, 99),
-        "errors": float(len(errors)),
-    }
+    return _summary(lat, errors, seconds)
 
 
 async def _grpc_worker(
@@ -202,12 +206,7 @@ async def load(
                     for k in range(concurrency)
                 )
             )
-    return {
-        "orders_per_s": len(lat) / seconds,
-        "p50_ms": percentile(lat, 50),
-        "p99_ms": percentile(lat, 99),
-        "errors": float(len(errors)),
-    }
+    return _summary(lat, errors, seconds)
 
 
 def _cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:

@@ -3,10 +3,10 @@
 Rebuild the challenge's Session from the stored state and the current quotes, let the pure
 engine act, then persist the new state, positions, trades, breaches, snapshots and outbox
 events together. Orders are written optimistically (the write applies only at the version
-read, see `_order`); everything else locks the row first. Either way a change is computed
-from the challenge's latest committed state, so concurrent orders never corrupt a balance
-and nothing is accepted after a failure: a FAILED status committed in between makes the
-order's write a no-op, and its recomputation is refused.
+the order was computed from, see `_order`); everything else locks the row first. Either way
+only a change computed from the challenge's latest committed state is written, so concurrent
+orders never corrupt a balance and nothing is accepted after a failure: a FAILED status
+committed in between makes the order's write a no-op, and its recomputation is refused.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ TRANSITIONS = Counter("challenges_status_changes_total", "Challenge status trans
 LAST_EVENT = Gauge("challenges_events_last_sequence", "Highest outbox sequence this process has committed.")
 
 ORDER_CONFLICTS = Counter(
-    "challenges_order_conflicts_total", "Orders recomputed because the challenge changed between read and write."
+    "challenges_order_conflicts_total",
+    "Orders recomputed because the challenge changed (or the order's key was spent) after the state they used.",
 )
 
 # Events whose records need statements of their own (breach rows, day snapshots, the next
@@ -549,12 +550,13 @@ class Ledger:
     ) -> Row:
         """One order, idempotent by key: a retry returns the first trade, never a second fill.
 
-        Optimistic first, in a batch with other challenges' orders (`_run_orders`): read the
-        challenge, act, and write only if the challenge is still at the version read. A
-        concurrent change (a breach, another replica) makes the write a no-op and the order is
-        recomputed on the new state; after a few lost races, or when the order causes a
-        breach, day roll or status change, it runs under the row lock instead. The key is
-        checked in the snapshot the write is validated against, so racing retries cannot both fill.
+        Optimistic first, in a batch with other challenges' orders (`_run_orders`): take the
+        challenge's state (cached from this process's last write, else read), act, and write
+        only if the challenge is still at that version and no trade holds the key. A change
+        made elsewhere (a breach, another replica) makes the write a no-op and the order is
+        recomputed on a fresh read; after a few lost races, or when the order causes a
+        breach, day roll or status change, it runs under the row lock instead. The write
+        itself checks the key, so racing or repeated retries cannot fill twice.
         """
         for _ in range(OPTIMISTIC_TRIES):
             try:

@@ -109,15 +109,13 @@ def main() -> None:
     ap.add_argument("--single-runs", type=int, default=20, help="runs in which one challenge breaches on a tick")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        stack = Stack(
+        with Stack(
             StackConfig.ephemeral(
                 Path(d),
                 services=("auth", "market", "challenges"),
                 env={"LOG_LEVEL": "WARNING", "MARKET_TICK_INTERVAL": "1"},
             )
-        )
-        stack.start()
-        try:
+        ) as stack:
             c = httpx.Client(base_url=stack.gateway_url, timeout=30)
             admin = c.post(
                 "/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password}
@@ -141,8 +139,6 @@ def main() -> None:
             single_lat = [r["seen_ms"] for r in singles]
             single_rate = median_of(singles)["background_ticks_per_s"]
             print("single breaches", single_lat, flush=True)
-        finally:
-            stack.stop()
     m = median_of(runs)
     save(
         "breach_latency",

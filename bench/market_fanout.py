@@ -150,13 +150,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        stack = Stack(
+        with Stack(
             StackConfig.ephemeral(
                 Path(d), services=("auth", "market"), env={"MARKET_TICK_INTERVAL": "5", "LOG_LEVEL": "WARNING"}
             )
-        )
-        stack.start()
-        try:
+        ) as stack:
             r = httpx.post(
                 f"{stack.gateway_url}/api/auth/login",
                 json={"email": stack.admin_email, "password": stack.admin_password},
@@ -187,8 +185,6 @@ def main() -> None:
                     ]
                 )
                 print(transport, m, flush=True)
-        finally:
-            stack.stop()
     save(
         "market_fanout",
         {

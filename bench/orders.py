@@ -276,16 +276,14 @@ def main() -> None:
     args = ap.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as d:
-        stack = Stack(
+        with Stack(
             StackConfig.ephemeral(
                 Path(d),
                 services=("auth", "market", "challenges"),
                 env={"LOG_LEVEL": "WARNING"},
                 replicas={"challenges": args.replicas},
             )
-        )
-        stack.start()
-        try:
+        ) as stack:
             sessions = setup_sessions(stack, max(levels))
             # The client is a Python process too: its own full collections (tens of ms) would
             # be charged to the service's latency. The services freeze their heap the same way.
@@ -329,8 +327,6 @@ def main() -> None:
             tps = sorted(pgbench(stack.pg.admin_url("tradesense"), int(args.seconds)) for _ in range(args.runs))[
                 args.runs // 2
             ]
-        finally:
-            stack.stop()
     save(
         "orders" if args.replicas == 1 else f"orders_{args.replicas}_replicas",
         {

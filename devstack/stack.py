@@ -125,6 +125,13 @@ class Stack:
             self.stop()
             raise
 
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def _start(self) -> None:
         self.cfg.base_dir.mkdir(parents=True, exist_ok=True)
         # A local administrator, its password generated once and kept with the data.

@@ -10,7 +10,7 @@ import concurrent.futures
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from devstack.stack import Stack, StackConfig, free_port
 class Database:
     """A PostgreSQL server the tests may create databases on."""
 
-    def __init__(self, admin_url: str, make_url: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, admin_url: str, make_url: Callable[[str], str]) -> None:
         self.admin_url = admin_url
         self._make_url = make_url
 
@@ -85,9 +85,5 @@ def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
             "LOGIN_ADDRESS_FREE_FAILURES": "10000",
         },
     )
-    s = Stack(cfg)
-    s.start()
-    try:
+    with Stack(cfg) as s:
         yield s
-    finally:
-        s.stop()

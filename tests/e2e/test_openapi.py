@@ -92,13 +92,9 @@ def test_schemathesis_fuzzes_every_operation_without_5xx_or_nonconforming_answer
 def test_schemathesis_fuzzes_the_admin_operations_as_an_admin(tmp_path: Path, database: Database) -> None:
     """As an administrator, so admin inputs reach the services' validation. A stack of its
     own: fuzzed plans, rule packs and prices must not leak into other tests' data."""
-    stack = Stack(StackConfig.ephemeral(tmp_path, database_url=database.create_database()))
-    stack.start()
-    try:
+    with Stack(StackConfig.ephemeral(tmp_path, database_url=database.create_database())) as stack:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
         ops = _operations(admin=True)
         assert len(ops) >= 5
         calls = _fuzz(stack.gateway_url, admin_headers(c, stack), ops)
         assert calls >= 10 * len(ops)
-    finally:
-        stack.stop()

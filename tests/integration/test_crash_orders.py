@@ -91,9 +91,7 @@ def _recompute(trades: list[dict[str, Any]], initial: Decimal, contract_size: De
 
 def test_kill_9_each_service_and_restart_postgres_under_orders(tmp_path: Path) -> None:
     cfg = StackConfig.ephemeral(tmp_path, services=("auth", "market", "challenges", "risk"))  # its own PostgreSQL
-    stack = Stack(cfg)
-    stack.start()
-    try:
+    with Stack(cfg) as stack:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
         admin = admin_headers(c, stack)
 
@@ -158,5 +156,3 @@ def test_kill_9_each_service_and_restart_postgres_under_orders(tmp_path: Path) -
             assert held == quantity
         assert all(p.poll() is None for p in stack.procs.values())
         print("orders acknowledged:", [len(tr.acked) for tr in traders], "retries:", [tr.retries for tr in traders])
-    finally:
-        stack.stop()

@@ -41,9 +41,7 @@ def test_stalled_feed_refuses_fills_and_shows_in_health(tmp_path: Path, database
             "MARKET_STALE_AFTER_SECONDS": "1.5",
         },
     )
-    stack = Stack(cfg)
-    stack.start()
-    try:
+    with Stack(cfg) as stack:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
         trader = register_and_login(c)
         h = bearer(trader["access_token"])
@@ -55,15 +53,11 @@ def test_stalled_feed_refuses_fills_and_shows_in_health(tmp_path: Path, database
         assert r.status_code == 400 and _reason(r) == "STALE_QUOTE", r.text
         health = {p["name"]: p for p in c.get("/api/market/health").json()["providers"]}
         assert health["live"]["healthy"] is False
-    finally:
-        stack.stop()
 
 
 def test_services_survive_a_postgres_restart(tmp_path: Path) -> None:
     cfg = StackConfig.ephemeral(tmp_path, services=("auth", "market", "challenges"))  # its own PostgreSQL
-    stack = Stack(cfg)
-    stack.start()
-    try:
+    with Stack(cfg) as stack:
         c = httpx.Client(base_url=stack.gateway_url, timeout=20)
         admin = admin_headers(c, stack)
         c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50000"}, headers=admin)
@@ -96,5 +90,3 @@ def test_services_survive_a_postgres_restart(tmp_path: Path) -> None:
         assert all(p.poll() is None for p in stack.procs.values())
         trades = c.get("/api/trades", params={"challenge_id": ch["id"]}, headers=h).json()["trades"]
         assert len(trades) == 2  # the failed attempt left nothing; the retry filled once
-    finally:
-        stack.stop()

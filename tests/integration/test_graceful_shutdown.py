@@ -27,9 +27,7 @@ def test_sigterm_drains(tmp_path: Path, database: Database) -> None:
         # Open streams (the health Watch below) hold the stop for the whole grace period.
         env={"SHUTDOWN_DRAIN_SECONDS": "1.0", "SHUTDOWN_GRACE_SECONDS": "3"},
     )
-    stack = Stack(cfg)
-    stack.start()
-    try:
+    with Stack(cfg) as stack:
         proc = stack.procs["market"]
         statuses: list[int] = []
         with grpc.insecure_channel(stack.grpc_addr("market")) as ch:
@@ -56,5 +54,3 @@ def test_sigterm_drains(tmp_path: Path, database: Database) -> None:
         assert health_pb2.HealthCheckResponse.NOT_SERVING in statuses
         log = (tmp_path / "logs" / "market.log").read_text()
         assert '"event": "stopped"' in log
-    finally:
-        stack.stop()

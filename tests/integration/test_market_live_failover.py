@@ -70,10 +70,8 @@ def test_live_feed_failover_and_recovery(tmp_path: Path, database: Database) -> 
             "MARKET_TICK_INTERVAL": "0.2",
         },
     )
-    stack = Stack(cfg)
-    stack.start()
     try:
-        with grpc.insecure_channel(stack.grpc_addr("market")) as ch:
+        with Stack(cfg) as stack, grpc.insecure_channel(stack.grpc_addr("market")) as ch:
             market = market_pb2_grpc.MarketServiceStub(ch)
 
             def btc() -> market_pb2.Price:
@@ -98,7 +96,6 @@ def test_live_feed_failover_and_recovery(tmp_path: Path, database: Database) -> 
             eventually(lambda: btc().provider == "live", 20)
             eventually(lambda: health()["live"].healthy, 20)
     finally:
-        stack.stop()
         try:
             exchange.stop()
         except Exception:

@@ -31,10 +31,8 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
     cfg = StackConfig.ephemeral(
         tmp_path, database_url=database.create_database(), services=("auth", "market", "challenges")
     )
-    stack = Stack(cfg)
-    stack.start()
     samples: list[tuple[int, int]] = []
-    try:
+    with Stack(cfg) as stack:
         eventually(lambda: owned(stack, "challenges") == PARTITIONS, 30)
         # A second replica joins; sample both shares while they rebalance.
         stop = threading.Event()
@@ -101,5 +99,3 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
         eventually(lambda: all_failed(second), timeout=20)
         for c in first + second:
             assert len(client.get(f"/api/challenges/{c['id']}/breaches", headers=h).json()["breaches"]) == 1
-    finally:
-        stack.stop()

@@ -51,40 +51,40 @@ def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Pat
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         },
     )
-    stack = Stack(cfg)
-    stack.start()
     try:
-        c = httpx.Client(base_url=stack.gateway_url, timeout=20)
-        admin = admin_headers(c, stack)
-        c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50001"}, headers=admin)
-        trader = register_and_login(c)
-        h = bearer(trader["access_token"])
-        ch = c.post("/api/challenges", json={"plan_id": "ftmo-phase1", "account_size": "100000.00"}, headers=h).json()
-        c.post(f"/api/challenges/{ch['id']}/start", json={}, headers=h)
-        r = c.post(
-            "/api/trades",
-            json={"challenge_id": ch["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"},
-            headers=h,
-        )
-        assert r.status_code == 200, r.text
+        with Stack(cfg) as stack:
+            c = httpx.Client(base_url=stack.gateway_url, timeout=20)
+            admin = admin_headers(c, stack)
+            c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50001"}, headers=admin)
+            trader = register_and_login(c)
+            h = bearer(trader["access_token"])
+            ch = c.post(
+                "/api/challenges", json={"plan_id": "ftmo-phase1", "account_size": "100000.00"}, headers=h
+            ).json()
+            c.post(f"/api/challenges/{ch['id']}/start", json={}, headers=h)
+            r = c.post(
+                "/api/trades",
+                json={"challenge_id": ch["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"},
+                headers=h,
+            )
+            assert r.status_code == 200, r.text
 
-        def trade_trace() -> set[tuple[str, str]] | None:
-            for service, name, tid in collector.spans:
-                if service == "challenges" and name.endswith("/PlaceTrade"):
-                    return {(s, n) for s, n, t in collector.spans if t == tid}
-            return None
+            def trade_trace() -> set[tuple[str, str]] | None:
+                for service, name, tid in collector.spans:
+                    if service == "challenges" and name.endswith("/PlaceTrade"):
+                        return {(s, n) for s, n, t in collector.spans if t == tid}
+                return None
 
-        deadline = time.monotonic() + 20
-        spans = None
-        while time.monotonic() < deadline:
-            spans = trade_trace()
-            if spans and {"gateway", "market"} <= {s for s, _ in spans}:
-                break
-            time.sleep(0.3)
-        assert spans is not None, collector.spans[:20]
-        services = {s for s, _ in spans}
-        assert {"gateway", "challenges", "market"} <= services, spans
-        assert ("market", "/tradesense.market.v1.MarketService/GetQuote") in spans
+            deadline = time.monotonic() + 20
+            spans = None
+            while time.monotonic() < deadline:
+                spans = trade_trace()
+                if spans and {"gateway", "market"} <= {s for s, _ in spans}:
+                    break
+                time.sleep(0.3)
+            assert spans is not None, collector.spans[:20]
+            services = {s for s, _ in spans}
+            assert {"gateway", "challenges", "market"} <= services, spans
+            assert ("market", "/tradesense.market.v1.MarketService/GetQuote") in spans
     finally:
-        stack.stop()
         server.stop(0)

@@ -62,10 +62,22 @@ ORDER_CONFLICTS = Counter(
 LOCKED_EVENTS = frozenset({"breach", "day_rolled", "status_changed"})
 # Optimistic attempts before an order queues for the row lock instead.
 OPTIMISTIC_TRIES = 3
+# Attempts at a judgement that lost a deadlock (PostgreSQL aborts one side after a second).
+JUDGE_TRIES = 3
+# Challenges judged in one transaction at most (start-up catch-up, the outbox follower).
+JUDGE_BATCH = 100
 # What an optimistic attempt answers when the order must run under the row lock.
 NEEDS_LOCK = object()
 
 INVALID_ORDER = {"UNKNOWN_SYMBOL", "QUANTITY_OUT_OF_RANGE", "QUANTITY_STEP", "NO_POSITION"}
+
+
+def _judgement(s: Session, symbol: str | None, now: datetime) -> list[dict[str, Any]]:
+    """What the clock (a day roll, symbol None) or the last tick in `symbol` does to a session."""
+    if symbol is None or symbol not in s.quotes:
+        return s._roll(now) + (s._judge(now) if not s.flat else [])
+    q = s.quotes[symbol]
+    return s.on_tick(symbol, q.bid, q.ask, now)
 
 
 def order_error(exc: OrderRejected) -> ServiceError:
@@ -152,7 +164,7 @@ class Ledger:
                 if not events:
                     self.refresh_index(row["id"], row["user_id"], session, row["version"])
                     return row, session, events, []  # nothing changed: no write at all
-                change, last = await self._persist(conn, row, session, events, now, extra or {})
+                [(change, last)] = await self._persist(conn, [(row, session, events, extra or {})], now)
         self._written(change, last)
         self._after_commit(row, session)
         return row, session, events, change.trades
@@ -174,47 +186,49 @@ class Ledger:
         return ChainMap({}, cast(dict[str, Quote], self.market.quotes))
 
     async def _persist(
-        self,
-        conn: Any,
-        row: Row,
-        s: Session,
-        events: list[dict[str, Any]],
-        now: datetime,
-        extra: dict[str, Any],
-    ) -> tuple[sql.Change, int | None]:
-        """Write what `events` did, in the caller's transaction (the row is locked); the change
-        and its last outbox sequence, for `_written` once the transaction commits."""
-        change = self._change(row, s, events, now, extra)
-        for e in events:
-            kind = e["type"]
-            if kind == "breach":
-                await sql.insert_breach(
-                    conn,
-                    {
-                        "id": uuid.uuid4(),
-                        "challenge_id": row["id"],
-                        "rule": e["rule"],
-                        "hard": e["hard"],
-                        "parameters": e["parameters"],
-                        "observed": e["observed"],
-                        "occurred_at": now,
-                    },
-                )
-            elif kind == "day_rolled":
-                await sql.save_snapshot(
-                    conn,
-                    row["id"],
-                    date.fromisoformat(e["trading_day"]),
-                    Decimal(e["day_start_balance"]),
-                    Decimal(e["day_start_equity"]),
-                )
-            elif kind == "status_changed" and e["to"] == engine.PASSED and s.rules.next_plan:
-                e["next_challenge_id"] = str(await self._open_next_phase(conn, row, s, now))
-        applied = await sql.write_changes(conn, now, [change])
-        if row["id"] not in applied:
-            raise StaleChallenge()
-        self.sessions.drop(row["id"])  # its next order reads the state this writes
-        return change, applied[row["id"]]
+        self, conn: Any, work: list[tuple[Row, Session, list[dict[str, Any]], dict[str, Any]]], now: datetime
+    ) -> list[tuple[sql.Change, int | None]]:
+        """Write what each (row, session, events, extra) did, in the caller's transaction (the
+        rows are locked); each change with its last outbox sequence, for `_written` once the
+        transaction commits."""
+        changes, breaches, snapshots = [], [], []
+        for row, s, events, extra in work:
+            for e in events:
+                kind = e["type"]
+                if kind == "breach":
+                    breaches.append(
+                        {
+                            "id": uuid.uuid4(),
+                            "challenge_id": row["id"],
+                            "rule": e["rule"],
+                            "hard": e["hard"],
+                            "parameters": e["parameters"],
+                            "observed": e["observed"],
+                            "occurred_at": now,
+                        }
+                    )
+                elif kind == "day_rolled":
+                    snapshots.append(
+                        (
+                            row["id"],
+                            date.fromisoformat(e["trading_day"]),
+                            Decimal(e["day_start_balance"]),
+                            Decimal(e["day_start_equity"]),
+                        )
+                    )
+                elif kind == "status_changed" and e["to"] == engine.PASSED and s.rules.next_plan:
+                    e["next_challenge_id"] = str(await self._open_next_phase(conn, row, s, now))
+            changes.append(self._change(row, s, events, now, extra))
+        await sql.insert_breaches(conn, breaches)
+        await sql.save_snapshots(conn, snapshots)
+        applied = await sql.write_changes(conn, now, changes)
+        written = []
+        for change in changes:
+            if change.challenge_id not in applied:
+                raise StaleChallenge()
+            self.sessions.drop(change.challenge_id)  # its next order reads the state this writes
+            written.append((change, applied[change.challenge_id]))
+        return written
 
     def _change(
         self, row: Row, s: Session, events: list[dict[str, Any]], now: datetime, extra: dict[str, Any]
@@ -699,8 +713,9 @@ class Ledger:
                     cid = r["challenge_id"]
                     if self.owns(cid) and r["sequence"] > self.local_seq.get(cid, 0):
                         todo.add(cid)
-                for cid in todo:
-                    await self.judge(cid, None)
+                ids = sorted(todo)
+                for i in range(0, len(ids), JUDGE_BATCH):
+                    await self.judge_many(dict.fromkeys(ids[i : i + JUDGE_BATCH]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -708,16 +723,53 @@ class Ledger:
             await asyncio.sleep(poll)
 
     async def judge(self, cid: uuid.UUID, symbol: str | None) -> None:
-        """Mark-to-market or a day roll for one challenge, exactly (Decimal engine)."""
+        """Mark-to-market (after a tick in `symbol`) or a day roll (None) for one challenge."""
+        await self.judge_many({cid: symbol})
+
+    async def judge_many(self, wanted: dict[uuid.UUID, str | None]) -> None:
+        """Judge several challenges exactly (Decimal engine) in one transaction: one lock
+        statement, one read of their positions, one write of everything they did.
+
+        A big price move can put hundreds of challenges at a limit with one tick; judged one
+        transaction each, they queued behind each other (bench.breach_latency). Rows are locked
+        in id order, the order every multi-row writer uses; a deadlock with another replica's
+        or an order's statement is retried.
+        """
+        for attempt in range(JUDGE_TRIES):
+            try:
+                await self._judge_many(wanted)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == JUDGE_TRIES - 1:
+                    raise
+
+    async def _judge_many(self, wanted: dict[uuid.UUID, str | None]) -> None:
         now = datetime.now(UTC)
-
-        def act(s: Session, row: Row) -> list[dict[str, Any]]:
-            if symbol is None or symbol not in s.quotes:
-                return s._roll(now) + (s._judge(now) if not s.flat else [])
-            q = s.quotes[symbol]
-            return s.on_tick(symbol, q.bid, q.ask, now)
-
-        await self.transact(cid, None, act, now=now)
+        work: list[tuple[Row, Session, list[dict[str, Any]], dict[str, Any]]] = []
+        unchanged: list[tuple[Row, Session]] = []
+        async with driver(self.db) as conn:
+            async with conn.transaction():
+                rows = await sql.lock_challenges(conn, sorted(wanted))
+                held = await sql.positions_of(conn, [r["id"] for r in rows])
+                for row in rows:
+                    try:
+                        s = self._session(row, held[row["id"]])
+                        events = _judgement(s, wanted[row["id"]], now)
+                    except Exception as exc:  # one challenge's bug is not the others'
+                        log.error("judge failed", challenge_id=str(row["id"]), error=str(exc)[:200])
+                        continue
+                    if events:
+                        work.append((row, s, events, {}))
+                    else:
+                        unchanged.append((row, s))
+                written = await self._persist(conn, work, now)
+        for (read, session, _, _), (change, last) in zip(work, written, strict=True):
+            self._written(change, last)
+            self.refresh_index(read["id"], read["user_id"], session, read["version"] + 1)
+        if work:
+            self.events_committed()
+        for read, session in unchanged:
+            self.refresh_index(read["id"], read["user_id"], session, read["version"])
 
     async def load_live(self, partitions: set[int] | None = None) -> int:
         """Index the live challenges of our partitions, catching up on missed day rolls."""
@@ -725,10 +777,15 @@ class Ledger:
 
         async with self.db.connect() as conn:
             rows = await store.live_challenges(conn)
-        rows = [r for r in rows if partitions is None or partition_of(r["id"]) in partitions]
-        for row in rows:
+        ids = sorted(r["id"] for r in rows if partitions is None or partition_of(r["id"]) in partitions)
+        for i in range(0, len(ids), JUDGE_BATCH):
+            chunk = ids[i : i + JUDGE_BATCH]
             try:
-                await self.judge(row["id"], None)
-            except Exception as exc:
-                log.error("could not load challenge", challenge_id=str(row["id"]), error=str(exc))
-        return len(rows)
+                await self.judge_many(dict.fromkeys(chunk))
+            except Exception:
+                for cid in chunk:  # find the one that fails; the others load
+                    try:
+                        await self.judge(cid, None)
+                    except Exception as exc:
+                        log.error("could not load challenge", challenge_id=str(cid), error=str(exc))
+        return len(ids)

@@ -62,6 +62,26 @@ async def positions_and_trade(
     return list(r["positions"]), r["seen"]
 
 
+async def lock_challenges(c: asyncpg.Connection, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """Lock several challenges in id order (the order every multi-row writer uses), with
+    their positions read afterwards in a statement of their own (see positions_and_trade)."""
+    records = await c.fetch(
+        f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
+    )
+    rows = [_challenge(r) for r in records]
+    return [r for r in rows if r is not None]
+
+
+async def positions_of(c: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    """The positions of several challenges, by challenge, each list in symbol order."""
+    found: dict[uuid.UUID, list[asyncpg.Record]] = {cid: [] for cid in ids}
+    for r in await c.fetch(
+        "SELECT p FROM positions p WHERE p.challenge_id = ANY($1::uuid[]) ORDER BY p.challenge_id, p.symbol", ids
+    ):
+        found[r["p"]["challenge_id"]].append(r["p"])
+    return found
+
+
 async def challenge_states(
     c: asyncpg.Connection, wanted: list[tuple[uuid.UUID, uuid.UUID, str | None]]
 ) -> dict[uuid.UUID, tuple[dict[str, Any], list[asyncpg.Record], asyncpg.Record | None]]:
@@ -222,29 +242,34 @@ async def write_changes(c: asyncpg.Connection, now: datetime, changes: list[Chan
     return {r["id"]: r["last"] for r in records}
 
 
-async def insert_breach(c: asyncpg.Connection, v: dict[str, Any]) -> None:
-    await c.execute(
-        "INSERT INTO breaches (id, challenge_id, rule, hard, parameters, observed, occurred_at) "
-        "VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7)",
-        v["id"],
-        v["challenge_id"],
-        v["rule"],
-        v["hard"],
-        json.dumps(v["parameters"], default=str),
-        json.dumps(v["observed"], default=str),
-        v["occurred_at"],
-    )
+async def insert_breaches(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await c.executemany(
+            "INSERT INTO breaches (id, challenge_id, rule, hard, parameters, observed, occurred_at) "
+            "VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7)",
+            [
+                (
+                    v["id"],
+                    v["challenge_id"],
+                    v["rule"],
+                    v["hard"],
+                    json.dumps(v["parameters"], default=str),
+                    json.dumps(v["observed"], default=str),
+                    v["occurred_at"],
+                )
+                for v in rows
+            ],
+        )
 
 
-async def save_snapshot(c: asyncpg.Connection, cid: uuid.UUID, day: date, balance: Decimal, equity: Decimal) -> None:
-    await c.execute(
-        "INSERT INTO daily_snapshots (challenge_id, trading_day, start_balance, start_equity) VALUES ($1,$2,$3,$4) "
-        "ON CONFLICT DO NOTHING",
-        cid,
-        day,
-        balance,
-        equity,
-    )
+async def save_snapshots(c: asyncpg.Connection, rows: list[tuple[uuid.UUID, date, Decimal, Decimal]]) -> None:
+    """Day-start snapshots (challenge, trading day, balance, equity); a day already recorded stays."""
+    if rows:
+        await c.executemany(
+            "INSERT INTO daily_snapshots (challenge_id, trading_day, start_balance, start_equity) "
+            "VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
 
 async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> int | None:

@@ -1,8 +1,9 @@
 """Mark-to-market and day rolls, driven by the price stream and the clock.
 
 Each tick goes through the vectorised index; the few challenges it puts at a limit
-(or a stop, or a warning level) are judged exactly, one transaction each, by a small
-pool of workers. A challenge already queued is not queued twice.
+(or a stop, or a warning level) are judged exactly by a small pool of workers, each
+taking what is queued (up to a batch) into one transaction. A challenge already queued is
+not queued twice.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ TICK_SECONDS = Histogram(
 
 
 class Marker:
-    def __init__(self, ledger: Ledger, workers: int = 4, equity_every: float = 5.0) -> None:
+    def __init__(self, ledger: Ledger, workers: int = 4, equity_every: float = 5.0, batch: int = 50) -> None:
         self.ledger = ledger
+        # Candidates a worker judges in one transaction: one tick can bring hundreds, and
+        # the workers' batches overlap their database round trips.
+        self.batch = batch
         self.equity_every = equity_every
         self.touched: set[uuid.UUID] = set()
         self.last_equity: dict[uuid.UUID, tuple[float, str]] = {}  # cid -> (monotonic time, equity sent)
@@ -57,17 +61,24 @@ class Marker:
 
     async def work(self) -> None:
         while True:
-            cid, symbol = await self.queue.get()
-            self.pending.discard(cid)
-            if not self.ledger.owns(cid):
-                continue  # the partition moved to another replica meanwhile
+            queued = [await self.queue.get()]
+            while len(queued) < self.batch and not self.queue.empty():
+                queued.append(self.queue.get_nowait())
+            wanted: dict[uuid.UUID, str | None] = {}
+            for cid, symbol in queued:
+                self.pending.discard(cid)
+                if self.ledger.owns(cid):  # else the partition moved to another replica meanwhile
+                    wanted[cid] = symbol
+            if not wanted:
+                continue
             try:
-                await self.ledger.judge(cid, symbol)
-                JUDGED.labels("tick" if symbol else "day_roll").inc()
+                await self.ledger.judge_many(wanted)
+                for symbol in wanted.values():
+                    JUDGED.labels("tick" if symbol else "day_roll").inc()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("judge failed", challenge_id=str(cid), error=str(exc)[:200])
+                log.warning("judge failed", challenges=len(wanted), error=str(exc)[:200])
 
     async def day_rolls(self, every: float = 1.0) -> None:
         while True:

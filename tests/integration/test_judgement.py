@@ -1,0 +1,69 @@
+"""Judging several challenges in one transaction (a tick that reaches many at once) against a
+real PostgreSQL: each is judged exactly as it would be alone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.challenges.domain.marking import MarkIndex
+from services.challenges.domain.plans import PLANS
+from services.challenges.ledger import Ledger
+from services.challenges.prices import CachedQuote
+from services.common.db import driver
+from tests.integration.test_order_writes import _market, _stored, engine  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_one_tick_fails_the_challenges_it_breaks_in_one_judgement_and_spares_the_rest(
+    engine: AsyncEngine,  # noqa: F811
+) -> None:
+    ledger = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
+    plan = PLANS[0]  # FTMO-style phase 1 on $10,000: daily loss $500, max loss $1,000
+    owners: dict[uuid.UUID, uuid.UUID] = {}
+    for lots in ("0.1", "0.2", "0.05"):
+        uid = uuid.uuid4()
+        cid = (await ledger.create(uid, plan.id, Decimal("10000.00"), None))["id"]
+        await ledger.start(cid, uid)
+        await ledger.place(cid, uid, "BTCUSD", "BUY", Decimal(lots), None, None, f"k-{lots}", "", [])
+        owners[cid] = uid
+    broken, doubly, spared = owners
+    # Another replica adds to one of them: the judgement works on what is stored, not on what
+    # this process last wrote.
+    there = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
+    await there.place(broken, owners[broken], "BTCUSD", "BUY", Decimal("0.05"), None, None, "k-more", "", [])
+
+    # BTCUSD falls 6,010 from the buys' ask: -901.50 and -1,202 break the daily limit (the
+    # second the maximum loss too); -300.50 does not.
+    ledger.market.quotes["BTCUSD"] = CachedQuote(Decimal(44000), Decimal(44010), datetime.now(UTC), True)
+    await ledger.judge_many(dict.fromkeys(owners, "BTCUSD"))
+
+    async with driver(engine) as c:
+        status = dict(await c.fetch("SELECT id, status FROM challenges WHERE id = ANY($1::uuid[])", list(owners)))
+        breaches = await c.fetch(
+            "SELECT challenge_id, rule, hard, observed FROM breaches WHERE challenge_id = ANY($1::uuid[])",
+            list(owners),
+        )
+        ended = await c.fetch(
+            "SELECT challenge_id, payload->>'to' AS status FROM events WHERE type = 'status_changed' "
+            "AND challenge_id = ANY($1::uuid[]) AND payload->>'to' = 'FAILED'",
+            list(owners),
+        )
+    assert status == {broken: "FAILED", doubly: "FAILED", spared: "ACTIVE"}
+    assert {b["challenge_id"] for b in breaches if b["hard"]} == {broken, doubly}
+    assert sorted(e["challenge_id"] for e in ended) == sorted([broken, doubly])
+    for cid, uid in owners.items():
+        balance, position, fills = await _stored(engine, cid, uid)  # balance = initial + Σ(P&L − commission)
+        if cid == spared:
+            assert (position, fills) == (Decimal("0.05"), 1)
+        else:
+            assert position == 0  # flattened at the breach price, the other replica's fill included
+            assert fills == (3 if cid == broken else 2)
+            assert balance < Decimal("10000.00") - Decimal(500)
+    # Failed ones leave the index (no more marks, no day rolls); the spared one stays.
+    assert ledger.next_reset.keys() & set(owners) == {spared}

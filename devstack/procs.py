@@ -1,27 +1,30 @@
-"""Child processes that die with their parent (no orphan after Ctrl-C or kill -9)."""
+"""Child processes that die with their parent (no orphan after Ctrl-C or kill -9).
+
+No Python runs in a child between fork and exec (no `preexec_fn`): the parent holds live gRPC
+channels (health checks, tests, benchmarks), and with Python code in the child grpcio (>= 1.80)
+restarts its poller there, which aborts on the descriptors `close_fds` just closed — about one
+child in forty died with SIGABRT before it could exec (tests/unit/test_procs.py;
+grpc/grpc#43055). The child's own process group and its death signal are set without Python:
+`process_group=0`, and util-linux's `setpriv --pdeathsig` in front of the command.
+"""
 
 from __future__ import annotations
 
-import ctypes
 import os
+import shutil
 import signal
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-_PR_SET_PDEATHSIG = 1
+_SETPRIV = shutil.which("setpriv")  # Linux (util-linux); elsewhere children just get their own group
 
 
-def _die_with_parent(sig: int) -> Callable[[], None]:
-    def preexec() -> None:
-        os.setpgrp()  # our own group: the terminal's Ctrl-C reaches only the supervisor
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, sig)
-
-    return preexec
+def command(args: list[str], death_signal: int) -> list[str]:
+    """`args`, prefixed so the process gets `death_signal` when its parent dies."""
+    if _SETPRIV is None:
+        return args
+    return [_SETPRIV, "--pdeathsig", signal.Signals(death_signal).name.removeprefix("SIG"), "--", *args]
 
 
 def spawn(
@@ -39,12 +42,12 @@ def spawn(
     if user is not None:
         kwargs["user"] = user
     proc = subprocess.Popen(
-        args,
+        command(args, death_signal),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
         cwd=cwd,
-        preexec_fn=_die_with_parent(death_signal),
+        process_group=0,  # our own group: the terminal's Ctrl-C reaches only the supervisor
         **kwargs,
     )
     log.close()

@@ -113,6 +113,8 @@ class EmbeddedPostgres:
             "timezone=UTC",
             "-c",
             "log_min_messages=warning",
+            "-c",
+            "log_lock_waits=on",  # a lock waited on longer than deadlock_timeout (1 s) is logged
         ]
         if not self.durable:
             # Throwaway test clusters: skip fsync for speed (never for `make run` data).

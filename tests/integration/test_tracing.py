@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from devstack.stack import Stack, StackConfig, free_port
 from tests.conftest import Database
-from tests.helpers import admin_headers, bearer, register_and_login
+from tests.e2e.test_challenges import new_challenge
+from tests.helpers import admin_headers, bearer, eventually, register_and_login
 
 pytestmark = pytest.mark.integration
 
@@ -57,34 +57,24 @@ def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Pat
             admin = admin_headers(c, stack)
             c.post("/api/market/admin/prices/BTCUSD", json={"bid": "50000", "ask": "50001"}, headers=admin)
             trader = register_and_login(c)
-            h = bearer(trader["access_token"])
-            ch = c.post(
-                "/api/challenges", json={"plan_id": "ftmo-phase1", "account_size": "100000.00"}, headers=h
-            ).json()
-            c.post(f"/api/challenges/{ch['id']}/start", json={}, headers=h)
+            ch = new_challenge(c, trader)
             r = c.post(
                 "/api/trades",
                 json={"challenge_id": ch["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"},
-                headers=h,
+                headers=bearer(trader["access_token"]),
             )
             assert r.status_code == 200, r.text
 
             def trade_trace() -> set[tuple[str, str]] | None:
+                """The (service, span) pairs of the PlaceTrade's trace, once gateway and market spans are in."""
                 for service, name, tid in collector.spans:
                     if service == "challenges" and name.endswith("/PlaceTrade"):
-                        return {(s, n) for s, n, t in collector.spans if t == tid}
+                        spans = {(s, n) for s, n, t in collector.spans if t == tid}
+                        return spans if {"gateway", "market"} <= {s for s, _ in spans} else None
                 return None
 
-            deadline = time.monotonic() + 20
-            spans = None
-            while time.monotonic() < deadline:
-                spans = trade_trace()
-                if spans and {"gateway", "market"} <= {s for s, _ in spans}:
-                    break
-                time.sleep(0.3)
-            assert spans is not None, collector.spans[:20]
-            services = {s for s, _ in spans}
-            assert {"gateway", "challenges", "market"} <= services, spans
+            spans = eventually(trade_trace, 20, 0.3)
+            assert {"gateway", "challenges", "market"} <= {s for s, _ in spans}, spans
             assert ("market", "/tradesense.market.v1.MarketService/GetQuote") in spans
     finally:
         server.stop(0)

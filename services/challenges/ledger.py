@@ -724,17 +724,31 @@ class Ledger:
 
     async def judge(self, cid: uuid.UUID, symbol: str | None) -> None:
         """Mark-to-market (after a tick in `symbol`) or a day roll (None) for one challenge."""
-        await self.judge_many({cid: symbol})
+        await self._judge_retrying({cid: symbol})
 
     async def judge_many(self, wanted: dict[uuid.UUID, str | None]) -> None:
         """Judge several challenges exactly (Decimal engine) in one transaction: one lock
         statement, one read of their positions, one write of everything they did.
 
         A big price move can put hundreds of challenges at a limit with one tick; judged one
-        transaction each, they queued behind each other (bench.breach_latency). Rows are locked
-        in id order, the order every multi-row writer uses; a deadlock with another replica's
-        or an order's statement is retried.
+        transaction each, they queued behind each other (bench.breach_latency). A batch that
+        fails is judged again one challenge at a time, so one bad challenge holds back no
+        other (its failure is logged).
         """
+        try:
+            await self._judge_retrying(wanted)
+        except Exception:
+            if len(wanted) == 1:
+                raise
+            for cid, symbol in wanted.items():
+                try:
+                    await self._judge_retrying({cid: symbol})
+                except Exception as exc:
+                    log.error("judge failed", challenge_id=str(cid), error=str(exc)[:200])
+
+    async def _judge_retrying(self, wanted: dict[uuid.UUID, str | None]) -> None:
+        # Rows are locked in id order, the order every multi-row writer uses; a deadlock with
+        # another replica's batch or an order's statement is retried.
         for attempt in range(JUDGE_TRIES):
             try:
                 await self._judge_many(wanted)
@@ -779,13 +793,8 @@ class Ledger:
             rows = await store.live_challenges(conn)
         ids = sorted(r["id"] for r in rows if partitions is None or partition_of(r["id"]) in partitions)
         for i in range(0, len(ids), JUDGE_BATCH):
-            chunk = ids[i : i + JUDGE_BATCH]
             try:
-                await self.judge_many(dict.fromkeys(chunk))
-            except Exception:
-                for cid in chunk:  # find the one that fails; the others load
-                    try:
-                        await self.judge(cid, None)
-                    except Exception as exc:
-                        log.error("could not load challenge", challenge_id=str(cid), error=str(exc))
+                await self.judge_many(dict.fromkeys(ids[i : i + JUDGE_BATCH]))
+            except Exception as exc:  # one challenge alone, or the database
+                log.error("could not load challenges", first=str(ids[i]), error=str(exc)[:200])
         return len(ids)

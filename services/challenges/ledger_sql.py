@@ -63,8 +63,8 @@ async def positions_and_trade(
 
 
 async def lock_challenges(c: asyncpg.Connection, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
-    """Lock several challenges in id order (the order every multi-row writer uses), with
-    their positions read afterwards in a statement of their own (see positions_and_trade)."""
+    """Lock several challenges in id order (the order every multi-row writer uses). Read their
+    positions after this, in a statement of its own (see positions_and_trade)."""
     records = await c.fetch(
         f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
     )

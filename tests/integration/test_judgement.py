@@ -6,22 +6,25 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.challenges import ledger_sql as sql
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
 from services.challenges.ledger import Ledger
 from services.challenges.prices import CachedQuote
 from services.common.db import driver
-from tests.integration.test_order_writes import _market, _stored, engine  # noqa: F401  (the fixture)
+from tests.integration.test_order_writes import _market, _stored
 
 pytestmark = pytest.mark.integration
 
 
 async def test_one_tick_fails_the_challenges_it_breaks_in_one_judgement_and_spares_the_rest(
-    engine: AsyncEngine,  # noqa: F811
+    engine: AsyncEngine,
 ) -> None:
     ledger = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
     plan = PLANS[0]  # FTMO-style phase 1 on $10,000: daily loss $500, max loss $1,000
@@ -67,3 +70,48 @@ async def test_one_tick_fails_the_challenges_it_breaks_in_one_judgement_and_spar
             assert balance < Decimal("10000.00") - Decimal(500)
     # Failed ones leave the index (no more marks, no day rolls); the spared one stays.
     assert ledger.next_reset.keys() & set(owners) == {spared}
+
+
+async def _three_at_the_limit(engine: AsyncEngine, ledger: Ledger) -> list[uuid.UUID]:
+    ids = []
+    for n in range(3):
+        uid = uuid.uuid4()
+        cid = (await ledger.create(uid, PLANS[0].id, Decimal("10000.00"), None))["id"]
+        await ledger.start(cid, uid)
+        await ledger.place(cid, uid, "BTCUSD", "BUY", Decimal("0.1"), None, None, f"k{n}", "", [])
+        ids.append(cid)
+    ledger.market.quotes["BTCUSD"] = CachedQuote(Decimal(44000), Decimal(44010), datetime.now(UTC), True)
+    return ids
+
+
+async def _statuses(engine: AsyncEngine, ids: list[uuid.UUID]) -> list[str]:
+    async with driver(engine) as c:
+        found = dict(await c.fetch("SELECT id, status FROM challenges WHERE id = ANY($1::uuid[])", ids))
+    return [found[cid] for cid in ids]
+
+
+async def test_one_bad_challenge_holds_back_none_of_its_batch(engine: AsyncEngine) -> None:
+    ledger = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
+    ids = await _three_at_the_limit(engine, ledger)
+    async with driver(engine) as c:  # a row the engine cannot read
+        await c.execute("UPDATE challenges SET account = '{}'::jsonb WHERE id = $1", ids[0])
+    await ledger.judge_many(dict.fromkeys(ids, "BTCUSD"))
+    assert await _statuses(engine, ids) == ["ACTIVE", "FAILED", "FAILED"]
+
+
+async def test_a_batch_the_database_refuses_is_judged_one_by_one(
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
+    ids = await _three_at_the_limit(engine, ledger)
+    write = sql.write_changes
+
+    async def refuse_batches(c: Any, now: datetime, changes: list[sql.Change]) -> Any:
+        if len(changes) > 1:
+            raise asyncpg.CheckViolationError("refused")
+        return await write(c, now, changes)
+
+    monkeypatch.setattr(sql, "write_changes", refuse_batches)
+    await ledger.judge_many(dict.fromkeys(ids, "BTCUSD"))
+    assert await _statuses(engine, ids) == ["FAILED"] * 3

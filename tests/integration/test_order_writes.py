@@ -5,7 +5,6 @@ on a state this process cached is checked the same way."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -15,32 +14,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import ledger_sql as sql
-from services.challenges import store
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
-from services.challenges.domain.rulepacks import BUILT_IN
 from services.challenges.domain.session import Spec
 from services.challenges.ledger import Ledger
 from services.challenges.prices import CachedQuote, MarketView
-from services.challenges.server import SPEC
-from services.common.config import ServiceSettings
-from services.common.db import create_engine, driver
+from services.common.db import driver
 from services.common.errors import ServiceError
-from services.common.migrations import migrate
-from tests.conftest import Database
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
-    url = database.create_database()
-    engine = create_engine(ServiceSettings(service_name=SPEC.name, database_url=url))  # type: ignore[arg-type]
-    await migrate(engine, SPEC.name, SPEC.migrations)
-    async with engine.begin() as conn:
-        await store.seed(conn, BUILT_IN, PLANS)
-    yield engine
-    await engine.dispose()
 
 
 async def _challenge(engine: AsyncEngine) -> tuple[uuid.UUID, uuid.UUID]:

@@ -776,7 +776,7 @@ class Ledger:
                         work.append((row, s, events, {}))
                     else:
                         unchanged.append((row, s))
-                written = await self._persist(conn, work, now)
+                written = await self._persist(conn, work, now) if work else []
         for (read, session, _, _), (change, last) in zip(work, written, strict=True):
             self._written(change, last)
             self.refresh_index(read["id"], read["user_id"], session, read["version"] + 1)

@@ -64,7 +64,7 @@ LOCKED_EVENTS = frozenset({"breach", "day_rolled", "status_changed"})
 OPTIMISTIC_TRIES = 3
 # Attempts at a judgement that lost a deadlock (PostgreSQL aborts one side after a second).
 JUDGE_TRIES = 3
-# Challenges judged in one transaction at most (start-up catch-up, the outbox follower).
+# Challenges judged in one transaction at most (judge_many splits larger sets).
 JUDGE_BATCH = 100
 # What an optimistic attempt answers when the order must run under the row lock.
 NEEDS_LOCK = object()
@@ -713,9 +713,7 @@ class Ledger:
                     cid = r["challenge_id"]
                     if self.owns(cid) and r["sequence"] > self.local_seq.get(cid, 0):
                         todo.add(cid)
-                ids = sorted(todo)
-                for i in range(0, len(ids), JUDGE_BATCH):
-                    await self.judge_many(dict.fromkeys(ids[i : i + JUDGE_BATCH]))
+                await self.judge_many(dict.fromkeys(todo))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -727,24 +725,28 @@ class Ledger:
         await self._judge_retrying({cid: symbol})
 
     async def judge_many(self, wanted: dict[uuid.UUID, str | None]) -> None:
-        """Judge several challenges exactly (Decimal engine) in one transaction: one lock
-        statement, one read of their positions, one write of everything they did.
+        """Judge several challenges exactly (Decimal engine), up to JUDGE_BATCH in one
+        transaction: one lock statement, one read of their positions, one write of everything
+        they did.
 
         A big price move can put hundreds of challenges at a limit with one tick; judged one
         transaction each, they queued behind each other (bench.breach_latency). A batch that
         fails is judged again one challenge at a time, so one bad challenge holds back no
-        other (its failure is logged).
+        other (its failure is logged; a lone challenge's failure is raised).
         """
-        try:
-            await self._judge_retrying(wanted)
-        except Exception:
-            if len(wanted) == 1:
-                raise
-            for cid, symbol in wanted.items():
-                try:
-                    await self._judge_retrying({cid: symbol})
-                except Exception as exc:
-                    log.error("judge failed", challenge_id=str(cid), error=str(exc)[:200])
+        ids = sorted(wanted)
+        for i in range(0, len(ids), JUDGE_BATCH):
+            batch = {cid: wanted[cid] for cid in ids[i : i + JUDGE_BATCH]}
+            try:
+                await self._judge_retrying(batch)
+            except Exception:
+                if len(wanted) == 1:
+                    raise
+                for cid, symbol in batch.items():
+                    try:
+                        await self._judge_retrying({cid: symbol})
+                    except Exception as exc:
+                        log.error("judge failed", challenge_id=str(cid), error=str(exc)[:200])
 
     async def _judge_retrying(self, wanted: dict[uuid.UUID, str | None]) -> None:
         # Rows are locked in id order, the order every multi-row writer uses; a deadlock with
@@ -791,10 +793,9 @@ class Ledger:
 
         async with self.db.connect() as conn:
             rows = await store.live_challenges(conn)
-        ids = sorted(r["id"] for r in rows if partitions is None or partition_of(r["id"]) in partitions)
-        for i in range(0, len(ids), JUDGE_BATCH):
-            try:
-                await self.judge_many(dict.fromkeys(ids[i : i + JUDGE_BATCH]))
-            except Exception as exc:  # one challenge alone, or the database
-                log.error("could not load challenges", first=str(ids[i]), error=str(exc)[:200])
+        ids = [r["id"] for r in rows if partitions is None or partition_of(r["id"]) in partitions]
+        try:
+            await self.judge_many(dict.fromkeys(ids))
+        except Exception as exc:  # the only one (several are judged one by one on failure)
+            log.error("could not load challenge", challenge_id=str(ids[0]), error=str(exc)[:200])
         return len(ids)

@@ -122,9 +122,15 @@ OUTBOX_LOCK = 7245001
 # trade already holds (a retry computed on a cached state, see session_cache). The outbox's
 # advisory lock is taken after *every* row update (count(*) drains `ch`): a row lock awaited
 # while holding it could deadlock with a locked transaction that holds that row and waits for
-# the advisory lock. Events are drawn sequence numbers in their given order.
+# the advisory lock. Events are drawn sequence numbers in their given order. The rows are
+# locked first, in id order (`locked`), as by every multi-row writer: left to the UPDATE, the
+# order would be the plan's (a hash join reads the table's physical order), and two writers of
+# the same challenges (an order batch and a judgement, two replicas' batches) could deadlock,
+# which PostgreSQL only breaks after deadlock_timeout (1 s).
 _WRITE = f"""
 WITH
+ locked AS (
+  SELECT c.id FROM challenges c WHERE c.id = ANY($2::uuid[]) ORDER BY c.id FOR UPDATE),
  ch AS (
   UPDATE challenges c SET account = v.account::jsonb, status = v.status, balance = v.balance, equity = v.equity,
      updated_at = $1, failure_reason = v.failure_reason, ended_at = v.ended_at, last_trade_at = v.last_trade_at,
@@ -135,7 +141,7 @@ WITH
               $15::timestamptz[], $39::text[])
        AS v(id, version, account, status, balance, equity, failure_reason, ended_at, last_trade_at, total_trades,
             winning_trades, losing_trades, realized_pnl, started_at, key)
-  WHERE c.id = v.id AND c.version = v.version
+  WHERE c.id = v.id AND c.version = v.version AND c.id IN (SELECT id FROM locked)
     AND NOT EXISTS (SELECT 1 FROM trades t WHERE t.challenge_id = v.id AND t.idempotency_key = v.key)
   RETURNING c.id),
  tr AS (

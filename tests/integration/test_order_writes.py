@@ -4,6 +4,7 @@ on a state this process cached is checked the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -180,3 +181,47 @@ async def test_orders_on_a_cached_state_see_changes_made_elsewhere_and_never_fil
     again = await buy(here, "k1")
     assert again["id"] == first["id"]
     assert await _stored(engine, cid, uid) == (balance, position, fills)
+
+
+async def _waiting_for_a_lock(engine: AsyncEngine, pid: int) -> bool:
+    async with driver(engine) as c:
+        return bool(await c.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
+
+
+async def test_a_batch_takes_its_row_locks_in_id_order_whatever_order_its_plan_reads_rows_in(
+    engine: AsyncEngine,
+) -> None:
+    """Every multi-row writer locks challenges in id order, so writers of the same challenges
+    (an order batch and a judgement, two replicas' batches) queue and never deadlock. A hash
+    join reads the table in its physical order, so the write cannot leave the order to its
+    UPDATE (for a table of a few challenges PostgreSQL's plan is such a join: without `locked`
+    in the write, this test deadlocks every time); PostgreSQL would break the deadlock only
+    after `deadlock_timeout` (1 s), and an order batch would be computed again."""
+    while True:  # two challenges stored in the reverse of their id order
+        first, uf = await _challenge(engine)
+        second, us = await _challenge(engine)
+        if first > second:
+            break
+    low, high = second, first
+    async with driver(engine) as judge, driver(engine) as writer:
+        tx = judge.transaction()
+        await tx.start()
+        await judge.fetch("SELECT id FROM challenges WHERE id = $1 FOR UPDATE", low)  # a judgement, half-way
+        write = asyncio.ensure_future(
+            sql.write_changes(
+                writer, datetime.now(UTC), [_buy(first, uf, 0, "99995", "f"), _buy(second, us, 0, "99995", "s")]
+            )
+        )
+        pid = writer.get_server_pid()
+        for _ in range(500):
+            if await _waiting_for_a_lock(engine, pid):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the write never waited for the judgement's lock")
+        # The judgement goes on to its next challenge: free, as the waiting write holds nothing yet
+        # (else the write holds it and waits for `low`: a deadlock, refused here after 0.5 s).
+        await judge.execute("SET LOCAL lock_timeout = '500ms'")
+        await judge.fetch("SELECT id FROM challenges WHERE id = $1 FOR UPDATE", high)
+        await tx.commit()
+        assert set(await write) == {low, high}

@@ -193,7 +193,6 @@ async def write_changes(c: asyncpg.Connection, now: datetime, changes: list[Chan
     """The changes that applied (their challenge was still at the version they were computed
     from, and no trade held their order's key), each with the last outbox sequence it wrote
     (None without events)."""
-    changes = sorted(changes, key=lambda ch: ch.challenge_id)  # one row-lock order for every writer
     trades = [(ch, t) for ch in changes for t in ch.trades]
     positions = [(ch, p) for ch in changes for p in ch.positions]
     events = [(ch, e) for ch in changes for e in ch.events]

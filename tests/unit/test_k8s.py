@@ -93,6 +93,19 @@ def test_pods_are_locked_down_and_probed(overlay: str) -> None:
         assert services[name]["spec"]["clusterIP"] == "None"  # headless: per-request balancing
 
 
+def test_in_production_the_order_path_is_guaranteed_a_whole_cpu() -> None:
+    # Guaranteed QoS (every container: requests = limits, CPU and memory) with an integer CPU
+    # is what the kubelet's static CPU manager turns into a core of the pod's own.
+    pods = {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in build("prod") if o["kind"] == "Deployment"}
+    challenges = pods["challenges"]
+    for c in challenges["containers"] + challenges["initContainers"]:
+        assert c["resources"]["requests"] == c["resources"]["limits"], c["name"]
+        assert set(c["resources"]["requests"]) == {"cpu", "memory"}
+    assert challenges["containers"][0]["resources"]["requests"]["cpu"] == "1"
+    gateway = pods["gateway"]["containers"][0]["resources"]
+    assert gateway["requests"] != gateway["limits"]  # the others burst above their requests on shared cores
+
+
 def test_network_policies_allow_only_the_real_call_paths() -> None:
     policies = {o["metadata"]["name"]: o for o in build("prod") if o["kind"] == "NetworkPolicy"}
     assert policies["default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}

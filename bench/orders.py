@@ -6,8 +6,10 @@ on the same server, each peak run paired with a pgbench run right after it.
 
 Each client owns a challenge and alternates BUY/SELL of 0.01 BTCUSD (24/7, a scripted
 price) with unique idempotency keys, over keep-alive HTTP/1.1 connections. Client, Envoy,
-services and PostgreSQL share the machine's two cores. Before any measurement the database
-gets a history (10 s of orders, then ANALYZE: see `age_database`).
+services and PostgreSQL share the machine's two cores; challenges runs on one of them alone and
+everything else on the other (`--own-core`, devstack.cpus), pgbench on both. The half-load
+latency is measured again with every process on any core, beside it. Before any measurement
+the database gets a history (10 s of orders, then ANALYZE: see `age_database`).
 """
 
 from __future__ import annotations

@@ -357,7 +357,6 @@ def main() -> None:
             )
             split = cpu_split(stack, sessions, max(levels), args.seconds)
             print("cpu ms/order", split, flush=True)
-            shared = {}
             if own_core:
                 # The same measure with every process free to run on any core, beside it.
                 cpus.place(stack)

@@ -27,9 +27,9 @@ ALL_CORES = frozenset(os.sched_getaffinity(0))
 
 
 def split(dedicated: int, cores: Collection[int] = ALL_CORES) -> tuple[frozenset[int], frozenset[int]]:
-    """(the dedicated processes' cores, everyone else's): the highest-numbered cores go to the
-    dedicated processes, one each, but never more than half the machine; with a single core
-    there is nothing to split and both are the whole set."""
+    """(the dedicated processes' cores, everyone else's): as many of the highest-numbered cores
+    as there are dedicated processes (which share them), never more than half the machine; with
+    a single core there is nothing to split and both are the whole set."""
     ordered = sorted(cores)
     n = min(dedicated, len(ordered) // 2)
     if n == 0:
@@ -45,6 +45,14 @@ def _threads(pid: int) -> Iterator[int]:
         return
 
 
+def _pin_threads(pid: int, cores: Collection[int]) -> None:
+    for tid in _threads(pid):
+        try:
+            os.sched_setaffinity(tid, cores)
+        except (ProcessLookupError, PermissionError):
+            pass  # gone, or not ours to move (a server running as another user)
+
+
 def pin_tree(pid: int, cores: Collection[int]) -> None:
     """Every thread of a process and of its descendants onto `cores`."""
     try:
@@ -52,11 +60,7 @@ def pin_tree(pid: int, cores: Collection[int]) -> None:
     except psutil.NoSuchProcess:
         return
     for proc in tree:
-        for tid in _threads(proc):
-            try:
-                os.sched_setaffinity(tid, cores)
-            except (ProcessLookupError, PermissionError):
-                pass  # gone, or not ours to move (a server running as another user)
+        _pin_threads(proc, cores)
 
 
 def place_pids(dedicated: Collection[int], others: Collection[int]) -> None:
@@ -67,8 +71,7 @@ def place_pids(dedicated: Collection[int], others: Collection[int]) -> None:
         pin_tree(pid, own)
     for pid in others:
         pin_tree(pid, rest)
-    for tid in _threads(os.getpid()):
-        os.sched_setaffinity(tid, rest)
+    _pin_threads(os.getpid(), rest)
 
 
 def place(stack: Stack, dedicated: Collection[str] = ()) -> None:

@@ -50,7 +50,7 @@ def tree() -> Iterator[subprocess.Popen[str]]:
         except ProcessLookupError:
             pass
     proc.wait()
-    os.sched_setaffinity(0, cpus.ALL_CORES)
+    cpus.place_pids([], [])  # every thread of this process back on every core, whatever failed
 
 
 def _children(pid: int) -> list[int]:

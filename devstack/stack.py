@@ -101,6 +101,7 @@ class Stack:
         self.logs = cfg.base_dir / "logs"
         self.database_url = cfg.database_url or ""
         self.secrets = {s: secrets.token_urlsafe(24) for s in SERVICES}
+        self.page_secrets = {s: secrets.token_urlsafe(24) for s in SERVICES}
         self.admin_email = "admin@tradesense.local"
         self.admin_password = ""
 
@@ -171,6 +172,7 @@ class Stack:
                 "AUTH_KEYS_DIR": str(self.cfg.base_dir / "auth-keys"),
                 "SERVICE_CLIENTS": ",".join(f"{s}={self.secrets[s]}" for s in SERVICES),
                 "SERVICE_CLIENT_SECRET": self.secrets[service],
+                "PAGE_TOKEN_SECRET": self.page_secrets[service],  # shared by the service's replicas
                 "MARKET_SCRIPTED_PRICES": "true",  # local and test only; off in production
                 "AUTH_BOOTSTRAP_ADMIN_EMAIL": self.admin_email,
                 "AUTH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,

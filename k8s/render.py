@@ -116,6 +116,7 @@ def service_objects(name: str, grpc: int, metrics: int) -> list[dict[str, Any]]:
     sources: list[dict[str, Any]] = [
         {"secret": {"name": f"tradesense-db-{name}", "items": [{"key": "uri", "path": "database_url"}]}},
         {"secret": {"name": "tradesense-service-clients", "items": [{"key": name, "path": "service_client_secret"}]}},
+        {"secret": {"name": "tradesense-page-tokens", "items": [{"key": name, "path": "page_token_secret"}]}},
         {"secret": {"name": "tradesense-sentry", "optional": True, "items": [{"key": "dsn", "path": "sentry_dsn"}]}},
     ]
     if name == "auth":

@@ -40,7 +40,7 @@ from services.challenges.order_batch import OrderBatcher, PendingOrder
 from services.challenges.prices import MarketView
 from services.challenges.session_cache import SessionCache
 from services.common.db import driver, driver_connection
-from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found
+from services.common.errors import ServiceError, failed_precondition, invalid_argument, not_found, refused_value
 
 log = structlog.get_logger("ledger")
 
@@ -66,6 +66,8 @@ OPTIMISTIC_TRIES = 3
 JUDGE_TRIES = 3
 # Challenges judged in one transaction at most (judge_many splits larger sets).
 JUDGE_BATCH = 100
+# What a batch's write may fail with because of one of its changes (see _run_orders).
+REFUSED_WRITE = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 # What an optimistic attempt answers when the order must run under the row lock.
 NEEDS_LOCK = object()
 
@@ -621,6 +623,11 @@ class Ledger:
                 applied = await sql.write_changes(conn, now, [change for *_, change in work])
             except asyncpg.DeadlockDetectedError:
                 applied = {}  # with another replica's batch: nothing was written, all recompute
+            except REFUSED_WRITE:
+                # One change the database refuses (a value it cannot store, a key taken by a
+                # racing retry) fails the statement for all: each is written again alone, so
+                # only that order hears it and every other trader's order fills.
+                applied = await self._write_one_by_one(conn, now, work)
         self.events_committed()
         for order, read, session, change in work:
             if change.challenge_id in applied:
@@ -632,6 +639,26 @@ class Ledger:
                 order.resolve(change.trades[0])
             else:
                 order.fail(StaleChallenge())
+
+    async def _write_one_by_one(
+        self, conn: asyncpg.Connection, now: datetime, work: list[tuple[PendingOrder, Row, Session, sql.Change]]
+    ) -> dict[uuid.UUID, int | None]:
+        """Each change of a refused batch written alone: a change refused again fails its own
+        order (a value the database cannot store is the caller's bad input, see
+        errors.refused_value); one whose key a racing retry took writes nothing, so its order
+        is recomputed and finds that retry's fill."""
+        applied: dict[uuid.UUID, int | None] = {}
+        for order, _, _, change in work:
+            try:
+                applied |= await sql.write_changes(conn, now, [change])
+            except asyncpg.IntegrityConstraintViolationError:
+                pass  # not applied: StaleChallenge below
+            except asyncpg.DataError as exc:
+                log.warning(
+                    "order refused by the database", challenge_id=str(change.challenge_id), sqlstate=exc.sqlstate
+                )
+                order.fail(refused_value(exc))
+        return applied
 
     def _cached_state(self, order: PendingOrder) -> tuple[Row, Session] | None:
         entry = self.sessions.take(order.challenge_id, order.user_id)

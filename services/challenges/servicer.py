@@ -108,7 +108,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
     async def ListPlans(self, request: pb.ListPlansRequest, context: Any) -> pb.ListPlansResponse:
         page = pagination.parse(request.page_size, request.page_token)
-        after = str(page.cursor.get("after", "")) if page.cursor else None
+        after = page.text("after")
         async with self.db.connect() as conn:
             rows = await store.list_plans(conn, after=after, limit=page.size + 1)
         more = len(rows) > page.size
@@ -434,7 +434,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 )
             )
         page = pagination.parse(request.page_size, request.page_token)
-        start = int(page.cursor.get("i", 0)) if page.cursor else 0
+        start = page.offset("i")
         chunk = out[start : start + page.size]
         more = start + page.size < len(out)
         return pb.ListPositionsResponse(
@@ -444,7 +444,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     async def ListBreaches(self, request: pb.ListBreachesRequest, context: Any) -> pb.ListBreachesResponse:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         page = pagination.parse(request.page_size, request.page_token)
-        offset = int(page.cursor.get("n", 0)) if page.cursor else 0
+        offset = page.offset("n")
         async with self.db.connect() as conn:
             if await store.get_challenge(conn, cid, self._scope()) is None:
                 raise not_found("challenge")

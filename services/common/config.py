@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "tradesense"
     # This service's own credentials for service-to-service calls (IssueServiceToken).
     service_client_secret: SecretStr = SecretStr("")
+    # Signs page tokens (services/common/pagination.py); every replica of a service needs the
+    # same one, or a token from one replica is refused by another.
+    page_token_secret: SecretStr = SecretStr("")
     uvloop: bool = True
     extra: dict[str, str] = Field(default_factory=dict)
 

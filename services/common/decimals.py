@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from services.common.errors import invalid_argument
+
+# Plain notation only: Python's Decimal() also takes "1_0", "1e3", " 1 ", Arabic-Indic digits
+# and 5,000-digit strings, none of which an API client means. Per-field digit limits are the
+# input guard's (options.proto); this is the outer bound for any decimal a handler parses.
+_PLAIN = re.compile(r"-?[0-9]{1,30}(?:\.[0-9]{1,30})?")
 
 
 def parse(value: str, field: str, *, positive: bool = False, optional: bool = False) -> Decimal | None:
     if value == "" and optional:
         return None
-    try:
-        d = Decimal(value)
-    except (InvalidOperation, TypeError):
-        raise invalid_argument({field: 'must be a decimal number such as "1.25"'}) from None
-    if not d.is_finite():
-        raise invalid_argument({field: "must be finite"})
+    if not isinstance(value, str) or _PLAIN.fullmatch(value) is None:
+        raise invalid_argument({field: 'must be a plain decimal number such as "1.25"'})
+    d = Decimal(value)
     if positive and d <= 0:
         raise invalid_argument({field: "must be greater than zero"})
     return d

@@ -88,3 +88,32 @@ def unavailable(message: str, reason: str = "UNAVAILABLE") -> ServiceError:
 def internal_status() -> grpc.Status:
     """What the caller sees for an unexpected failure: no detail leaks out."""
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by asyncpg or wrapped by SQLAlchemy."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # SQLAlchemy: DBAPIError.orig -> its adapter's error -> asyncpg's, as __cause__
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+def refused_value(exc: BaseException) -> ServiceError:
+    """A value the database refused to store (SQLSTATE class 22: a NUL byte in text, a number
+    past its column's range): the caller's bad input, answered as such. The database's own
+    message is not echoed; it may quote the value back at any length."""
+    return ServiceError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"a value in the request cannot be stored (SQLSTATE {sqlstate(exc)})",
+        reason="VALUE_NOT_STORABLE",
+    )
+
+
+def is_refused_value(exc: BaseException) -> bool:
+    state = sqlstate(exc)
+    return state is not None and state.startswith("22")

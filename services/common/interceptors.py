@@ -15,7 +15,8 @@ import sentry_sdk
 import structlog
 from grpc.aio import ServerInterceptor
 
-from services.common.errors import ServiceError, internal_status
+from services.common import input_guard
+from services.common.errors import ServiceError, internal_status, is_refused_value, refused_value, sqlstate
 from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_MSG_SENT, GRPC_STARTED
 
 log = structlog.get_logger("grpc")
@@ -156,6 +157,9 @@ class ErrorInterceptor(WrappingInterceptor):
         async def _fail(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
             if isinstance(exc, ServiceError):
                 await context.abort_with_status(exc.to_status())
+            if is_refused_value(exc):  # the guard should have caught it: say so, but it is a 400
+                log.warning("value refused by the database", method=method, sqlstate=sqlstate(exc))
+                await context.abort_with_status(refused_value(exc).to_status())
             if is_transient(exc):
                 log.warning("transient failure", method=method, error=type(exc).__name__)
                 await context.abort_with_status(
@@ -190,6 +194,32 @@ class ErrorInterceptor(WrappingInterceptor):
                 raise
             except Exception as exc:
                 await _fail(exc, context)
+
+        return _rewrap(handler, unary, None)
+
+
+class GuardInterceptor(WrappingInterceptor):
+    """Every request's strings checked against its proto's rules before the handler runs
+    (input_guard); inside ErrorInterceptor, so a refusal is a rich INVALID_ARGUMENT."""
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        if handler.request_streaming:  # streamed bodies (uploads) are parsed by their handlers
+            return handler
+        inner = _behavior(handler)
+
+        if handler.response_streaming:
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
+                if request is not MALFORMED:
+                    input_guard.check(request)
+                await drive_stream(inner, request, context)
+
+            return _rewrap(handler, None, stream)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if request is not MALFORMED:
+                input_guard.check(request)
+            return await inner(request, context)
 
         return _rewrap(handler, unary, None)
 

@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common import config as config_mod
 from services.common import logging as logging_mod
+from services.common import pagination
 from services.common.config import ServiceSettings
 from services.common.db import create_engine
-from services.common.interceptors import ErrorInterceptor, MetricsInterceptor
+from services.common.interceptors import ErrorInterceptor, GuardInterceptor, MetricsInterceptor
 from services.common.metrics import serve_metrics
 from services.common.migrations import migrate
 from services.common.telemetry import setup_sentry, setup_tracing
@@ -76,6 +77,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     tracing_interceptor = setup_tracing(settings)
     setup_sentry(settings)
 
+    pagination.configure(settings.page_token_secret.get_secret_value())
     engine = create_engine(settings)
     if settings.migrate_on_start:
         await migrate(engine, settings.schema_name, spec.migrations)
@@ -84,10 +86,11 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     runtime = Runtime(settings=settings, engine=engine)
     wiring = await spec.setup(runtime)
     # Outermost first: metrics see every outcome, errors are mapped before metrics
-    # read the code, the caller is known before any handler runs.
+    # read the code, bad input is refused before anything reads it, the caller is known
+    # before any handler runs.
     # The tracing interceptor is innermost: it only understands async-generator streams,
     # and ours adapt both styles for it.
-    interceptors: list[Any] = [MetricsInterceptor(), ErrorInterceptor(), *wiring.interceptors]
+    interceptors: list[Any] = [MetricsInterceptor(), ErrorInterceptor(), GuardInterceptor(), *wiring.interceptors]
     if tracing_interceptor is not None:
         interceptors.append(tracing_interceptor)
     server = grpc.aio.server(

@@ -144,7 +144,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     async def ListSymbols(self, request: market_pb2.ListSymbolsRequest, context: Any) -> market_pb2.ListSymbolsResponse:
         page = pagination.parse(request.page_size, request.page_token, default=100)
         asset_class = market_pb2.AssetClass.Name(request.asset_class) if request.asset_class else None
-        after = str(page.cursor.get("after", "")) if page.cursor else None
+        after = page.text("after")
         async with self.engine.connect() as conn:
             rows = await store.list_instruments(conn, asset_class=asset_class, after=after, limit=page.size + 1)
         more = len(rows) > page.size

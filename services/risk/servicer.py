@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
@@ -20,12 +18,10 @@ from services.common import identity, pagination
 from services.common.db import driver
 from services.common.errors import invalid_argument, not_found
 from services.common.ids import parse_uuid
-from services.risk import store
+from services.risk import store, upload
 from services.risk.consumer import Consumer
 from services.risk.domain.metrics import TradeAccumulator, compute
-from services.risk.metrics import BadInput, _chunk_arrays
-
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+from services.risk.metrics import BadInput
 
 
 def _ts(dt: datetime) -> Timestamp:
@@ -191,7 +187,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise invalid_argument({"order_by": "one of score, -score, computed_at, -computed_at"})
         direction = "DESC" if order.startswith("-") else "ASC"
         page = pagination.parse(request.page_size, request.page_token)
-        offset = int(page.cursor.get("o", 0)) if page.cursor else 0
+        offset = page.offset("o")
         async with driver(self.engine) as conn:
             rows = await conn.fetch(
                 f"SELECT challenge_id, user_id, score, factors::text AS factors, computed_at FROM risk_scores "
@@ -247,48 +243,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     async def AnalyzeTrades(self, request_iterator: Any, context: Any) -> risk_pb2.Metrics:
         """CSV (closed_at,pnl[,symbol]) streamed in chunks; parsed batch by batch, never whole."""
-        acc = TradeAccumulator()
-        header: str | None = None
-        rest = b""
-        total = 0
-        batch: list[bytes] = []
 
-        def flush(lines: list[bytes]) -> None:
-            if not lines:
-                return
-            text = header + "\n" + b"\n".join(lines).decode("utf-8", "replace")  # type: ignore[operator]
-            df = pd.read_csv(io.StringIO(text), dtype={"pnl": str, "closed_at": str})
-            try:
-                acc.add(*_chunk_arrays(df))
-            except BadInput as exc:
-                raise invalid_argument({"body": str(exc)}) from None
+        async def bodies() -> AsyncIterator[bytes]:
+            async for chunk in request_iterator:
+                yield chunk.data
 
-        async for chunk in request_iterator:
-            total += len(chunk.data)
-            if total > MAX_UPLOAD_BYTES:
-                raise invalid_argument({"body": f"at most {MAX_UPLOAD_BYTES // 2**20} MiB"})
-            lines = (rest + chunk.data).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                line = line.rstrip(b"\r")
-                if not line:
-                    continue
-                if header is None:
-                    header = line.decode("utf-8", "replace")
-                    continue
-                batch.append(line)
-            if len(batch) >= 100_000:
-                flush(batch)
-                batch = []
-        if rest.strip():
-            if header is None:
-                header = rest.decode()
-            else:
-                batch.append(rest.rstrip(b"\r"))
-        if header is None:
-            raise invalid_argument({"body": "empty upload: expected CSV with a closed_at,pnl header"})
-        cols = [c.strip() for c in header.split(",")]
-        if "closed_at" not in cols or "pnl" not in cols:
-            raise invalid_argument({"body": "the header must name closed_at and pnl"})
-        flush(batch)
+        try:
+            acc = await upload.read(bodies())
+        except BadInput as exc:
+            raise invalid_argument({"body": str(exc)}) from None
         return metrics_pb(compute(acc, 100_000.0))

@@ -22,6 +22,34 @@ def test_page_token_round_trips(cursor: dict) -> None:
     assert page.cursor == cursor
 
 
+def test_page_tokens_are_signed_so_a_client_cannot_forge_or_edit_one() -> None:
+    issued = pagination.token({"n": 50})
+    assert pagination.parse(10, issued).offset("n") == 50
+    payload, _, sig = issued.partition(".")
+    forged = pagination._b64(b'{"n":-1}')
+    for token in (f"{forged}.{sig}", forged, f"{payload}.{sig[:-1]}A", f"{payload}x.{sig}"):
+        with pytest.raises(ServiceError):
+            pagination.parse(10, token)
+    # A service configured with another secret (another deployment) refuses it too; its own replicas
+    # share the secret and read each other's tokens.
+    pagination.configure("one")
+    try:
+        shared = pagination.token({"n": 1})
+        pagination.configure("one")
+        assert pagination.parse(10, shared).offset("n") == 1
+        pagination.configure("two")
+        with pytest.raises(ServiceError):
+            pagination.parse(10, shared)
+    finally:
+        pagination.configure("test")
+
+
+@pytest.mark.parametrize("value", [-1, [1], "1", 1.5, True, 10**12])
+def test_a_page_offset_of_the_wrong_type_or_range_is_refused_even_when_signed(value: object) -> None:
+    with pytest.raises(ServiceError):
+        pagination.parse(10, pagination.token({"n": value})).offset("n")
+
+
 def test_page_size_is_capped_and_defaulted() -> None:
     assert pagination.parse(0, "").size == pagination.DEFAULT_PAGE_SIZE
     assert pagination.parse(10**6, "").size == pagination.MAX_PAGE_SIZE
@@ -30,14 +58,18 @@ def test_page_size_is_capped_and_defaulted() -> None:
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.parametrize("token", ["not base64!", "bm90IGpzb24", "WzFd"])  # garbage, not JSON, a list
+@pytest.mark.parametrize("token", ["not base64!", "bm90IGpzb24", "WzFd", "eyJuIjotMX0"])  # garbage, not JSON, a list, {"n":-1}
 def test_foreign_page_tokens_are_invalid_argument(token: str) -> None:
     with pytest.raises(ServiceError) as e:
         pagination.parse(10, token)
     assert e.value.field_violations == {"page_token": "not a token this API issued"}
 
 
-@pytest.mark.parametrize("raw", ["abc", "NaN", "Infinity", "1e", ""])
+@pytest.mark.parametrize(
+    # Python's Decimal() takes every one of these after the first five; an API client never means them.
+    "raw",
+    ["abc", "NaN", "Infinity", "1e", "", "1_0", "1e3", " 1", "1 ", "\u0661\u0662", "+1", "1.", ".5", "1" * 5000],
+)
 def test_decimal_parse_rejects_non_numbers(raw: str) -> None:
     with pytest.raises(ServiceError):
         decimals.parse(raw, "quantity")

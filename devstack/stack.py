@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("auth", "market", "challenges", "risk")  # start order: auth first, its JWKS is needed
 DEFAULT_GRPC = {"auth": 50051, "challenges": 50052, "market": 50053, "risk": 50054}
 DEFAULT_METRICS = {"auth": 9101, "challenges": 9102, "market": 9103, "risk": 9104}
+# The address Envoy connects to the services from; they believe its client-address header only.
+GATEWAY_SOURCE = "127.0.0.2"
 
 
 _LISTEN_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768+), which outgoing connections draw from
@@ -73,6 +75,9 @@ class StackConfig:
     services: tuple[str, ...] = SERVICES
     with_gateway: bool = True
     jwks_cache_seconds: int = 60
+    # The gateway's per-client-address bucket for /api/auth/* (burst, per second); None: the
+    # gateway's default. The shared test stack raises it: every test client there is 127.0.0.1.
+    auth_rate_limit_per_client: tuple[int, int] | None = None
     # Extra replicas, e.g. {"challenges": 2}: processes "challenges-2", ... on their own ports,
     # all behind the gateway's cluster for that service.
     replicas: dict[str, int] = field(default_factory=dict)
@@ -173,6 +178,8 @@ class Stack:
                 "SERVICE_CLIENTS": ",".join(f"{s}={self.secrets[s]}" for s in SERVICES),
                 "SERVICE_CLIENT_SECRET": self.secrets[service],
                 "PAGE_TOKEN_SECRET": self.page_secrets[service],  # shared by the service's replicas
+                # Only Envoy's connections come from GATEWAY_SOURCE: its client address is believed.
+                "TRUSTED_PROXIES": f"{GATEWAY_SOURCE}/32",
                 "MARKET_SCRIPTED_PRICES": "true",  # local and test only; off in production
                 "AUTH_BOOTSTRAP_ADMIN_EMAIL": self.admin_email,
                 "AUTH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
@@ -225,7 +232,7 @@ class Stack:
         proc.wait()
 
     def gateway_settings(self) -> render.GatewaySettings:
-        return render.GatewaySettings(
+        s = render.GatewaySettings(
             listen_host="127.0.0.1" if not self.cfg.durable else "0.0.0.0",
             listen_port=self.cfg.gateway_port,
             admin_port=self.cfg.admin_port,
@@ -235,8 +242,14 @@ class Stack:
             },
             health_check_interval_s=1.0,
             jwks_cache_seconds=self.cfg.jwks_cache_seconds,
+            upstream_source=GATEWAY_SOURCE,
             otlp_collector=self._collector(),
         )
+        if self.cfg.auth_rate_limit_per_client:
+            s.auth_rate_limit_per_client_tokens, s.auth_rate_limit_per_client_per_second = (
+                self.cfg.auth_rate_limit_per_client
+            )
+        return s
 
     def _collector(self) -> tuple[str, int] | None:
         endpoint = self.cfg.env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -40,12 +40,26 @@ class GatewaySettings:
     # Where Envoy fetches the JWKS: through its own listener (transcoded to auth's GetJwks).
     jwks_host: str = "127.0.0.1"
     jwks_cache_seconds: int = 60
-    # Local token bucket for /api/auth/* (per Envoy instance).
+    # Local token buckets for /api/auth/* (per Envoy instance): one for all clients, and one
+    # per client address (so one client's burst cannot lock everyone else out).
     auth_rate_limit_tokens: int = 200
     auth_rate_limit_per_second: int = 100
+    auth_rate_limit_per_client_tokens: int = 60
+    auth_rate_limit_per_client_per_second: int = 30
     # OpenTelemetry: Envoy starts (or continues) the trace and exports its span by OTLP/gRPC.
     otlp_collector: tuple[str, int] | None = None
     service_name: str = "gateway"
+    # The address Envoy's connections to the services come from (None: the kernel's
+    # choice). Locally 127.0.0.2, so the services can tell the gateway, whose client-address
+    # header they believe, from any other caller on 127.0.0.1 (services/common/client_address.py).
+    upstream_source: str | None = None
+    # Proxies in front of Envoy whose X-Forwarded-For it believes (a cloud load balancer or
+    # ingress: 1). 0: the client address is the connection's peer.
+    xff_num_trusted_hops: int = 0
+    # A listener of its own for the admin's /stats/prometheus and /ready only (None: none).
+    # In Kubernetes the admin API binds loopback — it can drain, quit and dump config — and
+    # Prometheus and the kubelet use this port instead.
+    stats_port: int | None = None
 
 
 def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
@@ -85,6 +99,11 @@ def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
         ],
         # Keep a few gRPC connections warm; streams multiplex over them.
         "circuit_breakers": {"thresholds": [{"max_requests": 10000, "max_pending_requests": 10000}]},
+        **(
+            {"upstream_bind_config": {"source_address": {"address": s.upstream_source, "port_value": 0}}}
+            if s.upstream_source
+            else {}
+        ),
     }
 
 
@@ -200,6 +219,9 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                 "route": {"cluster": svc, "timeout": "0s"},
             }
             if svc == "auth":
+                # The per-client bucket is keyed by the client's address as Envoy derives it
+                # (the connection's peer, or X-Forwarded-For past xff_num_trusted_hops).
+                route["route"]["rate_limits"] = [{"actions": [{"remote_address": {}}]}]
                 route["typed_per_filter_config"] = {
                     "envoy.filters.http.local_ratelimit": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
@@ -209,6 +231,17 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                             "tokens_per_fill": s.auth_rate_limit_per_second,
                             "fill_interval": "1s",
                         },
+                        "descriptors": [
+                            {
+                                "entries": [{"key": "remote_address"}],  # no value: a bucket per address
+                                "token_bucket": {
+                                    "max_tokens": s.auth_rate_limit_per_client_tokens,
+                                    "tokens_per_fill": s.auth_rate_limit_per_client_per_second,
+                                    "fill_interval": "1s",
+                                },
+                            }
+                        ],
+                        "max_dynamic_descriptors": 100_000,
                         "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
                         "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
                         "response_headers_to_add": [
@@ -383,6 +416,56 @@ def _local_ratelimit() -> dict[str, Any]:
     }
 
 
+def _stats_listener(s: GatewaySettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A listener that forwards exactly GET /stats/prometheus and /ready to the admin API."""
+    routes = [
+        {
+            "match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+            "route": {"cluster": "envoy_admin"},
+        }
+        for path in ("/stats/prometheus", "/ready")
+    ]
+    routes.append({"match": {"prefix": "/"}, "direct_response": {"status": 404}})
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",  # noqa: E501
+        "stat_prefix": "stats",
+        "route_config": {"name": "stats", "virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}]},
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }
+        ],
+    }
+    listener = {
+        "name": "stats",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": s.stats_port}},
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
+    cluster = {
+        "name": "envoy_admin",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": "envoy_admin",
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": "127.0.0.1", "port_value": s.admin_port}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    return listener, cluster
+
+
 def render(s: GatewaySettings) -> dict[str, Any]:
     health_targets = sorted(s.upstreams)
     lua = _HEALTH_LUA.replace("__SERVICES__", ", ".join(f'"{n}"' for n in health_targets))
@@ -422,6 +505,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         "stat_prefix": "ingress",
         "codec_type": "AUTO",
         "use_remote_address": True,
+        "xff_num_trusted_hops": s.xff_num_trusted_hops,
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
@@ -443,7 +527,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                         "json_format": {
                             "time": "%START_TIME%",
                             "method": "%REQ(:METHOD)%",
-                            "path": "%PATH(NQ:ORIG)%",
+                            "path": "%PATH(NQ:ORIG_OR_PATH)%",
                             "status": "%RESPONSE_CODE%",
                             "grpc_status": "%GRPC_STATUS%",
                             "duration_ms": "%DURATION%",
@@ -498,12 +582,18 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         collector = _cluster("otel_collector", (host, port), s)
         collector.pop("health_checks")
         clusters.append(collector)
+    listeners: list[dict[str, Any]] = []
+    if s.stats_port is not None:
+        stats_listener, admin_cluster = _stats_listener(s)
+        listeners.append(stats_listener)
+        clusters.append(admin_cluster)
     return {
         "admin": {
             "address": {"socket_address": {"address": s.admin_host, "port_value": s.admin_port}},
         },
         "static_resources": {
             "listeners": [
+                *listeners,
                 {
                     "name": "http",
                     "address": {"socket_address": {"address": s.listen_host, "port_value": s.listen_port}},
@@ -511,7 +601,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                     "filter_chains": [
                         {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
                     ],
-                }
+                },
             ],
             "clusters": clusters,
         },
@@ -526,11 +616,15 @@ def write(s: GatewaySettings, path: Path) -> Path:
 
 def write_kubernetes(namespace: str = "tradesense") -> Path:
     """The config baked into the gateway image: headless Services by DNS (Envoy resolves
-    every pod and balances per request), admin on the pod IP for the Prometheus scrape
-    (reachable only through the NetworkPolicy), traces to the in-cluster collector."""
+    every pod and balances per request), admin on loopback with its metrics and readiness on a
+    listener of their own (9902, reachable only through the NetworkPolicy), the client address
+    from X-Forwarded-For past one trusted hop (the cluster's load balancer or ingress), traces
+    to the in-cluster collector."""
     s = GatewaySettings(
         upstreams={svc: (f"{svc}.{namespace}.svc.cluster.local", port) for svc, port in DEFAULT_PORTS.items()},
-        admin_host="0.0.0.0",
+        admin_host="127.0.0.1",
+        stats_port=9902,
+        xff_num_trusted_hops=1,
         descriptor_path="/etc/envoy/tradesense.pb",
         cors_origins=("https://app.tradesense.example",),
         otlp_collector=("otel-collector.observability.svc.cluster.local", 4317),

@@ -1,7 +1,8 @@
 -- Browser EventSource cannot send an Authorization header. On SSE routes only, take
 -- the access token from the `access_token` query parameter or cookie and present it
 -- as a Bearer header, so jwt_authn and the service verify it like any other. The
--- query string is never logged (the access log prints the path without it).
+-- query string is never logged (the access log prints the path without it) and the
+-- token is taken out of the original path, which traces carry.
 local function from_query(path)
   if path == nil then return nil end
   local q = string.match(path, "%?(.*)$")
@@ -22,10 +23,31 @@ local function from_cookie(cookie)
   return nil
 end
 
+-- The path without its access_token parameter: the original path is what the tracing
+-- span's http.url tag (and any later filter) reads, and a token must not travel in a trace.
+local function without_token(path)
+  local base, q = string.match(path, "^([^?]*)%?(.*)$")
+  if base == nil then return path end
+  local kept = {}
+  for pair in string.gmatch(q, "[^&]+") do
+    if string.match(pair, "^access_token=") == nil and pair ~= "access_token" then
+      kept[#kept + 1] = pair
+    end
+  end
+  if #kept == 0 then return base end
+  return base .. "?" .. table.concat(kept, "&")
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
-  if headers:get("authorization") ~= nil then return end
-  local token = from_query(headers:get("x-envoy-original-path")) or from_cookie(headers:get("cookie"))
+  local original = headers:get("x-envoy-original-path")
+  local token = nil
+  if headers:get("authorization") == nil then
+    token = from_query(original) or from_cookie(headers:get("cookie"))
+  end
+  if original ~= nil and string.find(original, "access_token", 1, true) ~= nil then
+    headers:replace("x-envoy-original-path", without_token(original))
+  end
   if token ~= nil and string.match(token, "^[A-Za-z0-9%-_%.]+$") then
     headers:replace("authorization", "Bearer " .. token)
   end

@@ -253,16 +253,18 @@ def gateway_objects() -> list[dict[str, Any]]:
                             "imagePullPolicy": "IfNotPresent",
                             "ports": [
                                 {"name": "http", "containerPort": 8080},
-                                {"name": "admin", "containerPort": 9901},
+                                # Envoy's admin listens on loopback only; this listener serves
+                                # just its /stats/prometheus and /ready (gateway/render.py).
+                                {"name": "metrics", "containerPort": 9902},
                             ],
-                            "readinessProbe": {"httpGet": {"path": "/ready", "port": "admin"}, "periodSeconds": 5},
+                            "readinessProbe": {"httpGet": {"path": "/ready", "port": "metrics"}, "periodSeconds": 5},
                             "livenessProbe": {
-                                "httpGet": {"path": "/ready", "port": "admin"},
+                                "httpGet": {"path": "/ready", "port": "metrics"},
                                 "periodSeconds": 10,
                                 "failureThreshold": 3,
                             },
                             "startupProbe": {
-                                "httpGet": {"path": "/ready", "port": "admin"},
+                                "httpGet": {"path": "/ready", "port": "metrics"},
                                 "periodSeconds": 2,
                                 "failureThreshold": 30,
                             },
@@ -291,13 +293,13 @@ def gateway_objects() -> list[dict[str, Any]]:
                 "selector": {LABEL: name},
                 "ports": [
                     {"name": "http", "port": 80, "targetPort": "http"},
-                    {"name": "admin", "port": 9901, "targetPort": "admin"},
+                    {"name": "metrics", "port": 9902, "targetPort": "metrics"},
                 ],
             },
         },
         _pdb(name),
         _hpa(name, max_replicas=10, cpu=60),
-        _service_monitor(name, port="admin", path="/stats/prometheus"),
+        _service_monitor(name, port="metrics", path="/stats/prometheus"),
     ]
 
 
@@ -375,7 +377,7 @@ def network_policies() -> list[dict[str, Any]]:
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
                     {"ports": [{"protocol": "TCP", "port": 8080}]},
-                    {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 9901}]},
+                    {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 9902}]},
                 ],
                 "egress": [
                     dns,
@@ -443,6 +445,10 @@ def config() -> list[dict[str, Any]]:
             "MARKET_SCRIPTED_PRICES": "false",
             "GRPC_HOST": "0.0.0.0",
             "METRICS_HOST": "0.0.0.0",
+            # Whose x-envoy-external-address auth believes: the pod network, which only the
+            # gateway and our services reach auth from (network-policies.yaml). Set it to
+            # the cluster's pod CIDR.
+            "TRUSTED_PROXIES": "10.0.0.0/8",
         }
     )
     return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("tradesense-config"), "data": data}]

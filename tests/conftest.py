@@ -77,6 +77,9 @@ def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
         tmp_root / "stack",
         database_url=database.create_database(),
         jwks_cache_seconds=1,  # key-rotation test: the gateway sees a new key quickly
+        # Every test client is 127.0.0.1 here: the per-client auth bucket is tested on a stack
+        # of its own (tests/e2e/test_abuse.py).
+        auth_rate_limit_per_client=(100_000, 100_000),
         env={
             # Short lock-outs so a test can see one expire; every test shares 127.0.0.1,
             # so the per-address limit is raised here and tested on its own.

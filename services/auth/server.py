@@ -19,6 +19,7 @@ from services.auth.domain.tokens import TokenSettings
 from services.auth.keyring import KeyRing
 from services.auth.servicer import AuthServicer
 from services.common.auth_interceptor import AuthInterceptor
+from services.common.client_address import ClientAddresses
 from services.common.config import ServiceSettings
 from services.common.jwt_verify import KeySet, TokenVerifier
 from services.common.server import Runtime, ServiceSpec, Wiring
@@ -36,6 +37,9 @@ class AuthSettings(ServiceSettings):
     login_lock_max_seconds: float = 900.0
     login_failure_window_seconds: float = 900.0
     login_address_free_failures: int = 20
+    # Peers whose x-envoy-external-address is believed (the gateway): CIDRs, comma-separated.
+    # Empty: nobody's; every caller is its socket peer (services/common/client_address.py).
+    trusted_proxies: str = ""
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     # "challenges=secret,risk=secret": client credentials of the services.
@@ -103,6 +107,7 @@ async def setup(runtime: Runtime) -> Wiring:
         service_clients=parse_service_clients(s.service_clients.get_secret_value()),
         address_free_failures=s.login_address_free_failures,
         failure_window=timedelta(seconds=s.login_failure_window_seconds),
+        addresses=ClientAddresses(s.trusted_proxies),
     )
 
     def register(server: grpc.aio.Server) -> list[str]:

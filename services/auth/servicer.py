@@ -20,8 +20,10 @@ from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth import store
 from services.auth.domain import emails, passwords, tokens
 from services.auth.domain.throttle import ThrottlePolicy
+from services.auth.keyed_locks import KeyedLocks
 from services.auth.keyring import KeyRing
 from services.common import identity, pagination
+from services.common.client_address import ClientAddresses
 from services.common.errors import (
     ServiceError,
     already_exists,
@@ -59,20 +61,19 @@ def user_pb(row: RowMapping) -> auth_pb2.User:
     )
 
 
+def _throttled(until: datetime, now: datetime) -> ServiceError:
+    retry = max(1, int((until - now).total_seconds()))
+    return ServiceError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "too many failed attempts; try again later",
+        reason="LOGIN_THROTTLED",
+        metadata={"retry_after_seconds": str(retry)},
+    )
+
+
 def _bad_credentials() -> ServiceError:
     # One answer for unknown email, wrong password and malformed email alike.
     return unauthenticated("invalid email or password", reason=INVALID_CREDENTIALS)
-
-
-def client_address(context: grpc.aio.ServicerContext) -> str:
-    # Envoy (use_remote_address) sets x-envoy-external-address and strips any the
-    # client sent; direct callers are identified by their socket peer.
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-envoy-external-address" and value:
-            return str(value)
-    peer = context.peer() or ""
-    # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555"
-    return peer.rsplit(":", 1)[0].split(":", 1)[-1] if ":" in peer else peer
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
@@ -86,7 +87,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         service_clients: dict[str, str],
         address_free_failures: int = 20,
         failure_window: timedelta = timedelta(minutes=15),
+        addresses: ClientAddresses | None = None,
     ) -> None:
+        self.addresses = addresses or ClientAddresses()
+        self.checking = KeyedLocks()
         self.failure_window = failure_window
         self.engine = engine
         self.keyring = keyring
@@ -128,13 +132,20 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             user=user_pb(user),
         )
 
+    async def _reserve(self, conn: Any, account_key: str, now: datetime) -> None:
+        """Count a password check on an account before making it; refuse it when locked out."""
+        p = self.throttle
+        until = await store.reserve_attempt(conn, account_key, now, self.failure_window, p.free_failures, p.base, p.max)
+        if until is not None:
+            raise _throttled(until, now)
+
     # --- public RPCs -------------------------------------------------------------------
 
     async def Register(self, request: auth_pb2.RegisterRequest, context: Any) -> auth_pb2.RegisterResponse:
         violations: dict[str, str] = {}
         normalised = emails.normalise(request.email)
         if normalised is None:
-            violations["email"] = "must be a valid email address"
+            violations["email"] = emails.problem(request.email.strip()) or "must be a valid email address"
         email, email_key = normalised or ("", "")
         why = passwords.policy_violation(request.password, email)
         if why:
@@ -182,29 +193,34 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Login(self, request: auth_pb2.LoginRequest, context: Any) -> auth_pb2.TokenPair:
         normalised = emails.normalise(request.email)
         email_key = normalised[1] if normalised else request.email.strip().casefold()[:254]
-        account_key, addr_key = f"account:{email_key}", f"addr:{client_address(context)}"
+        # One password check per account at a time in this process, each counted before it
+        # is made (see store.reserve_attempt): concurrent wrong guesses stop at the policy's
+        # number, concurrent right ones (many tabs, a bot) each go through in turn.
+        async with self.checking.hold(f"account:{email_key}"):
+            return await self._login(request, context, normalised, email_key)
+
+    async def _login(
+        self, request: auth_pb2.LoginRequest, context: Any, normalised: tuple[str, str] | None, email_key: str
+    ) -> auth_pb2.TokenPair:
+        account_key, addr_key = f"account:{email_key}", f"addr:{self.addresses.of(context)}"
         now = self._now()
+        async with self.engine.begin() as conn:
+            # The address's state is read, not reserved: a correct login must not count
+            # against everyone behind the same address.
+            addr = (await store.throttle_state(conn, [addr_key])).get(addr_key)
+            if addr is not None and addr["locked_until"] is not None and addr["locked_until"] > now:
+                raise _throttled(addr["locked_until"], now)
+            await self._reserve(conn, account_key, now)
         async with self.engine.connect() as conn:
-            state = await store.throttle_state(conn, [account_key, addr_key])
             user = await store.user_by_email_key(conn, email_key) if normalised else None
-        for row in state.values():
-            if row["locked_until"] is not None and row["locked_until"] > now:
-                retry = max(1, int((row["locked_until"] - now).total_seconds()))
-                raise ServiceError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    "too many failed logins; try again later",
-                    reason="LOGIN_THROTTLED",
-                    metadata={"retry_after_seconds": str(retry)},
-                )
         stored_hash = user["password_hash"] if user else self.hasher.dummy_hash
         ok = await asyncio.to_thread(self.hasher.verify, stored_hash, request.password)
         if not ok or user is None or len(request.password) > passwords.MAX_LENGTH:
             async with self.engine.begin() as conn:
-                for key, policy in ((account_key, self.throttle), (addr_key, self.address_throttle)):
-                    failures = await store.record_failure(conn, key, now, self.failure_window)
-                    until = policy.lock_after(failures, now)
-                    if until is not None:
-                        await store.set_lock(conn, key, until)
+                failures = await store.record_failure(conn, addr_key, now, self.failure_window)
+                until = self.address_throttle.lock_after(failures, now)
+                if until is not None:
+                    await store.set_lock(conn, addr_key, until)
             log.info("login failed", reason="bad_credentials")
             raise _bad_credentials()
         if user["disabled"]:
@@ -297,11 +313,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         why = passwords.policy_violation(request.new_password, user["email"])
         if why:
             raise invalid_argument({"new_password": why})
-        if not await asyncio.to_thread(self.hasher.verify, user["password_hash"], request.current_password):
-            raise invalid_argument({"current_password": "is not correct"})
+        # The current password is checked like a login's, on the same account counter: a
+        # stolen session cannot guess it faster than a login could.
+        account_key, now = f"account:{user['email_key']}", self._now()
+        async with self.checking.hold(account_key):
+            async with self.engine.begin() as conn:
+                await self._reserve(conn, account_key, now)
+            if not await asyncio.to_thread(self.hasher.verify, user["password_hash"], request.current_password):
+                raise invalid_argument({"current_password": "is not correct"})
         new_hash = await asyncio.to_thread(self.hasher.hash, request.new_password)
-        now = self._now()
         async with self.engine.begin() as conn:
+            await store.clear_throttle(conn, account_key)
             await store.update_user(conn, user["id"], now, password_hash=new_hash)
             await store.revoke_user_tokens(conn, user["id"], now)
         return auth_pb2.ChangePasswordResponse()

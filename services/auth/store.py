@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     case,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -214,6 +215,44 @@ async def record_failure(conn: AsyncConnection, key: str, now: datetime, window:
         .returning(login_throttle.c.failures)
     )
     return int((await conn.execute(stmt)).scalar_one())
+
+
+# One statement counts an attempt *before* its password is checked, and locks the key as
+# soon as the count reaches the policy's free failures: concurrent guesses queue on the row
+# and each sees the count the one before it left, so at most `free` are ever checked
+# (checked after the fact, 40 concurrent guesses had 18-28 checked). A locked key counts
+# nothing and returns no row. A correct password clears the key (clear_throttle).
+_RESERVE = text(
+    """
+    WITH p AS (
+      SELECT CAST(:key AS text) AS key, CAST(:now AS timestamptz) AS now, CAST(:stale AS timestamptz) AS stale,
+             CAST(:free AS integer) AS free, CAST(:base AS double precision) AS base,
+             CAST(:max AS double precision) AS max_lock)
+    INSERT INTO login_throttle AS t (key, failures, updated_at, locked_until)
+    SELECT p.key, 1, p.now, CASE WHEN p.free <= 1 THEN p.now + make_interval(secs => p.base) END FROM p
+    ON CONFLICT (key) DO UPDATE SET
+      failures = CASE WHEN t.updated_at < (SELECT stale FROM p) THEN 1 ELSE t.failures + 1 END,
+      updated_at = EXCLUDED.updated_at,
+      locked_until = (
+        SELECT CASE WHEN n.failures >= p.free
+               THEN p.now + make_interval(secs => least(p.base * power(2, n.failures - p.free), p.max_lock)) END
+        FROM p, (SELECT CASE WHEN t.updated_at < (SELECT stale FROM p) THEN 1 ELSE t.failures + 1 END AS failures) n)
+    WHERE t.locked_until IS NULL OR t.locked_until <= EXCLUDED.updated_at
+    RETURNING failures
+    """
+)
+
+
+async def reserve_attempt(
+    conn: AsyncConnection, key: str, now: datetime, window: timedelta, free: int, base: float, max_lock: float
+) -> datetime | None:
+    """Count an attempt at `key` before checking it: None if it may be checked, else the end
+    of the lock-out that refuses it."""
+    params = {"key": key, "now": now, "stale": now - window, "free": free, "base": base, "max": max_lock}
+    if (await conn.execute(_RESERVE, params)).first() is not None:
+        return None
+    until = (await conn.execute(select(login_throttle.c.locked_until).where(login_throttle.c.key == key))).scalar()
+    return until if until is not None else now
 
 
 async def set_lock(conn: AsyncConnection, key: str, until: datetime) -> None:

@@ -90,6 +90,12 @@ def event_pb(r: RowMapping) -> pb.Event:
     )
 
 
+def _key_reused() -> Exception:
+    """A retry's key names the first fill; another order under the same key is a client bug
+    (as for create-challenge and register), never silently answered with that fill."""
+    return already_exists("idempotency key already used for a different order", reason="IDEMPOTENCY_KEY_REUSED")
+
+
 class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     def __init__(self, db: AsyncEngine, ledger: Ledger, risk: risk_pb2_grpc.RiskServiceStub | None) -> None:
         self.db = db
@@ -337,6 +343,13 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             request.note,
             list(request.tags),
         )
+        if request.idempotency_key and (row["symbol"], row["side"], row["quantity"], row["note"]) != (
+            request.symbol.strip().upper(),
+            pb.Side.Name(request.side),
+            quantity,
+            request.note,
+        ):
+            raise _key_reused()
         return trade_pb(row)
 
     async def ClosePosition(self, request: pb.ClosePositionRequest, context: Any) -> pb.Trade:
@@ -348,6 +361,8 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             request.symbol.strip().upper(),
             request.idempotency_key or None,
         )
+        if request.idempotency_key and row["symbol"] != request.symbol.strip().upper():
+            raise _key_reused()
         return trade_pb(row)
 
     async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Any) -> pb.Trade:

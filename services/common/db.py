@@ -38,6 +38,9 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         # pool, and the error interceptor answers UNAVAILABLE so clients retry.
         pool_pre_ping=False,
         pool_recycle=1800,
+        # A statement's parameters never appear in an error's text (hence in logs or Sentry):
+        # they include password hashes, tokens and whatever a client sent.
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "search_path": settings.schema_name,

@@ -5,7 +5,7 @@ reach SQL and fail there — in the order path, failing every order that shared 
 guard refuses such input at the door, the same way in every service: each string field of a
 request (nested messages and repeated fields included) holds no control character (line
 breaks and tabs only in `multiline` text) and at most `max_length` characters; a field marked
-`decimal` is in plain notation within its digits (`tradesense.common.v1.Text` / `Decimal` in
+`decimal` is in plain notation within its digits; an enum holds a value it names (`tradesense.common.v1.Text` / `Decimal` in
 options.proto). What is wrong answers INVALID_ARGUMENT with a field violation per field.
 
 The checks for a message type are compiled once, so the order path pays a few regex matches.
@@ -95,6 +95,20 @@ def _string_check(field: FieldDescriptor, rule: StringRule) -> Check:
     return single
 
 
+def _enum_check(field: FieldDescriptor) -> Check:
+    """Proto3 keeps numbers its enum does not name; no handler of ours can act on one."""
+    name, known = field.name, frozenset(v.number for v in field.enum_type.values)
+    hint = "must be one of " + ", ".join(v.name for v in field.enum_type.values)[:200]
+
+    def enum(msg: Any, prefix: str, out: list[tuple[str, str]]) -> None:
+        values = getattr(msg, name)
+        for i, v in enumerate(values if field.is_repeated else [values]):
+            if v not in known:
+                out.append((f"{prefix}{name}[{i}]" if field.is_repeated else prefix + name, hint))
+
+    return enum
+
+
 def _map_check(field: FieldDescriptor, depth: int) -> Check | None:
     key_f, value_f = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
     key_rule = string_rule(key_f) if key_f.type == FieldDescriptor.TYPE_STRING else None
@@ -150,6 +164,8 @@ def checks(descriptor: Descriptor, depth: int = 0) -> tuple[Check, ...]:
         check: Check | None = None
         if field.type == FieldDescriptor.TYPE_STRING:
             check = _string_check(field, string_rule(field))
+        elif field.type == FieldDescriptor.TYPE_ENUM:
+            check = _enum_check(field)
         elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
             check = _map_check(field, depth)
         elif field.type == FieldDescriptor.TYPE_MESSAGE:

@@ -10,27 +10,14 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-_SECRET_MARKERS = ("password", "token", "secret", "authorization", "private_key", "dsn", "cookie")
-REDACTED = "[REDACTED]"
+from services.common.scrub import REDACTED, scrub, secret_name
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Blank any field whose name says it holds a secret, however deep."""
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                k: REDACTED if any(m in str(k).lower() for m in _SECRET_MARKERS) else scrub(v) for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [scrub(v) for v in value]
-        return value
-
+    """Blank any field whose name says it holds a secret, however deep, and mask secrets by
+    shape in every text (run after the traceback is formatted, so it is scrubbed too)."""
     for key in list(event):
-        if any(m in key.lower() for m in _SECRET_MARKERS):
-            event[key] = REDACTED
-        else:
-            event[key] = scrub(event[key])
+        event[key] = REDACTED if secret_name(key) else scrub(event[key])
     return event
 
 
@@ -51,12 +38,12 @@ def configure(service: str, level: str = "INFO") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_trace_ids,
-        redact_secrets,
     ]
     structlog.configure(
         processors=[
             *shared,
             structlog.processors.format_exc_info,
+            redact_secrets,
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
@@ -70,6 +57,8 @@ def configure(service: str, level: str = "INFO") -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
                 structlog.processors.JSONRenderer(),
             ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from services.common.config import ServiceSettings
+from services.common.scrub import scrub
 
 log = structlog.get_logger("telemetry")
 
@@ -40,7 +41,13 @@ def setup_tracing(settings: ServiceSettings) -> Any | None:
     return aio_server_interceptor(tracer_provider=provider, filter_=filters.negate(skip))
 
 
-def setup_sentry(settings: ServiceSettings) -> bool:
+def scrub_event(event: Any, hint: Any) -> Any:
+    """Every report leaves scrubbed (services/common/scrub.py): messages quote driver errors."""
+    return scrub(event)
+
+
+def setup_sentry(settings: ServiceSettings, transport: Any = None) -> bool:
+    """Report errors when SENTRY_DSN is set (`transport`: where events go instead, in tests)."""
     dsn = settings.sentry_dsn.get_secret_value()
     if not dsn:
         return False
@@ -48,11 +55,15 @@ def setup_sentry(settings: ServiceSettings) -> bool:
         dsn=dsn,
         environment=settings.environment,
         send_default_pii=False,
+        # A frame's locals hold the request (a password) and the values bound to a statement.
+        include_local_variables=False,
+        before_send=scrub_event,
         traces_sample_rate=0.0,
         # Errors are reported once, by the error interceptor; logging integration would
         # report the same exception a second time.
         default_integrations=False,
         integrations=[],
+        transport=transport,
     )
     log.info("sentry enabled")
     return True

@@ -40,6 +40,14 @@ def round_trip(
     )
     assert r.status_code == 200, r.text
     set_price(client, admin, "BTCUSD", exit_, exit_)
+
+    def marked_at_exit() -> bool:
+        # Challenges learns prices from market's stream: close only once it has the exit
+        # price, or a busy machine fills the close at the entry price (a P&L of zero).
+        positions = client.get(f"/api/challenges/{cid}/positions", headers=h).json()["positions"]
+        return any(Decimal(p["mark_price"] or 0) == Decimal(exit_) for p in positions)
+
+    eventually(marked_at_exit, 10, 0.02)
     r = client.post(f"/api/challenges/{cid}/positions/BTCUSD/close", json={}, headers=h)
     assert r.status_code == 200, r.text
 

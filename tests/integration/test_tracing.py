@@ -24,6 +24,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
 
     def __init__(self) -> None:
         self.spans: list[tuple[str, str, str]] = []  # (service, span name, trace id)
+        self.texts: list[str] = []  # every span's name and attribute values, as text
 
     def Export(self, request: Any, context: Any) -> Any:
         for rs in request.resource_spans:
@@ -31,6 +32,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
             for ss in rs.scope_spans:
                 for span in ss.spans:
                     self.spans.append((service, span.name, span.trace_id.hex()))
+                    self.texts.append(" ".join([span.name, *(str(a.value) for a in span.attributes)]))
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
@@ -76,5 +78,15 @@ def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Pat
             spans = eventually(trade_trace, 20, 0.3)
             assert {"gateway", "challenges", "market"} <= {s for s, _ in spans}, spans
             assert ("market", "/tradesense.market.v1.MarketService/GetQuote") in spans
+
+            # An SSE stream opened with its token in the query (as EventSource must): the
+            # gateway's span names the path, never the token (issue 16, item 10).
+            token = trader["access_token"]
+            path = f"/api/challenges/{ch['id']}/events"
+            with c.stream("GET", path, params={"access_token": token, "after_sequence": "0"}) as r:
+                assert r.status_code == 200
+                next(r.iter_lines())
+            eventually(lambda: any(path in t for t in collector.texts) or None, 20, 0.3)
+            assert not [t for t in collector.texts if token in t or "access_token" in t]
     finally:
         server.stop(0)

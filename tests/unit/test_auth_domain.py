@@ -18,9 +18,48 @@ def test_emails_are_unique_case_insensitively() -> None:
     assert a[0] == "Trader@example.com"  # the local part is shown as typed
 
 
-@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@b", "two@@example.com", "x" * 300 + "@example.com"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "no-at-sign",
+        "a@b",
+        "two@@example.com",
+        "x" * 300 + "@example.com",
+        # Lookalikes of admin@tradesense.local that would otherwise be distinct accounts (issue 16).
+        "admin\u200b@tradesense.local",  # zero-width space
+        "admin@tradesense.local.",  # trailing dot
+        "\u202eadmin@tradesense.local",  # right-to-left override
+        "admin\u2066@tradesense.local",  # bidi isolate
+        "ad\x00min@tradesense.local",
+        "ad\x1bmin@tradesense.local",
+        "ad min@tradesense.local",
+        "admin@tradesense..local",
+        "admin.@tradesense.local",
+        ".admin@tradesense.local",
+        "admin@-tradesense.local",
+        "admin@tradesense.l",
+        "admin\u00ad@tradesense.local",  # soft hyphen (a format character)
+    ],
+)
 def test_bad_emails(raw: str) -> None:
     assert emails.normalise(raw) is None
+    assert emails.problem(raw.strip()) is not None
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["ADMIN@TRADESENSE.LOCAL", "\uff41dmin@tradesense.local", "Admin@TradeSense.Local", "admin@tradesense.local "],
+)
+def test_spellings_of_one_address_share_one_key(variant: str) -> None:
+    # NFKC folds the fullwidth "ａ"; case folding the rest: one account, not two.
+    a, b = emails.normalise("admin@tradesense.local"), emails.normalise(variant)
+    assert a is not None and b is not None and a[1] == b[1]
+
+
+def test_international_addresses_still_work() -> None:
+    found = emails.normalise("José.Ñúñez@correo.example")
+    assert found is not None and found[1] == "josé.ñúñez@correo.example"
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,9 @@ def test_page_size_is_capped_and_defaulted() -> None:
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.parametrize("token", ["not base64!", "bm90IGpzb24", "WzFd", "eyJuIjotMX0"])  # garbage, not JSON, a list, {"n":-1}
+@pytest.mark.parametrize(
+    "token", ["not base64!", "bm90IGpzb24", "WzFd", "eyJuIjotMX0"]
+)  # garbage, not JSON, a list, {"n":-1}
 def test_foreign_page_tokens_are_invalid_argument(token: str) -> None:
     with pytest.raises(ServiceError) as e:
         pagination.parse(10, token)

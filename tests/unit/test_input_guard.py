@@ -51,6 +51,13 @@ def test_bad_strings_and_decimals_are_refused_with_a_field_violation(fields: dic
     assert all(len(d) < 200 for d in err.value.field_violations.values())
 
 
+def test_enum_numbers_the_enum_does_not_name_are_refused() -> None:
+    # Found by the fuzz test: ListChallenges with status -1 reached ChallengeStatus.Name() and answered 500.
+    assert [f for f, _ in input_guard.problems(pb.ListChallengesRequest(status=-1))] == ["status"]
+    assert [f for f, _ in input_guard.problems(_order(side=7))] == ["side"]
+    assert input_guard.problems(pb.ListChallengesRequest(status=pb.ACTIVE)) == []
+
+
 def test_nested_and_auth_fields_are_checked_too() -> None:
     plan = pb.CreatePlanRequest(plan=pb.Plan(id="p", account_sizes=["100000", "1e5"], description="d\x00"))
     assert dict(input_guard.problems(plan)).keys() == {"plan.account_sizes[1]", "plan.description"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from services.common.auth_interceptor import AuthInterceptor
 from services.common.client_address import ClientAddresses
 from services.common.config import ServiceSettings
 from services.common.jwt_verify import KeySet, TokenVerifier
+from services.common.revocations import Revocations
 from services.common.server import Runtime, ServiceSpec, Wiring
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +32,6 @@ HERE = Path(__file__).resolve().parent
 class AuthSettings(ServiceSettings):
     auth_keys_dir: Path = Path(".data/auth-keys")
     auth_generate_keys: bool = True  # off in production: keys come from a Secret
-    access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 14
     login_free_failures: int = 5
     login_lock_base_seconds: float = 30.0
@@ -114,7 +115,22 @@ async def setup(runtime: Runtime) -> Wiring:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
         return [auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name]
 
-    return Wiring(register, [AuthInterceptor(TokenVerifier(keys, s.jwt_issuer, s.jwt_audience))])
+    # Auth follows its own cut-offs like every service, reading its table directly.
+    revocations = Revocations()
+    runtime.spawn(
+        revocations.follow(servicer.cutoffs_after, s.access_token_ttl_seconds * 1000 * 2, time.time), "token-cutoffs"
+    )
+    runtime.spawn(prune_cutoffs(runtime.engine, timedelta(seconds=s.access_token_ttl_seconds * 2)), "prune-cutoffs")
+    verifier = TokenVerifier(keys, s.jwt_issuer, s.jwt_audience)
+    return Wiring(register, [AuthInterceptor(verifier, revocations, s.streams_per_user)])
+
+
+async def prune_cutoffs(engine: AsyncEngine, keep: timedelta) -> None:
+    """Cut-offs older than any token they could refuse are deleted, hourly."""
+    while True:
+        async with engine.begin() as conn:
+            await store.prune_cutoffs(conn, datetime.now(UTC) - keep)
+        await asyncio.sleep(3600)
 
 
 SPEC = ServiceSpec(

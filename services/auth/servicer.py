@@ -113,7 +113,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self.keyring.refresh_if_changed()
         key = self.keyring.active
         access = tokens.issue_access_token(
-            key=key.private, kid=key.kid, user_id=str(user["id"]), role=user["role"], now=now, settings=self.tokens
+            key=key.private,
+            kid=key.kid,
+            user_id=str(user["id"]),
+            role=user["role"],
+            now=now,
+            settings=self.tokens,
+            session_id=str(family_id),
         )
         refresh, refresh_hash = tokens.new_refresh_token()
         await store.insert_refresh(
@@ -262,13 +268,38 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return pair
 
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Any) -> auth_pb2.LogoutResponse:
-        if request.refresh_token:
-            now = self._now()
-            async with self.engine.begin() as conn:
+        """Ends the session: its refresh tokens are revoked and its access tokens cut off (the
+        caller's own session too, when the call carries an access token)."""
+        now = self._now()
+        caller = identity.current()
+        async with self.engine.begin() as conn:
+            if request.refresh_token:
                 row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(request.refresh_token))
                 if row is not None:
                     await store.revoke_family(conn, row["family_id"], now)
+                    await store.cut_off(conn, f"session:{row['family_id']}", now)
+            if caller is not None and caller.session_id:
+                await store.cut_off(conn, f"session:{caller.session_id}", now)
         return auth_pb2.LogoutResponse()
+
+    async def ListTokenCutoffs(
+        self, request: auth_pb2.ListTokenCutoffsRequest, context: Any
+    ) -> auth_pb2.ListTokenCutoffsResponse:
+        return auth_pb2.ListTokenCutoffsResponse(
+            cutoffs=[
+                auth_pb2.TokenCutoff(sequence=c[0], subject=c[1], not_before_ms=c[2])
+                for c in await self.cutoffs_after(request.after_sequence)
+            ]
+        )
+
+    async def cutoffs_after(self, after: int) -> list[tuple[int, str, int]]:
+        """Cut-offs after a sequence; from 0, those younger than an access token can live."""
+        if after < 0:
+            raise invalid_argument({"after_sequence": "must not be negative"})
+        newer = self._now() - self.tokens.access_ttl * 2
+        async with self.engine.connect() as conn:
+            rows = await store.cutoffs_after(conn, after, newer)
+        return [(r["sequence"], r["subject"], int(r["not_before"].timestamp() * 1000)) for r in rows]
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Any) -> auth_pb2.Jwks:
         self.keyring.refresh_if_changed()
@@ -326,6 +357,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             await store.clear_throttle(conn, account_key)
             await store.update_user(conn, user["id"], now, password_hash=new_hash)
             await store.revoke_user_tokens(conn, user["id"], now)
+            await store.cut_off(conn, f"user:{user['id']}", now)
         return auth_pb2.ChangePasswordResponse()
 
     # --- admin RPCs ---------------------------------------------------------------------------
@@ -346,8 +378,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         role = PB_TO_ROLE.get(request.role)
         if role is None:
             raise invalid_argument({"role": "must be TRADER or ADMIN"})
+        now = self._now()
         async with self.engine.begin() as conn:
-            user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), self._now(), role=role)
+            before = await store.user_by_id(conn, parse_uuid(request.user_id, "user_id"))
+            user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), now, role=role)
+            if user is not None and before is not None and before["role"] != role:
+                # A token names its role: tokens issued under the old one must not outlive it.
+                await store.cut_off(conn, f"user:{user['id']}", now)
         if user is None:
             raise not_found("user")
         return user_pb(user)
@@ -359,6 +396,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), now, disabled=request.disabled)
             if user is not None and request.disabled:
                 await store.revoke_user_tokens(conn, user["id"], now)
+                await store.cut_off(conn, f"user:{user['id']}", now)
         if user is None:
             raise not_found("user")
         return user_pb(user)

@@ -261,3 +261,34 @@ async def set_lock(conn: AsyncConnection, key: str, until: datetime) -> None:
 
 async def clear_throttle(conn: AsyncConnection, key: str) -> None:
     await conn.execute(login_throttle.delete().where(login_throttle.c.key == key))
+
+
+# --- token cut-offs ------------------------------------------------------------------------
+
+# Taken before drawing a sequence number, so cut-offs commit in sequence order and a follower
+# reading `sequence > cursor` never skips one that committed late (as the outbox does).
+_CUTOFF_LOCK = 7245101
+
+
+async def cut_off(conn: AsyncConnection, subject: str, now: datetime) -> None:
+    """Refuse `subject`'s access tokens issued before `now` ('user:<id>' / 'session:<id>')."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CUTOFF_LOCK})
+    await conn.execute(
+        text("INSERT INTO token_cutoffs (subject, not_before, created_at) VALUES (:s, :t, :t)"),
+        {"s": subject, "t": now},
+    )
+
+
+async def cutoffs_after(conn: AsyncConnection, after: int, newer_than: datetime, limit: int = 1000) -> list[RowMapping]:
+    rows = await conn.execute(
+        text(
+            "SELECT sequence, subject, not_before FROM token_cutoffs "
+            "WHERE sequence > :after AND (:after > 0 OR created_at > :newer) ORDER BY sequence LIMIT :limit"
+        ),
+        {"after": after, "newer": newer_than, "limit": limit},
+    )
+    return list(rows.mappings())
+
+
+async def prune_cutoffs(conn: AsyncConnection, older_than: datetime) -> None:
+    await conn.execute(text("DELETE FROM token_cutoffs WHERE created_at < :t"), {"t": older_than})

@@ -25,6 +25,7 @@ import asyncpg
 import grpc
 import structlog
 from prometheus_client import Counter, Gauge
+from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -111,7 +112,11 @@ class Ledger:
         order_writers: int = 1,
         order_linger: float = 0.0,
         session_cache: int = 10_000,
+        max_pending: int = 10,
     ) -> None:
+        # Challenges a trader may hold unstarted (PENDING): creating one is free and each
+        # carries a balance, so without a cap one trader opened 60 $200k accounts in 0.3 s.
+        self.max_pending = max_pending
         self.always_ask_market = always_ask_market
         # Whether this replica judges a challenge (its partition is leased here).
         self.owns = owns
@@ -441,6 +446,15 @@ class Ledger:
             plan = await store.get_plan(conn, plan_id)
             if plan is None:
                 raise not_found("plan", reason="PLAN_NOT_FOUND")
+            # Creates of one trader queue here, so the count below cannot be raced past.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": f"pending:{user_id}"})
+            if await store.pending_count(conn, user_id) >= self.max_pending:
+                raise ServiceError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"at most {self.max_pending} challenges may wait to be started; start or cancel one first",
+                    reason="TOO_MANY_PENDING_CHALLENGES",
+                    metadata={"limit": str(self.max_pending)},
+                )
             if size not in [Decimal(x) for x in plan["account_sizes"]]:
                 raise invalid_argument(
                     {"account_size": "must be one of " + ", ".join(str(x) for x in plan["account_sizes"])}

@@ -22,9 +22,9 @@ from services.challenges.marker import Marker
 from services.challenges.partitions import Leases
 from services.challenges.prices import MarketView
 from services.challenges.servicer import ChallengesServicer
-from services.common.auth_interceptor import AuthInterceptor
-from services.common.clients import ServiceIdentity, channel, remote_verifier
+from services.common.clients import ServiceIdentity, channel
 from services.common.config import ServiceSettings
+from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +47,8 @@ class ChallengesSettings(ServiceSettings):
     # Challenges whose last written state this process keeps, so their next order needs no
     # read (the write still checks the version); 0 reads every time.
     session_cache: int = 10_000
+    # Challenges a trader may hold unstarted at once (RESOURCE_EXHAUSTED past it).
+    max_pending_challenges: int = 10
 
 
 async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases) -> None:
@@ -89,6 +91,7 @@ async def setup(runtime: Runtime) -> Wiring:
         order_writers=s.order_writers,
         order_linger=s.order_linger_ms / 1000,
         session_cache=s.session_cache,
+        max_pending=s.max_pending_challenges,
     )
 
     def partitions_changed(gained: set[int], lost: set[int]) -> None:
@@ -118,7 +121,7 @@ async def setup(runtime: Runtime) -> Wiring:
         challenges_pb2_grpc.add_ChallengesServiceServicer_to_server(servicer, server)
         return [challenges_pb2.DESCRIPTOR.services_by_name["ChallengesService"].full_name]
 
-    return Wiring(register, [AuthInterceptor(remote_verifier(s, auth))])
+    return Wiring(register, [remote_auth(runtime, auth)])
 
 
 SPEC = ServiceSpec(

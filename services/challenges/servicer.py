@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -21,6 +20,7 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.challenges import store
 from services.challenges.domain import engine
 from services.challenges.domain.rulepacks import RulePack
+from services.challenges.event_hub import EventHub
 from services.challenges.ledger import Ledger
 from services.common import decimals, identity, pagination
 from services.common.errors import already_exists, invalid_argument, not_found
@@ -101,6 +101,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         self.db = db
         self.ledger = ledger
         self.risk = risk
+        self.events = EventHub(self._events_after, self._last_event, lambda: ledger.new_events)
 
     @staticmethod
     def _scope() -> uuid.UUID | None:
@@ -485,20 +486,17 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     # --- events ------------------------------------------------------------------------------------------
 
     async def _follow(self, after: int, challenge_id: uuid.UUID | None) -> AsyncIterator[pb.Event]:
-        """Replay from the cursor, then follow live: woken by local commits, polling for others'."""
-        cursor = after
-        while True:
-            wake = self.ledger.new_events
-            async with self.db.connect() as conn:
-                rows = await store.events_after(conn, cursor, 500, challenge_id)
-            for r in rows:
-                cursor = r["sequence"]
-                yield event_pb(r)
-            if len(rows) < 500:
-                try:
-                    await asyncio.wait_for(wake.wait(), 0.5)
-                except TimeoutError:
-                    pass
+        """Replay from the cursor, then follow live, fed by the process's one outbox reader."""
+        async for r in self.events.follow(after, challenge_id):
+            yield event_pb(r)
+
+    async def _events_after(self, after: int, limit: int, challenge_id: uuid.UUID | None) -> list[RowMapping]:
+        async with self.db.connect() as conn:
+            return await store.events_after(conn, after, limit, challenge_id)
+
+    async def _last_event(self) -> int:
+        async with self.db.connect() as conn:
+            return await store.last_sequence(conn)
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
         if request.after_sequence < 0:

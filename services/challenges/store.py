@@ -199,6 +199,15 @@ async def insert_pack(conn: AsyncConnection, pack: RulePack) -> bool:
 # --- challenges ------------------------------------------------------------------------------
 
 
+async def pending_count(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(challenges)
+        .where(challenges.c.user_id == user_id, challenges.c.status == "PENDING")
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def challenge_by_key(conn: AsyncConnection, user_id: uuid.UUID, key: str) -> RowMapping | None:
     stmt = select(challenges).where(challenges.c.user_id == user_id, challenges.c.idempotency_key == key)
     return (await conn.execute(stmt)).mappings().first()
@@ -311,6 +320,10 @@ async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: i
         .limit(limit)
     )
     return list((await conn.execute(stmt)).mappings())
+
+
+async def last_sequence(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.coalesce(func.max(events.c.sequence), 0)))).scalar_one())
 
 
 async def events_after(

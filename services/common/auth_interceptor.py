@@ -7,6 +7,8 @@ edge and the services never disagree about what is public.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import grpc
@@ -15,6 +17,8 @@ from services.common import catalog, identity
 from services.common.errors import permission_denied, unauthenticated
 from services.common.interceptors import WrappingInterceptor, _behavior, _rewrap, drive_stream
 from services.common.jwt_verify import TokenVerifier
+from services.common.revocations import Revocations
+from services.common.stream_limits import StreamLimits
 
 _PASS_THROUGH_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
@@ -29,9 +33,13 @@ def bearer_token(metadata: Any) -> str | None:
 
 
 class AuthInterceptor(WrappingInterceptor):
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(
+        self, verifier: TokenVerifier, revocations: Revocations | None = None, streams_per_user: int = 0
+    ) -> None:
         super().__init__()
         self.verifier = verifier
+        self.revocations = revocations
+        self.streams = StreamLimits(streams_per_user)
 
     async def _authorise(self, method: str, context: grpc.aio.ServicerContext) -> identity.Caller | None:
         info = catalog.by_grpc_path().get(method)
@@ -42,11 +50,34 @@ class AuthInterceptor(WrappingInterceptor):
                 return None
             raise unauthenticated()
         caller = await self.verifier.verify(token)  # a bad token is refused even on public RPCs
+        if self.revocations is not None and self.revocations.revoked(caller):
+            raise unauthenticated("token revoked; sign in again", reason="TOKEN_REVOKED")
         if access == "ADMIN" and caller.role != "admin":
             raise permission_denied("admin role required", reason="ADMIN_REQUIRED")
         if access == "INTERNAL" and caller.role not in ("service", "admin"):
             raise permission_denied("internal method", reason="INTERNAL_ONLY")
         return caller
+
+    async def _until_revoked(
+        self, caller: identity.Caller, streaming: Coroutine[Any, Any, None], context: grpc.aio.ServicerContext
+    ) -> None:
+        """Run a stream until it ends or its caller's token is cut off, which ends it."""
+        assert self.revocations is not None
+        with self.revocations.watch(caller) as revoked:
+            task = asyncio.ensure_future(streaming)
+            cut = asyncio.ensure_future(revoked.wait())
+            try:
+                await asyncio.wait({task, cut}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cut.cancel()
+                if not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            if task.done() and not task.cancelled() and not revoked.is_set():
+                return task.result()
+        await context.abort_with_status(
+            unauthenticated("token revoked; sign in again", reason="TOKEN_REVOKED").to_status()
+        )
 
     def wrap(self, handler: Any, method: str) -> Any:
         if method.startswith(_PASS_THROUGH_PREFIXES):
@@ -56,8 +87,16 @@ class AuthInterceptor(WrappingInterceptor):
         if handler.response_streaming:
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
-                identity.bind(await self._authorise(method, context))
-                await drive_stream(inner, request, context)
+                caller = await self._authorise(method, context)
+                identity.bind(caller)
+                if caller is None:
+                    await drive_stream(inner, request, context)
+                    return
+                with self.streams.hold(caller):
+                    if self.revocations is None:
+                        await drive_stream(inner, request, context)
+                    else:
+                        await self._until_revoked(caller, drive_stream(inner, request, context), context)
 
             return _rewrap(handler, None, stream)
 

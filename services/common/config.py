@@ -47,6 +47,10 @@ class ServiceSettings(BaseSettings):
     risk_addr: str = "127.0.0.1:50054"
     jwt_issuer: str = "tradesense-auth"
     jwt_audience: str = "tradesense"
+    # How long auth's access tokens live; every service keeps token cut-offs that long.
+    access_token_ttl_seconds: int = 900
+    # Server streams (SSE) one user may hold open on one process (services/common/stream_limits.py).
+    streams_per_user: int = 10
     # This service's own credentials for service-to-service calls (IssueServiceToken).
     service_client_secret: SecretStr = SecretStr("")
     # Signs page tokens (services/common/pagination.py); every replica of a service needs the

@@ -13,6 +13,8 @@ class Caller:
     user_id: str
     role: str  # "trader" | "admin" | "service"
     token: str  # the verified access token, forwarded on calls made for this caller
+    session_id: str = ""  # the refresh family it was issued in ("" for service tokens)
+    issued_ms: int = 0  # when it was issued, Unix milliseconds
 
     @property
     def is_admin(self) -> bool:

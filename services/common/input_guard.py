@@ -5,8 +5,9 @@ reach SQL and fail there — in the order path, failing every order that shared 
 guard refuses such input at the door, the same way in every service: each string field of a
 request (nested messages and repeated fields included) holds no control character (line
 breaks and tabs only in `multiline` text) and at most `max_length` characters; a field marked
-`decimal` is in plain notation within its digits; an enum holds a value it names (`tradesense.common.v1.Text` / `Decimal` in
-options.proto). What is wrong answers INVALID_ARGUMENT with a field violation per field.
+`decimal` is in plain notation within its digits; an enum holds a value it names
+(`tradesense.common.v1.Text` / `Decimal` in options.proto). What is wrong answers
+INVALID_ARGUMENT with a field violation per field.
 
 The checks for a message type are compiled once, so the order path pays a few regex matches.
 """

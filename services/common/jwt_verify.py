@@ -134,4 +134,12 @@ class TokenVerifier:
             raise unauthenticated("invalid token", reason="TOKEN_INVALID")
         # Cached until expiry, and never past the key set's refresh, so a retired key's
         # tokens stop verifying when the set is reloaded.
-        return Caller(user_id=str(claims["sub"]), role=str(role), token=token), float(claims["exp"])
+        issued = claims.get("iat_ms")
+        caller = Caller(
+            user_id=str(claims["sub"]),
+            role=str(role),
+            token=token,
+            session_id=str(claims.get("sid", "")),
+            issued_ms=issued if type(issued) is int else int(claims["iat"]) * 1000,
+        )
+        return caller, float(claims["exp"])

@@ -10,9 +10,9 @@ import grpc
 import structlog
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
-from services.common.auth_interceptor import AuthInterceptor
-from services.common.clients import channel, remote_verifier
+from services.common.clients import channel
 from services.common.config import ServiceSettings
+from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.market import store
 from services.market.domain.instruments import CATALOGUE
@@ -117,7 +117,7 @@ async def setup(runtime: Runtime) -> Wiring:
         market_pb2_grpc.add_MarketServiceServicer_to_server(servicer, server)
         return [market_pb2.DESCRIPTOR.services_by_name["MarketService"].full_name]
 
-    return Wiring(register, [AuthInterceptor(remote_verifier(s, auth))])
+    return Wiring(register, [remote_auth(runtime, auth)])
 
 
 SPEC = ServiceSpec(

@@ -8,9 +8,9 @@ from pathlib import Path
 import grpc
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
-from services.common.auth_interceptor import AuthInterceptor
-from services.common.clients import ServiceIdentity, channel, remote_verifier
+from services.common.clients import ServiceIdentity, channel
 from services.common.config import ServiceSettings
+from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.risk.consumer import Consumer
 from services.risk.servicer import RiskServicer
@@ -42,7 +42,7 @@ async def setup(runtime: Runtime) -> Wiring:
         risk_pb2_grpc.add_RiskServiceServicer_to_server(servicer, server)
         return [risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name]
 
-    return Wiring(register, [AuthInterceptor(remote_verifier(s, auth))])
+    return Wiring(register, [remote_auth(runtime, auth)])
 
 
 SPEC = ServiceSpec(

@@ -105,3 +105,46 @@ def test_an_order_key_reused_for_another_order_is_a_conflict(stack: Stack) -> No
         assert other.status_code == 409 and _reason(other) == "IDEMPOTENCY_KEY_REUSED", other.text
         trades = c.get("/api/trades", params={"challenge_id": cid}, headers=h).json()["trades"]
         assert len(trades) == 1
+
+
+def test_a_trader_holds_at_most_ten_unstarted_challenges(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+        me = register_and_login(c)
+        h = bearer(me["access_token"])
+
+        def create() -> httpx.Response:
+            body = {"plan_id": "ftmo-phase1", "account_size": "100000.00", "idempotency_key": str(uuid.uuid4())}
+            return c.post("/api/challenges", json=body, headers=h)
+
+        made = [create() for _ in range(10)]
+        assert [r.status_code for r in made] == [200] * 10
+        over = create()
+        assert over.status_code == 429 and _reason(over) == "TOO_MANY_PENDING_CHALLENGES", over.text
+        # Starting one frees a place.
+        assert c.post(f"/api/challenges/{made[0].json()['id']}/start", json={}, headers=h).status_code == 200
+        assert create().status_code == 200
+
+
+async def test_a_user_holds_at_most_ten_open_streams(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+        me = register_and_login(c)
+        cid = new_challenge(c, me)["id"]
+    h = bearer(me["access_token"])
+    path = f"/api/challenges/{cid}/events"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as c:
+        streams = [c.stream("GET", path, headers=h) for _ in range(10)]
+        opened = [await s.__aenter__() for s in streams]
+        try:
+            assert [r.status_code for r in opened] == [200] * 10
+            over = await c.get(path, headers=h)
+            assert over.status_code == 429 and _reason(over) == "TOO_MANY_STREAMS", over.text
+        finally:
+            for s in streams:
+                await s.__aexit__(None, None, None)
+        # Closed streams are given back (once the service has seen them close).
+        for _ in range(50):
+            async with c.stream("GET", path, headers=h) as again:
+                if again.status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        assert again.status_code == 200

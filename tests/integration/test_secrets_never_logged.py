@@ -5,6 +5,9 @@ parameters — the hash among them — into auth.log and would have into Sentry;
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import grpc
 import pytest
 import sentry_sdk
+import structlog
 from pydantic import SecretStr
 from tradesense.auth.v1 import auth_pb2
 
@@ -36,7 +40,7 @@ PASSWORD = "correct-horse-battery-42"
 
 
 async def test_a_database_error_on_register_logs_and_reports_no_password_or_hash(
-    database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, tmp_path: Path
 ) -> None:
     settings = ServiceSettings(service_name="auth", database_url=SecretStr(database.create_database()))
     engine = create_engine(settings)
@@ -58,7 +62,9 @@ async def test_a_database_error_on_register_logs_and_reports_no_password_or_hash
         service_clients={},
     )
     transport = LocalTransport()
-    logging_mod.configure("auth")
+    sink, handlers = io.StringIO(), logging.getLogger().handlers[:]
+    with contextlib.redirect_stdout(sink):  # the service's log configuration, writing here
+        logging_mod.configure("auth")
     setup_sentry(settings.model_copy(update={"sentry_dsn": SecretStr("https://k@sentry.example/1")}), transport)
     try:
 
@@ -74,9 +80,11 @@ async def test_a_database_error_on_register_logs_and_reports_no_password_or_hash
     finally:
         sentry_sdk.get_client().close()
         sentry_sdk.init(dsn=None)
+        structlog.reset_defaults()
+        logging.getLogger().handlers[:] = handlers
         await engine.dispose()
     assert ctx.status is not None and ctx.status.code == grpc.StatusCode.INTERNAL
-    logs = capsys.readouterr().out
+    logs = sink.getvalue()
     assert "forced failure" in logs  # the error was logged, with its traceback
     reports = [str(envelope.serialize()) for envelope in transport.envelopes]
     assert len(reports) == 1 and "forced failure" in reports[0]

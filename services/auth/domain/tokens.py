@@ -21,9 +21,16 @@ class TokenSettings:
 
 
 def issue_access_token(
-    *, key: Ed25519PrivateKey, kid: str, user_id: str, role: str, now: datetime, settings: TokenSettings
+    *,
+    key: Ed25519PrivateKey,
+    kid: str,
+    user_id: str,
+    role: str,
+    now: datetime,
+    settings: TokenSettings,
+    session_id: str = "",
 ) -> str:
-    claims = {
+    claims: dict[str, object] = {
         "iss": settings.issuer,
         "aud": settings.audience,
         "sub": user_id,
@@ -32,7 +39,12 @@ def issue_access_token(
         "nbf": int(now.timestamp()),
         "exp": int((now + settings.access_ttl).timestamp()),
         "jti": str(uuid.uuid4()),
+        # When, to the millisecond (iat is whole seconds): a cut-off refuses tokens issued
+        # before it, and a login right after a password change must still work.
+        "iat_ms": int(now.timestamp() * 1000),
     }
+    if session_id:
+        claims["sid"] = session_id  # the refresh family: logging out cuts this session off
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "JWT"})
 
 

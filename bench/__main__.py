@@ -11,6 +11,7 @@ BENCHMARKS = [
     ["bench.market_fanout", "--subscribers", "1000", "--rate", "10", "--seconds", "10", "--runs", "3"],
     ["bench.mark_to_market", "--runs", "5"],
     ["bench.risk_metrics", "--runs", "5"],
+    ["bench.upload", "--mib", "512", "--runs", "3"],
     ["bench.orders", "--concurrency", "1,8,32,64", "--seconds", "8", "--runs", "3"],
     ["bench.breach_latency", "--challenges", "200", "--runs", "3"],
 ]

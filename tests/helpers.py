@@ -42,6 +42,14 @@ def register_and_login(client: httpx.Client, email: str | None = None) -> dict[s
     return body
 
 
+def reason(r: httpx.Response) -> str | None:
+    """The stable `reason` of an error answer's google.rpc.ErrorInfo detail."""
+    for d in r.json().get("details", []):
+        if d.get("@type", "").endswith("ErrorInfo"):
+            return str(d.get("reason"))
+    return None
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 

@@ -14,18 +14,11 @@ import pytest
 from devstack.stack import Stack, StackConfig
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import PASSWORD, admin_headers, bearer, register_and_login
+from tests.helpers import PASSWORD, admin_headers, bearer, reason, register_and_login
 
 pytestmark = pytest.mark.e2e
 
 FREE_FAILURES = 3  # LOGIN_FREE_FAILURES in the test stack (tests/conftest.py)
-
-
-def _reason(r: httpx.Response) -> str | None:
-    for d in r.json().get("details", []):
-        if d.get("@type", "").endswith("ErrorInfo"):
-            return str(d.get("reason"))
-    return None
 
 
 def _client(stack: Stack, source: str) -> httpx.AsyncClient:
@@ -48,7 +41,7 @@ async def test_forty_concurrent_wrong_guesses_check_at_most_the_policys_number(s
         refused = [r for r in answers if r.status_code == 429]
         assert len(checked) + len(refused) == 40, [r.status_code for r in answers]
         assert 1 <= len(checked) <= FREE_FAILURES
-        assert {_reason(r) for r in refused} == {"LOGIN_THROTTLED"}
+        assert {reason(r) for r in refused} == {"LOGIN_THROTTLED"}
         # Locked now: the right password is refused too, unchecked.
         r = await c.post("/api/auth/login", json={"email": me["email"], "password": PASSWORD})
         assert r.status_code == 429
@@ -102,7 +95,7 @@ def test_an_order_key_reused_for_another_order_is_a_conflict(stack: Stack) -> No
         again = c.post("/api/trades", json=order, headers=h)
         assert first.status_code == again.status_code == 200 and first.json()["id"] == again.json()["id"]
         other = c.post("/api/trades", json={**order, "quantity": "0.02"}, headers=h)
-        assert other.status_code == 409 and _reason(other) == "IDEMPOTENCY_KEY_REUSED", other.text
+        assert other.status_code == 409 and reason(other) == "IDEMPOTENCY_KEY_REUSED", other.text
         trades = c.get("/api/trades", params={"challenge_id": cid}, headers=h).json()["trades"]
         assert len(trades) == 1
 
@@ -119,7 +112,7 @@ def test_a_trader_holds_at_most_ten_unstarted_challenges(stack: Stack) -> None:
         made = [create() for _ in range(10)]
         assert [r.status_code for r in made] == [200] * 10
         over = create()
-        assert over.status_code == 429 and _reason(over) == "TOO_MANY_PENDING_CHALLENGES", over.text
+        assert over.status_code == 429 and reason(over) == "TOO_MANY_PENDING_CHALLENGES", over.text
         # Starting one frees a place.
         assert c.post(f"/api/challenges/{made[0].json()['id']}/start", json={}, headers=h).status_code == 200
         assert create().status_code == 200
@@ -137,7 +130,7 @@ async def test_a_user_holds_at_most_ten_open_streams(stack: Stack) -> None:
         try:
             assert [r.status_code for r in opened] == [200] * 10
             over = await c.get(path, headers=h)
-            assert over.status_code == 429 and _reason(over) == "TOO_MANY_STREAMS", over.text
+            assert over.status_code == 429 and reason(over) == "TOO_MANY_STREAMS", over.text
         finally:
             for s in streams:
                 await s.__aexit__(None, None, None)

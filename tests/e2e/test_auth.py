@@ -21,7 +21,7 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from devstack.stack import Stack
 from services.auth import keyring
-from tests.helpers import PASSWORD, bearer, eventually, new_email, register_and_login
+from tests.helpers import PASSWORD, bearer, eventually, new_email, reason, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -37,13 +37,6 @@ def admin(client: httpx.Client, stack: Stack) -> str:
     assert r.status_code == 200, r.text
     assert r.json()["user"]["role"] == "ADMIN"
     return str(r.json()["access_token"])
-
-
-def _reason(r: httpx.Response) -> str | None:
-    for d in r.json().get("details", []):
-        if d.get("@type", "").endswith("ErrorInfo"):
-            return str(d["reason"])
-    return None
 
 
 # --- the happy path --------------------------------------------------------------------------
@@ -64,14 +57,14 @@ def test_register_login_me_refresh_logout(client: httpx.Client) -> None:
 
     assert client.post("/api/auth/logout", json={"refresh_token": rotated["refresh_token"]}).status_code == 200
     r = client.post("/api/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
-    assert r.status_code == 401 and _reason(r) == "REFRESH_TOKEN_INVALID"
+    assert r.status_code == 401 and reason(r) == "REFRESH_TOKEN_INVALID"
 
 
 def test_same_email_any_case_is_one_account(client: httpx.Client) -> None:
     email = new_email()
     assert client.post("/api/auth/register", json={"email": email, "password": PASSWORD}).status_code == 200
     r = client.post("/api/auth/register", json={"email": email.upper(), "password": PASSWORD})
-    assert r.status_code == 409 and _reason(r) == "EMAIL_TAKEN"
+    assert r.status_code == 409 and reason(r) == "EMAIL_TAKEN"
 
 
 def test_register_is_idempotent_by_key(client: httpx.Client) -> None:
@@ -82,7 +75,7 @@ def test_register_is_idempotent_by_key(client: httpx.Client) -> None:
     assert first.status_code == again.status_code == 200
     assert first.json()["user"]["id"] == again.json()["user"]["id"]
     other = client.post("/api/auth/register", json={**body, "email": new_email()})
-    assert other.status_code == 409 and _reason(other) == "IDEMPOTENCY_KEY_REUSED"
+    assert other.status_code == 409 and reason(other) == "IDEMPOTENCY_KEY_REUSED"
 
 
 # --- refresh-token reuse -----------------------------------------------------------------------
@@ -93,9 +86,9 @@ def test_refresh_token_reuse_revokes_the_family(client: httpx.Client) -> None:
     first = client.post("/api/auth/refresh", json={"refresh_token": s["refresh_token"]}).json()
     # A thief replays the original token: refused, and the legitimate new one dies with it.
     r = client.post("/api/auth/refresh", json={"refresh_token": s["refresh_token"]})
-    assert r.status_code == 401 and _reason(r) == "REFRESH_TOKEN_REUSED"
+    assert r.status_code == 401 and reason(r) == "REFRESH_TOKEN_REUSED"
     r = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
-    assert r.status_code == 401 and _reason(r) == "REFRESH_TOKEN_INVALID"
+    assert r.status_code == 401 and reason(r) == "REFRESH_TOKEN_INVALID"
 
 
 # --- forged and broken tokens --------------------------------------------------------------------
@@ -192,7 +185,7 @@ def test_client_sent_identity_headers_are_ignored(client: httpx.Client) -> None:
 def test_trader_cannot_call_admin_rpcs_admin_can(client: httpx.Client, admin: str) -> None:
     trader = register_and_login(client)
     r = client.get("/api/auth/users", headers=bearer(trader["access_token"]))
-    assert r.status_code == 403 and _reason(r) == "ADMIN_REQUIRED"
+    assert r.status_code == 403 and reason(r) == "ADMIN_REQUIRED"
     r = client.post(
         f"/api/auth/users/{trader['user']['id']}/role", json={"role": "ADMIN"}, headers=bearer(trader["access_token"])
     )
@@ -205,7 +198,7 @@ def test_trader_cannot_call_admin_rpcs_admin_can(client: httpx.Client, admin: st
     assert r.status_code == 200 and r.json()["disabled"] is True
     assert client.post("/api/auth/refresh", json={"refresh_token": trader["refresh_token"]}).status_code == 401
     r = client.post("/api/auth/login", json={"email": trader["email"], "password": PASSWORD})
-    assert r.status_code == 403 and _reason(r) == "ACCOUNT_DISABLED"
+    assert r.status_code == 403 and reason(r) == "ACCOUNT_DISABLED"
     assert (
         client.post(
             f"/api/auth/users/{uuid.uuid4()}/disabled", json={"disabled": True}, headers=bearer(admin)
@@ -246,7 +239,7 @@ def test_lockout_after_repeated_failures_and_recovery(client: httpx.Client) -> N
         assert client.post("/api/auth/login", json={"email": s["email"], "password": "nope-nope-1"}).status_code == 401
     # Locked: even the right password is refused until the lock expires.
     r = client.post("/api/auth/login", json={"email": s["email"], "password": PASSWORD})
-    assert r.status_code == 429 and _reason(r) == "LOGIN_THROTTLED"
+    assert r.status_code == 429 and reason(r) == "LOGIN_THROTTLED"
     time.sleep(2.5)  # LOGIN_LOCK_BASE_SECONDS=2
     r = client.post("/api/auth/login", json={"email": s["email"], "password": PASSWORD})
     assert r.status_code == 200, r.text

@@ -16,7 +16,7 @@ from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from devstack.stack import Stack
-from tests.helpers import admin_headers, bearer, register_and_login, sse_events
+from tests.helpers import admin_headers, bearer, reason, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -49,13 +49,6 @@ def new_challenge(
     r = client.post(f"/api/challenges/{c['id']}/start", json={}, headers=h)
     assert r.status_code == 200 and r.json()["status"] == "ACTIVE", r.text
     return c
-
-
-def _reason(r: httpx.Response) -> str | None:
-    for d in r.json().get("details", []):
-        if d.get("@type", "").endswith("ErrorInfo"):
-            return str(d["reason"])
-    return None
 
 
 def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin: dict[str, str]) -> None:
@@ -118,7 +111,7 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     r = client.post(
         "/api/trades", json={"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"}, headers=h
     )
-    assert r.status_code == 400 and _reason(r) == "CHALLENGE_NOT_ACTIVE"
+    assert r.status_code == 400 and reason(r) == "CHALLENGE_NOT_ACTIVE"
 
 
 FAST_PACK = {
@@ -212,7 +205,7 @@ def test_bad_orders_are_clear_errors(client: httpx.Client, admin: dict[str, str]
     pending = r.json()
     order = {"challenge_id": pending["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "1"}
     r = client.post("/api/trades", json=order, headers=h)
-    assert r.status_code == 400 and _reason(r) == "CHALLENGE_NOT_ACTIVE"
+    assert r.status_code == 400 and reason(r) == "CHALLENGE_NOT_ACTIVE"
     c = new_challenge(client, trader)
     cases = [
         ({"symbol": "NOPE"}, 404, "UNKNOWN_SYMBOL"),
@@ -224,9 +217,9 @@ def test_bad_orders_are_clear_errors(client: httpx.Client, admin: dict[str, str]
         ({"challenge_id": "not-a-uuid"}, 400, "INVALID_ARGUMENT"),
         ({"challenge_id": str(uuid.uuid4())}, 404, "NOT_FOUND"),
     ]
-    for change, status, reason in cases:
+    for change, status, why in cases:
         r = client.post("/api/trades", json={**order, "challenge_id": c["id"], **change}, headers=h)
-        assert (r.status_code, _reason(r)) == (status, reason), (change, r.text)
+        assert (r.status_code, reason(r)) == (status, why), (change, r.text)
     r = client.post("/api/challenges", json={"plan_id": "ftmo-phase1", "account_size": "123.00"}, headers=h)
     assert r.status_code == 400
     r = client.post("/api/challenges", json={"plan_id": "nope", "account_size": "100000.00"}, headers=h)
@@ -244,7 +237,7 @@ def test_closed_markets_refuse_fills(client: httpx.Client) -> None:
     if status["is_open"]:
         assert r.status_code == 200, r.text
     else:
-        assert r.status_code == 400 and _reason(r) == "MARKET_CLOSED"
+        assert r.status_code == 400 and reason(r) == "MARKET_CLOSED"
 
 
 def test_another_trader_sees_nothing(client: httpx.Client, admin: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from devstack.stack import Stack
 from tests.e2e.test_challenges import new_challenge
-from tests.helpers import PASSWORD, admin_headers, bearer, register_and_login
+from tests.helpers import PASSWORD, admin_headers, bearer, reason, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -25,13 +25,6 @@ def client(stack: Stack) -> httpx.Client:
     return httpx.Client(base_url=stack.gateway_url, timeout=30)
 
 
-def _reason(r: httpx.Response) -> str | None:
-    for d in r.json().get("details", []):
-        if d.get("@type", "").endswith("ErrorInfo"):
-            return str(d.get("reason"))
-    return None
-
-
 def _refused_everywhere_within(client: httpx.Client, token: str, cid: str) -> float:
     """Seconds until the token is refused by challenges, risk and market's authenticated
     calls alike (each service checks it itself)."""
@@ -40,7 +33,7 @@ def _refused_everywhere_within(client: httpx.Client, token: str, cid: str) -> fl
     while time.monotonic() - start < WITHIN + 2:
         answers = [client.get(p, headers=bearer(token)) for p in paths]
         if all(r.status_code == 401 for r in answers):
-            assert {_reason(r) for r in answers} == {"TOKEN_REVOKED"}
+            assert {reason(r) for r in answers} == {"TOKEN_REVOKED"}
             return time.monotonic() - start
         time.sleep(0.1)
     raise AssertionError(f"still accepted: {[(p, r.status_code) for p, r in zip(paths, answers, strict=True)]}")

@@ -47,19 +47,18 @@ def no_newline(total: int, chunk: int) -> Iterator[bytes]:
 
 
 def trades_csv(total: int, chunk: int) -> Iterator[bytes]:
+    """Whole blocks of rows (so the body ends on a row), up to `total` bytes with the header."""
     rows = b"".join(
         f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T10:{i % 60:02d}:00Z,{(-1) ** i * (i % 997)}.25,EURUSD\n".encode()
         for i in range(20_000)
     )
-    yield b"closed_at,pnl,symbol\n"
-    sent = 0
-    while sent < total:
+    header = b"closed_at,pnl,symbol\n"
+    yield header
+    sent = len(header)
+    while sent + len(rows) <= total:
         for i in range(0, len(rows), chunk):
-            piece = rows[i : i + chunk]
-            sent += len(piece)
-            yield piece
-            if sent >= total:
-                return
+            yield rows[i : i + chunk]
+        sent += len(rows)
 
 
 def split_new(chunks: Iterator[bytes]) -> int:

@@ -20,10 +20,10 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.challenges import store
 from services.challenges.domain import engine
 from services.challenges.domain.rulepacks import RulePack
-from services.challenges.event_hub import EventHub
 from services.challenges.ledger import Ledger
 from services.common import decimals, identity, pagination
 from services.common.errors import already_exists, invalid_argument, not_found
+from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
 
 STATUS = {
@@ -101,7 +101,14 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         self.db = db
         self.ledger = ledger
         self.risk = risk
-        self.events = EventHub(self._events_after, self._last_event, lambda: ledger.new_events)
+        # One outbox reader per process feeds every event stream (services/common/fanout.py).
+        self.events: Fanout[int] = Fanout(
+            self._events_after,
+            self._last_event,
+            lambda r: int(r["sequence"]),
+            lambda r: r["challenge_id"],
+            lambda: ledger.new_events,
+        )
 
     @staticmethod
     def _scope() -> uuid.UUID | None:

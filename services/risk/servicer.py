@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.common import identity, pagination
 from services.common.db import driver
 from services.common.errors import invalid_argument, not_found
+from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
 from services.risk import store, upload
 from services.risk.consumer import Consumer
@@ -28,6 +28,9 @@ def _ts(dt: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(dt)
     return ts
+
+
+ALERT_COLUMNS = "id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, created_at"
 
 
 def alert_pb(r: Any) -> risk_pb2.Alert:
@@ -94,6 +97,15 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     def __init__(self, engine: AsyncEngine, consumer: Consumer) -> None:
         self.engine = engine
         self.consumer = consumer
+        # One reader of new alerts per process feeds every alert stream (services/common/fanout.py).
+        self.alerts: Fanout[tuple[datetime, uuid.UUID]] = Fanout(
+            self._alerts_after,
+            self._last_alert,
+            lambda r: (r["created_at"], r["id"]),
+            lambda r: r["user_id"],
+            lambda: consumer.new_alerts,
+            poll=1.0,
+        )
 
     @staticmethod
     def _scope() -> uuid.UUID | None:
@@ -140,28 +152,27 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         scope = self._scope()
         # Headers now, not with the first alert: a browser's EventSource is "open" at once.
         await context.send_initial_metadata(())
-        since = datetime.now(UTC)
-        seen: set[str] = set()
-        while True:
-            wake = self.consumer.new_alerts
-            async with driver(self.engine) as conn:
-                rows = await conn.fetch(
-                    "SELECT id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, "  # noqa: E501
-                    "created_at FROM alerts WHERE created_at >= $1 AND ($2::uuid IS NULL OR user_id = $2) "
-                    "ORDER BY created_at, id LIMIT 500",
-                    since,
-                    scope,
+        async for r in self.alerts.follow(None, scope):  # from now on, fed by the one reader
+            yield alert_pb(r)
+
+    async def _alerts_after(
+        self, after: tuple[datetime, uuid.UUID], limit: int, user_id: uuid.UUID | None
+    ) -> list[Any]:
+        async with driver(self.engine) as conn:
+            return list(
+                await conn.fetch(
+                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE (created_at, id) > ($1, $2) "
+                    "AND ($3::uuid IS NULL OR user_id = $3) ORDER BY created_at, id LIMIT $4",
+                    *after,
+                    user_id,
+                    limit,
                 )
-            for r in rows:
-                if str(r["id"]) not in seen:
-                    seen.add(str(r["id"]))
-                    yield alert_pb(r)
-            if rows:
-                since = rows[-1]["created_at"]
-            try:
-                await asyncio.wait_for(wake.wait(), 1.0)
-            except TimeoutError:
-                pass
+            )
+
+    async def _last_alert(self) -> tuple[datetime, uuid.UUID]:
+        async with driver(self.engine) as conn:
+            r = await conn.fetchrow("SELECT created_at, id FROM alerts ORDER BY created_at DESC, id DESC LIMIT 1")
+        return (r["created_at"], r["id"]) if r else (datetime.fromtimestamp(0, UTC), uuid.UUID(int=0))
 
     async def GetScore(self, request: risk_pb2.GetScoreRequest, context: Any) -> risk_pb2.RiskScore:
         cid = parse_uuid(request.challenge_id, "challenge_id")

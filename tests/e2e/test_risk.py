@@ -4,6 +4,7 @@ alerts that fire once, uploads of any trade history."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from devstack.stack import Stack
 from services.risk.domain.metrics import TradeAccumulator, compute
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, eventually, register_and_login
+from tests.helpers import admin_headers, bearer, eventually, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -119,10 +120,35 @@ def test_metrics_follow_the_event_feed_and_survive_a_risk_restart(
     assert client.get(f"/api/risk/metrics/{c['id']}", headers=bearer(other["access_token"])).status_code == 404
 
 
+class AlertStream(threading.Thread):
+    """A trader's open alert stream (SSE), collecting what arrives."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.base_url, self.token = base_url, token
+        self.alerts: list[dict[str, Any]] = []
+        self.opened = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with httpx.Client(base_url=self.base_url, timeout=None) as c:
+                with c.stream("GET", "/api/risk/alerts/stream", headers=bearer(self.token)) as r:
+                    self.opened.set()
+                    for alert in sse_events(r):
+                        self.alerts.append(alert)
+        except httpx.HTTPError:
+            pass  # the stack stopped under it, at the end of the session
+
+
 def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Client, admin: dict[str, str]) -> None:
     trader = register_and_login(client)
     h = bearer(trader["access_token"])
     c = new_challenge(client, trader)
+    bystander = register_and_login(client)
+    streams = [AlertStream(str(client.base_url), t["access_token"]) for t in (trader, bystander)]
+    for stream in streams:
+        stream.start()
+        assert stream.opened.wait(10)
     round_trip(client, admin, h, c["id"], "50000.00", "45900.00")  # -4,100 -10 commission: 82% of daily loss
     round_trip(client, admin, h, c["id"], "50000.00", "49990.00")  # -20: still 82%, no new alert
     round_trip(client, admin, h, c["id"], "50000.00", "49500.00")  # -510: 92%
@@ -138,6 +164,10 @@ def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Cl
     # The daily loss crossed 80% then 90%: one alert each; max loss (10%) is under half used: none.
     assert sorted((eval_threshold(a), a["severity"]) for a in alerts) == [(0.8, "WARNING"), (0.9, "CRITICAL")]
     assert {json_rule(a) for a in alerts} == {"daily_loss"}
+    # Live: the trader's open stream got them (fed by risk's one alert reader), the bystander's none.
+    mine, theirs = streams
+    eventually(lambda: {a["id"] for a in alerts} <= {a["id"] for a in mine.alerts})
+    assert theirs.alerts == []
     r = client.post(f"/api/risk/alerts/{alerts[0]['id']}/ack", json={}, headers=h)
     assert r.status_code == 200 and r.json()["acknowledged"] is True
     other = register_and_login(client)

@@ -1,6 +1,6 @@
-"""One outbox reader per process feeds every stream (issue 16, item 8): a stream replays what
-came before it joined from the table, then only the hub reads; a stream that falls behind
-catches up alone. The table here is a list; the reads it serves are counted."""
+"""One reader per process feeds every stream of a table (issue 16, item 8): a stream replays
+what came before it joined from the table, then only the fan-out reads; a stream that falls
+behind catches up alone. The table here is a list; the reads it serves are counted."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from services.challenges import event_hub
-from services.challenges.event_hub import EventHub
+from services.common import fanout
+from services.common.fanout import Fanout
 
 
 class Table:
@@ -33,6 +33,10 @@ class Table:
         return len(self.rows)
 
 
+def _fanout(table: Table) -> Fanout[int]:
+    return Fanout(table.read, table.latest, lambda r: r["sequence"], lambda r: r["challenge_id"], lambda: table.wake, 5)
+
+
 async def _take(stream: Any, n: int) -> list[int]:
     return [(await anext(stream))["sequence"] for _ in range(n)]
 
@@ -42,7 +46,9 @@ async def test_streams_replay_then_share_one_reader() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     table.add(a, 3)
     table.add(b, 2)
-    hub = EventHub(table.read, table.latest, lambda: table.wake, poll=5)
+    hub = Fanout(
+        table.read, table.latest, lambda r: r["sequence"], lambda r: r["challenge_id"], lambda: table.wake, poll=5
+    )
     mine = hub.follow(0, a)
     everything = hub.follow(2, None)
     assert await _take(mine, 3) == [1, 2, 3]  # replayed from the table
@@ -69,13 +75,15 @@ async def test_streams_replay_then_share_one_reader() -> None:
 async def test_a_stream_that_falls_behind_catches_up_from_the_table_in_order() -> None:
     table = Table()
     cid = uuid.uuid4()
-    hub = EventHub(table.read, table.latest, lambda: table.wake, poll=5)
+    hub = Fanout(
+        table.read, table.latest, lambda r: r["sequence"], lambda r: r["challenge_id"], lambda: table.wake, poll=5
+    )
     slow = hub.follow(0, None)
     first = asyncio.ensure_future(_take(slow, 1))
     await asyncio.sleep(0.01)
     table.add(cid)
     assert await first == [1]
-    table.add(cid, event_hub.QUEUE + 10)  # more than its queue holds, while it reads nothing
+    table.add(cid, fanout.QUEUE + 10)  # more than its queue holds, while it reads nothing
     await asyncio.sleep(0.05)
-    got = await _take(slow, event_hub.QUEUE + 10)
-    assert got == list(range(2, event_hub.QUEUE + 12))  # nothing lost, nothing twice
+    got = await _take(slow, fanout.QUEUE + 10)
+    assert got == list(range(2, fanout.QUEUE + 12))  # nothing lost, nothing twice

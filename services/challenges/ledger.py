@@ -394,15 +394,16 @@ class Ledger:
             return
         self.owner[cid] = uid
         warn = engine.warning_level(a, r)
+        trail = r.intraday_trail()  # a floor that moves with every tick's equity
         self.index.set_account(
             cid,
             balance=float(a.balance),
             floor=float(engine.equity_floor(a, r)),
             warn=float(warn) if warn is not None else -math.inf,
             peak=float(a.max_equity_ever),
-            trailing=r.max_loss_kind == "trailing_intraday",
-            trail_loss=float(r.max_loss),
-            trail_lock=float(r.max_loss_lock) if r.max_loss_lock is not None else math.inf,
+            trailing=trail is not None,
+            trail_loss=float(trail[0]) if trail is not None else 0.0,
+            trail_lock=float(trail[1]) if trail is not None and trail[1] is not None else math.inf,
         )
         rows = []
         for sym, p in s.positions.items():
@@ -488,9 +489,9 @@ class Ledger:
                             "plan_id": plan_id,
                             "phase": plan["phase"],
                             "initial_balance": str(rules.initial_balance),
-                            "daily_loss": str(rules.daily_loss or ""),
-                            "max_loss": str(rules.max_loss),
-                            "profit_target": str(rules.profit_target or ""),
+                            "daily_loss": str(rules.limit("daily_loss") or ""),
+                            "max_loss": str(rules.limit("max_loss") or ""),
+                            "profit_target": str(rules.limit("profit_target") or ""),
                         },
                         "occurred_at": now,
                     }

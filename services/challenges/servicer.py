@@ -20,6 +20,7 @@ from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.challenges import store
 from services.challenges.domain import engine
 from services.challenges.domain.rulepacks import RulePack
+from services.challenges.domain.rules import RuleError
 from services.challenges.ledger import Ledger
 from services.common import decimals, identity, pagination
 from services.common.errors import already_exists, invalid_argument, not_found
@@ -161,6 +162,9 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         identity.require_admin()
         try:
             pack = RulePack.from_dict(json.loads(request.definition_json))
+        except RuleError as exc:  # every problem, each at its field
+            violations = {f"definition_json.{k}".rstrip("."): v[:200] for k, v in list(exc.violations.items())[:20]}
+            raise invalid_argument(violations, "not a valid rule pack") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise invalid_argument({"definition_json": f"not a valid rule pack: {str(exc)[:200]}"}) from None
         async with self.db.begin() as conn:
@@ -191,6 +195,8 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             try:
                 for size in sizes:
                     pack.rules_for(p.phase or 1, size)  # type: ignore[arg-type]
+            except RuleError as exc:
+                raise invalid_argument({"plan": str(exc)[:300]}) from None
             except ValueError as exc:
                 raise invalid_argument({"plan.phase": str(exc)}) from None
             values = {
@@ -277,7 +283,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                     room_left=decimals.fmt(o.room_left),
                     state=OBJECTIVE[o.state],
                 )
-                for o in engine.objectives(session.account, session.rules)
+                for o in engine.objectives(session.account, session.rules, datetime.now(UTC))
             ],
         )
         detail.challenge.current_equity = decimals.fmt(session.account.equity)

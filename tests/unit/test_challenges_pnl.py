@@ -79,11 +79,13 @@ def test_trailing_floor_never_moves_down_and_stops_at_the_lock(moves: list[Decim
     rules = TOPSTEP.rules_for(1, D("50000.00"))  # trails the end-of-day balance, locks at the start
     a = Account.new(D("50000.00"))
     a.status = engine.ACTIVE
-    last = engine.max_loss_floor(a, rules)
+    max_loss = rules.of("max_loss")
+    assert max_loss is not None
+    last = max_loss.floor(a, rules)
     for m in moves:
         a.balance += m
         a.max_eod_balance = max(a.max_eod_balance, a.balance)  # what a day roll does
-        floor = engine.max_loss_floor(a, rules)
+        floor = max_loss.floor(a, rules)
         assert floor >= last
         assert floor <= rules.initial_balance
         last = floor
@@ -92,9 +94,13 @@ def test_trailing_floor_never_moves_down_and_stops_at_the_lock(moves: list[Decim
 def test_ftmo_levels() -> None:
     r = FTMO.rules_for(1, D("100000.00"))
     a = Account.new(D("100000.00"))
-    assert (r.profit_target, r.daily_loss, r.max_loss) == (D("10000.00"), D("5000.00"), D("10000.00"))
-    assert engine.daily_floor(a, r) == D("95000.00") and engine.max_loss_floor(a, r) == D("90000.00")
-    assert FTMO.rules_for(2, D("100000.00")).profit_target == D("5000.00")
+    a.status = engine.ACTIVE
+    limits = (r.limit("profit_target"), r.limit("daily_loss"), r.limit("max_loss"))
+    assert limits == (D("10000.00"), D("5000.00"), D("10000.00"))
+    daily, max_loss = r.of("daily_loss"), r.of("max_loss")
+    assert daily is not None and max_loss is not None
+    assert daily.floor(a, r) == D("95000.00") and max_loss.floor(a, r) == D("90000.00")
+    assert FTMO.rules_for(2, D("100000.00")).limit("profit_target") == D("5000.00")
 
 
 def test_trading_days_across_daylight_saving_changes() -> None:

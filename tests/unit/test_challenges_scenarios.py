@@ -153,7 +153,7 @@ def test_apex_intraday_trailing_drawdown_follows_peak_equity(tmp_path: Path) -> 
         orders=["2026-11-23T15:00:00+00:00,NAS100,BUY,10"],
     )
     [breach] = _of(events, "breach")
-    assert breach["rule"] == "max_loss" and breach["parameters"]["kind"] == "trailing_intraday"
+    assert breach["rule"] == "max_loss" and breach["parameters"]["mode"] == "trailing_peak"
     assert D(breach["observed"]["floor"]) == D(breach["observed"]["max_equity_ever"]) - 2500
     assert account.status == "FAILED"
 

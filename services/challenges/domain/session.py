@@ -258,7 +258,9 @@ class Session:
         self.positions[symbol] = result.position
         if result.position.is_flat:
             self.stops.pop(symbol, None)
-        engine.record_trade(self.account, self.rules, now, result.realized - fee)
+        new, old = result.position.quantity, pos.quantity
+        opened = new != 0 and (old == 0 or (new > 0) != (old > 0) or abs(new) > abs(old))
+        engine.record_trade(self.account, self.rules, now, result.realized - fee, opened)
         self.account.equity = self.equity()
         return [
             {

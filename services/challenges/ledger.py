@@ -78,7 +78,8 @@ INVALID_ORDER = {"UNKNOWN_SYMBOL", "QUANTITY_OUT_OF_RANGE", "QUANTITY_STEP", "NO
 def _judgement(s: Session, symbol: str | None, now: datetime) -> list[dict[str, Any]]:
     """What the clock (a day roll, symbol None) or the last tick in `symbol` does to a session."""
     if symbol is None or symbol not in s.quotes:
-        return s._roll(now) + (s._judge(now) if not s.flat else [])
+        # The clock judges flat accounts too: a time limit or inactivity needs no position.
+        return s._roll(now) + s._judge(now)
     q = s.quotes[symbol]
     return s.on_tick(symbol, q.bid, q.ask, now)
 

@@ -15,8 +15,8 @@ from tradesense.risk.v1 import risk_pb2_grpc
 
 from services.challenges import store
 from services.challenges.domain.marking import MarkIndex
+from services.challenges.domain.packs import BUILT_IN
 from services.challenges.domain.plans import PLANS
-from services.challenges.domain.rulepacks import BUILT_IN
 from services.challenges.ledger import Ledger
 from services.challenges.marker import Marker
 from services.challenges.partitions import Leases

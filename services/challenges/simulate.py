@@ -26,7 +26,8 @@ from typing import Any, TextIO
 
 from services.challenges.domain import engine
 from services.challenges.domain.engine import Account
-from services.challenges.domain.rulepacks import BUILT_IN, RulePack
+from services.challenges.domain.packs import BUILT_IN
+from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.session import OrderRejected, Session, Spec
 from services.market.domain.instruments import CATALOGUE
 

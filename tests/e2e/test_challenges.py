@@ -120,9 +120,17 @@ FAST_PACK = {
     "name": "One-day evaluation (tests)",
     "timezone": "Europe/Prague",
     "reset_time": "00:00",
-    "defaults": {"daily_loss_pct": "5", "max_loss_pct": "10", "min_trading_days": 1, "commission_per_lot": "1.00"},
-    "phases": [{"profit_target_pct": "1"}],
-    "sizes": {},
+    "defaults": {"commission_per_lot": "1.00"},
+    "phases": [
+        {
+            "rules": [
+                {"kind": "daily_loss", "params": {"pct": "5"}},
+                {"kind": "max_loss", "params": {"pct": "10"}},
+                {"kind": "profit_target", "params": {"pct": "1"}},
+                {"kind": "min_trading_days", "params": {"days": 1}},
+            ]
+        }
+    ],
 }
 
 
@@ -135,6 +143,13 @@ def test_admin_adds_a_pack_and_a_trader_is_funded(client: httpx.Client, admin: d
     assert r.status_code in (200, 409), r.text
     r = client.post("/api/rule-packs", json={"definition_json": '{"id": 1}'}, headers=admin)
     assert r.status_code == 400
+    # A misspelt parameter is refused at its field, never judged by a default.
+    bad = json.loads(json.dumps(FAST_PACK))
+    bad["phases"][0]["rules"][1]["params"] = {"pct": "10", "moed": "static"}
+    r = client.post("/api/rule-packs", json={"definition_json": json.dumps(bad)}, headers=admin)
+    assert r.status_code == 400, r.text
+    fields = [v["field"] for d in r.json()["details"] for v in d.get("field_violations", d.get("fieldViolations", []))]
+    assert fields == ["definition_json.phases[0].rules[1].params.moed"], r.text
     r = client.post(
         "/api/plans",
         json={

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import store
+from services.challenges.domain.packs import BUILT_IN
 from services.challenges.domain.plans import PLANS
-from services.challenges.domain.rulepacks import BUILT_IN
 from services.challenges.server import SPEC
 from services.common.config import ServiceSettings
 from services.common.db import create_engine

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from services.challenges.domain import days, engine
 from services.challenges.domain.engine import Account
+from services.challenges.domain.packs import FTMO_2STEP as FTMO
+from services.challenges.domain.packs import TOPSTEP_COMBINE as TOPSTEP
 from services.challenges.domain.positions import ZERO, Position, apply_fill, money, unrealized
-from services.challenges.domain.rulepacks import FTMO, TOPSTEP
 
 D = Decimal
 lots = st.integers(1, 5000).map(lambda n: D(n) / 100)  # 0.01 .. 50 lots

@@ -12,7 +12,12 @@ from typing import Any
 
 from services.challenges import simulate
 from services.challenges.domain.engine import Account
-from services.challenges.domain.rulepacks import APEX, FTMO, TOPSTEP, RulePack
+from services.challenges.domain.packs import APEX_INTRADAY as APEX
+from services.challenges.domain.packs import BUILT_IN
+from services.challenges.domain.packs import FTMO_2STEP as FTMO
+from services.challenges.domain.packs import TOPSTEP_COMBINE as TOPSTEP
+from services.challenges.domain.packs import TOPSTEP_COMBINE_DLL as TOPSTEP_DLL
+from services.challenges.domain.rulepacks import RulePack
 
 D = Decimal
 
@@ -113,9 +118,10 @@ def test_topstep_pass_blocked_by_consistency_then_allowed(tmp_path: Path) -> Non
 
 
 def test_topstep_soft_daily_loss_pauses_until_next_trading_day(tmp_path: Path) -> None:
+    # The Combine has no daily loss limit since 2024-08-25; the optional one is soft.
     events, account = _run(
         tmp_path,
-        TOPSTEP,
+        TOPSTEP_DLL,
         "50000",
         ticks=[
             "2026-11-23T15:00:00+00:00,NAS100,17999.0,18000.0",
@@ -140,7 +146,7 @@ def test_topstep_soft_daily_loss_pauses_until_next_trading_day(tmp_path: Path) -
 
 
 def test_apex_intraday_trailing_drawdown_follows_peak_equity(tmp_path: Path) -> None:
-    # 50K: $2,500 trailing from peak equity (floating P&L included), locking at start + 100.
+    # Apex 4.0, 50K: $2,000 trailing from peak equity (floating P&L included), in real time.
     events, account = _run(
         tmp_path,
         APEX,
@@ -148,13 +154,13 @@ def test_apex_intraday_trailing_drawdown_follows_peak_equity(tmp_path: Path) -> 
         ticks=[
             "2026-11-23T15:00:00+00:00,NAS100,17999.0,18000.0",
             "2026-11-23T15:10:00+00:00,NAS100,18150.0,18151.0",  # +$1,500 floating: peak ≈ 51,480
-            "2026-11-23T15:20:00+00:00,NAS100,17890.0,17891.0",  # below peak − 2,500 (48,980): breach
+            "2026-11-23T15:20:00+00:00,NAS100,17890.0,17891.0",  # below peak − 2,000 (49,480): breach
         ],
         orders=["2026-11-23T15:00:00+00:00,NAS100,BUY,10"],
     )
     [breach] = _of(events, "breach")
     assert breach["rule"] == "max_loss" and breach["parameters"]["mode"] == "trailing_peak"
-    assert D(breach["observed"]["floor"]) == D(breach["observed"]["max_equity_ever"]) - 2500
+    assert D(breach["observed"]["floor"]) == D(breach["observed"]["max_equity_ever"]) - 2000
     assert account.status == "FAILED"
 
 
@@ -213,11 +219,7 @@ def test_simulate_command_line(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout
-    assert {json.loads(line)["id"] for line in listed.splitlines()} == {
-        "ftmo-2step",
-        "topstep-combine",
-        "apex-intraday",
-    }
+    assert {json.loads(line)["id"] for line in listed.splitlines()} == {p.id for p in BUILT_IN}
     t = _csv(tmp_path / "t.csv", "time,symbol,bid,ask", ["2026-11-23T09:00:00Z,EURUSD,1.1,1.1001"])
     o = _csv(tmp_path / "o.csv", "time,symbol,side,quantity", ["2026-11-23T09:00:00Z,EURUSD,BUY,999"])
     r = subprocess.run(

@@ -86,6 +86,8 @@ def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
             "LOGIN_FREE_FAILURES": "3",
             "LOGIN_LOCK_BASE_SECONDS": "2",
             "LOGIN_ADDRESS_FREE_FAILURES": "10000",
+            # Futures trade on Globex hours; the tests of futures accounts run at any hour.
+            "MARKET_ALWAYS_OPEN": "GLOBEX",
         },
     )
     with Stack(cfg) as s:

@@ -15,6 +15,7 @@ from services.common.config import ServiceSettings
 from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.market import store
+from services.market.domain.calendars import CachedStatus
 from services.market.domain.instruments import CATALOGUE
 from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
@@ -42,6 +43,9 @@ class MarketSettings(ServiceSettings):
     market_stale_after_seconds: float = 5.0
     # The admin-only SetPrice source for tests and demos; keep off in production.
     market_scripted_prices: bool = False
+    # Calendars (comma-separated, e.g. "GLOBEX") open at every hour; honoured only with
+    # scripted prices, for tests that must not depend on the wall clock. Never in production.
+    market_always_open: str = ""
     market_flush_interval: float = 1.0
 
 
@@ -85,6 +89,8 @@ async def setup(runtime: Runtime) -> Wiring:
 
     hub = PriceHub()
     router = PriceRouter(hub, instruments, providers, stale_after=s.market_stale_after_seconds)
+    if s.market_scripted_prices and s.market_always_open:
+        router.calendars = CachedStatus(frozenset(c.strip() for c in s.market_always_open.split(",") if c.strip()))
     async with runtime.engine.connect() as conn:
         for c in await store.latest_candles(conn):
             router.candles.current[(c.symbol, c.interval)] = c  # resume open candles

@@ -87,11 +87,11 @@ def test_ftmo_max_loss_over_several_days(tmp_path: Path) -> None:
 
 
 def _topstep_day(day: str, pnl_ticks: int) -> tuple[list[str], list[str]]:
-    """One round trip of 10 NAS100 lots ($1 a point a lot) making `pnl_ticks` points."""
+    """One round trip of 5 MNQ contracts ($2 a point each) making `pnl_ticks` points."""
     entry = D("18000.0")
     exit_ = entry + pnl_ticks
-    ticks = [f"{day}T15:00:00+00:00,NAS100,{entry - 1},{entry}", f"{day}T16:00:00+00:00,NAS100,{exit_},{exit_ + 1}"]
-    orders = [f"{day}T15:00:00+00:00,NAS100,BUY,10", f"{day}T16:00:00+00:00,NAS100,SELL,10"]
+    ticks = [f"{day}T15:00:00+00:00,MNQ,{entry - 1},{entry}", f"{day}T16:00:00+00:00,MNQ,{exit_},{exit_ + 1}"]
+    orders = [f"{day}T15:00:00+00:00,MNQ,BUY,5", f"{day}T16:00:00+00:00,MNQ,SELL,5"]
     return ticks, orders
 
 
@@ -124,15 +124,15 @@ def test_topstep_soft_daily_loss_pauses_until_next_trading_day(tmp_path: Path) -
         TOPSTEP_DLL,
         "50000",
         ticks=[
-            "2026-11-23T15:00:00+00:00,NAS100,17999.0,18000.0",
-            "2026-11-23T16:00:00+00:00,NAS100,17899.0,17900.0",  # -$1,000 + fees: DLL hit
-            "2026-11-23T22:30:00+00:00,NAS100,17899.0,17900.0",  # still the same trading day (16:30 CST)
-            "2026-11-23T23:30:00+00:00,NAS100,17899.0,17900.0",  # after 17:00 Chicago: a new day
+            "2026-11-23T15:00:00+00:00,MNQ,17999.0,18000.0",
+            "2026-11-23T16:00:00+00:00,MNQ,17899.0,17900.0",  # -$1,000 + fees: DLL hit
+            "2026-11-23T22:30:00+00:00,MNQ,17899.0,17900.0",  # still the same trading day (16:30 CST)
+            "2026-11-23T23:30:00+00:00,MNQ,17899.0,17900.0",  # after 17:00 Chicago: a new day
         ],
         orders=[
-            "2026-11-23T15:00:00+00:00,NAS100,BUY,10",
-            "2026-11-23T22:30:00+00:00,NAS100,BUY,1",  # refused: paused
-            "2026-11-23T23:30:00+00:00,NAS100,BUY,1",  # accepted: next trading day
+            "2026-11-23T15:00:00+00:00,MNQ,BUY,5",
+            "2026-11-23T22:30:00+00:00,MNQ,BUY,1",  # refused: paused
+            "2026-11-23T23:30:00+00:00,MNQ,BUY,1",  # accepted: next trading day
         ],
     )
     [breach] = _of(events, "breach")
@@ -152,11 +152,11 @@ def test_apex_intraday_trailing_drawdown_follows_peak_equity(tmp_path: Path) -> 
         APEX,
         "50000",
         ticks=[
-            "2026-11-23T15:00:00+00:00,NAS100,17999.0,18000.0",
-            "2026-11-23T15:10:00+00:00,NAS100,18150.0,18151.0",  # +$1,500 floating: peak ≈ 51,480
-            "2026-11-23T15:20:00+00:00,NAS100,17890.0,17891.0",  # below peak − 2,000 (49,480): breach
+            "2026-11-23T15:00:00+00:00,MNQ,17999.0,18000.0",
+            "2026-11-23T15:10:00+00:00,MNQ,18150.0,18151.0",  # +$1,500 floating: peak ≈ 51,480
+            "2026-11-23T15:20:00+00:00,MNQ,17890.0,17891.0",  # below peak − 2,000 (49,480): breach
         ],
-        orders=["2026-11-23T15:00:00+00:00,NAS100,BUY,10"],
+        orders=["2026-11-23T15:00:00+00:00,MNQ,BUY,5"],
     )
     [breach] = _of(events, "breach")
     assert breach["rule"] == "max_loss" and breach["parameters"]["mode"] == "trailing_peak"

@@ -329,3 +329,17 @@ def test_apex_evaluations_expire_at_18_new_york_on_day_30() -> None:
     assert limit is not None
     objective = limit.objective(a, r, deadline - timedelta(days=2))
     assert objective is not None and objective.room_left == D("2.00")  # days left, for the countdown
+
+
+def test_topstep_caps_contracts_with_micros_weighted_as_a_refusal_not_a_breach() -> None:
+    # firm-rules-2026.md (Topstep): 5 / 10 / 15 minis on 50K / 100K / 150K, micros 10:1.
+    r = TOPSTEP_COMBINE.rules_for(1, D("50000.00"))
+    cap = r.of("max_position")
+    assert cap is not None
+    assert cap.pre_trade({}, "ES", D(5)) is None
+    assert "at most 5" in (cap.pre_trade({}, "ES", D(6)) or "")
+    assert cap.pre_trade({"ES": D(4)}, "MES", D(10)) is None  # 4 + 10 × 0.1 = 5
+    assert cap.pre_trade({"ES": D(4)}, "MES", D(11)) is not None  # 5.1
+    assert cap.pre_trade({"ES": D(5)}, "ES", D(-2)) is None  # reducing is always allowed
+    assert cap.pre_trade({"ES": D(5)}, "ES", D(-11)) is not None  # a reversal to short 6 is not
+    assert TOPSTEP_COMBINE.rules_for(1, D("150000.00")).of("max_position").pre_trade({}, "NQ", D(15)) is None  # type: ignore[union-attr]

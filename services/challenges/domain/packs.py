@@ -76,7 +76,10 @@ FTMO_1STEP = RulePack(
     ],
 )
 
-TOPSTEP_SIZES = {"mll": per_size(s50000="2000", s100000="3000", s150000="4500")}
+TOPSTEP_SIZES = {
+    "mll": per_size(s50000="2000", s100000="3000", s150000="4500"),
+    "contracts": per_size(s50000="5", s100000="10", s150000="15"),
+}
 TOPSTEP_TARGET = per_size(s50000="3000", s100000="6000", s150000="9000")
 
 # Topstep Trading Combine — help.topstep.com "What is the Maximum Loss Limit?" (trails the
@@ -84,7 +87,7 @@ TOPSTEP_TARGET = per_size(s50000="3000", s100000="6000", s150000="9000")
 # "touches or falls below" ends the Combine), the Combine's consistency target (best day under
 # 50% of the total profit: strict; some 2026 pages say 55% — a parameter), no daily loss limit
 # on the Combine since 2024-08-25. Trading day 17:00 CT. Commission per contract per side
-# [assumed]. Position caps (5/10/15 minis) and the 15:10 CT flat rule: next step (issue 17).
+# [assumed]. Position caps: 5 / 10 / 15 minis, micros 10:1. The 15:10 CT flat rule: next step.
 TOPSTEP_COMBINE = RulePack(
     id="topstep-combine",
     version=2,
@@ -98,6 +101,7 @@ TOPSTEP_COMBINE = RulePack(
                 rule("max_loss", amount=TOPSTEP_SIZES["mll"], mode="trailing_eod", lock="initial", comparator="touch"),
                 rule("profit_target", amount=TOPSTEP_TARGET),
                 rule("consistency", pct="50", basis="net", comparator="lt"),
+                rule("max_position", contracts=TOPSTEP_SIZES["contracts"]),
             ]
         }
     ],
@@ -124,6 +128,7 @@ TOPSTEP_COMBINE_DLL = RulePack(
                 ),
                 rule("profit_target", amount=TOPSTEP_TARGET),
                 rule("consistency", pct="50", basis="net", comparator="lt"),
+                rule("max_position", contracts=TOPSTEP_SIZES["contracts"]),
             ]
         }
     ],
@@ -135,7 +140,8 @@ APEX_DRAWDOWN = per_size(s25000="1000", s50000="2000", s100000="3000", s150000="
 # Apex 4.0 intraday evaluation (accounts from 2026-03-01) — Apex help center as summarised in
 # ../shared/reference/firm-rules-2026.md [S]: 6% target, the threshold trails the peak balance
 # including unrealized P&L in real time, a touch fails, no daily loss limit; locks at the
-# target balance (Rithmic/WealthCharts); 30 calendar days, expiring 18:00 ET on day 30.
+# target balance (Rithmic/WealthCharts); 30 calendar days, expiring 18:00 ET on day 30;
+# 4 / 6 / 8 / 12 minis.
 APEX_INTRADAY = RulePack(
     id="apex-intraday",
     version=2,
@@ -149,6 +155,7 @@ APEX_INTRADAY = RulePack(
                 rule("max_loss", amount=APEX_DRAWDOWN, mode="trailing_peak", lock="target", comparator="touch"),
                 rule("time_limit", days=30, ends_at="18:00"),
                 rule("profit_target", amount=APEX_TARGET),
+                rule("max_position", contracts=per_size(s25000="4", s50000="6", s100000="8", s150000="12")),
             ]
         }
     ],

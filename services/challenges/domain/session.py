@@ -222,6 +222,11 @@ class Session:
         if symbol not in self.quotes:
             raise OrderRejected("NO_QUOTE", f"no price for {symbol}")
         signed = quantity if side == "BUY" else -quantity
+        held = {s: p.quantity for s, p in self.positions.items() if not p.is_flat}
+        for rule in self.rules.rules:  # pre-trade limits: refused, never a breach
+            why = rule.pre_trade(held, symbol, signed)
+            if why is not None:
+                raise OrderRejected("POSITION_LIMIT", why)
         events += self._fill(symbol, signed, now, reason="order")
         if stop_loss is not None or take_profit is not None:
             self.stops[symbol] = Stops(stop_loss, take_profit)

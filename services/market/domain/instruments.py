@@ -1,8 +1,8 @@
 """The instrument catalogue: what can be traded, in what units, on which calendar.
 
 Contract size is the units of the underlying in one lot (100,000 for FX majors,
-100 oz for gold, 1 for crypto and stocks); for index CFDs it is the multiplier, the
-quote currency's value of a one-point move per lot.
+100 oz for gold, 1 for crypto and stocks); for index CFDs and futures it is the multiplier,
+the quote currency's value of a one-point move per lot or contract (ES: $50 a point).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ D = Decimal
 class Instrument:
     symbol: str
     display_name: str
-    asset_class: str  # FX | METAL | INDEX | CRYPTO | STOCK
+    asset_class: str  # FX | METAL | INDEX | CRYPTO | STOCK | FUTURE
     quote_currency: str
     tick_size: Decimal
     contract_size: Decimal
     min_quantity: Decimal
     max_quantity: Decimal
     quantity_step: Decimal
-    calendar: str  # FX | 24/7 | XNYS | XCAS | CME
+    calendar: str  # FX | 24/7 | XNYS | XCAS | CME | GLOBEX
     exchange: str
     # Simulation parameters: a plausible starting price, annualised volatility, spread in ticks.
     start_price: Decimal
@@ -41,6 +41,29 @@ def _fx(sym: str, name: str, quote: str, price: str, vol: float, tick: str = "0.
 def _stock(sym: str, name: str, exch: str, cal: str, ccy: str, price: str, vol: float, tick: str = "0.01"):
     return Instrument(sym, name, "STOCK", ccy, D(tick), D(1), D(1), D(10000), D(1), cal, exch, D(price), vol, 2)
 
+
+def _future(sym: str, name: str, exch: str, multiplier: str, tick: str, price: str, vol: float) -> Instrument:
+    """A CME Group futures contract: whole contracts, the Globex session (CME contract specs)."""
+    return Instrument(
+        sym, name, "FUTURE", "USD", D(tick), D(multiplier), D(1), D(50), D(1), "GLOBEX", exch, D(price), vol, 1
+    )
+
+
+# CME Group contract specifications: multiplier ($ per point) and minimum tick.
+FUTURES: tuple[Instrument, ...] = (
+    _future("ES", "E-mini S&P 500", "CME", "50", "0.25", "5200.00", 0.16),
+    _future("NQ", "E-mini Nasdaq-100", "CME", "20", "0.25", "18000.00", 0.2),
+    _future("YM", "E-mini Dow ($5)", "CBOT", "5", "1", "39000", 0.15),
+    _future("RTY", "E-mini Russell 2000", "CME", "50", "0.1", "2050.0", 0.22),
+    _future("MES", "Micro E-mini S&P 500", "CME", "5", "0.25", "5200.00", 0.16),
+    _future("MNQ", "Micro E-mini Nasdaq-100", "CME", "2", "0.25", "18000.00", 0.2),
+    _future("MYM", "Micro E-mini Dow", "CBOT", "0.5", "1", "39000", 0.15),
+    _future("M2K", "Micro E-mini Russell 2000", "CME", "5", "0.1", "2050.0", 0.22),
+    _future("CL", "Crude Oil (WTI)", "NYMEX", "1000", "0.01", "78.00", 0.35),
+    _future("MCL", "Micro WTI Crude Oil", "NYMEX", "100", "0.01", "78.00", 0.35),
+    _future("GC", "Gold", "COMEX", "100", "0.1", "2350.0", 0.15),
+    _future("MGC", "Micro Gold", "COMEX", "10", "0.1", "2350.0", 0.15),
+)
 
 CATALOGUE: tuple[Instrument, ...] = (
     _fx("EURUSD", "Euro / US Dollar", "USD", "1.08500", 0.07),
@@ -154,6 +177,7 @@ CATALOGUE: tuple[Instrument, ...] = (
     _stock("IAM", "Itissalat Al-Maghrib (Maroc Telecom)", "CSE", "XCAS", "MAD", "95.00", 0.2),
     _stock("ATW", "Attijariwafa Bank", "CSE", "XCAS", "MAD", "500.00", 0.18, tick="0.1"),
     _stock("BCP", "Banque Centrale Populaire", "CSE", "XCAS", "MAD", "280.00", 0.18, tick="0.1"),
+    *FUTURES,
 )
 
 BY_SYMBOL = {i.symbol: i for i in CATALOGUE}

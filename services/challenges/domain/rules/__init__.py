@@ -17,6 +17,7 @@ from services.challenges.domain.rules.daily_loss import DailyLoss
 from services.challenges.domain.rules.daily_profit_cap import DailyProfitCap
 from services.challenges.domain.rules.inactivity import Inactivity
 from services.challenges.domain.rules.max_loss import MaxLoss
+from services.challenges.domain.rules.max_position import MaxPosition
 from services.challenges.domain.rules.min_profitable_days import MinProfitableDays
 from services.challenges.domain.rules.min_trading_days import MinTradingDays
 from services.challenges.domain.rules.profit_target import ProfitTarget
@@ -34,6 +35,7 @@ KINDS: dict[str, type[Rule]] = {
         MinTradingDays,
         MinProfitableDays,
         Consistency,
+        MaxPosition,
     )
 }
 ORDER = {kind: i for i, kind in enumerate(KINDS)}

@@ -207,6 +207,10 @@ class Rule:
         """Its money limit, for consumers that show one figure (risk's score, the created event)."""
         return None
 
+    def pre_trade(self, held: Mapping[str, Decimal], symbol: str, signed: Decimal) -> str | None:
+        """Why an order of `signed` lots in `symbol` may not fill, given the positions held."""
+        return None
+
 
 def state_of(used: Decimal, warning_share: Decimal) -> str:
     return "BREACHED" if used >= 1 else "WARNING" if used >= warning_share else "OK"

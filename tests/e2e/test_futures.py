@@ -1,0 +1,66 @@
+"""A futures account under the Topstep Combine through the gateway (issue 17): CME contracts in
+market's catalogue, whole contracts and the position cap refused before a fill, and the
+trailing Maximum Loss Limit broken by a price move with its evidence in the breach list."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from tests.e2e.test_challenges import new_challenge, set_price
+from tests.helpers import admin_headers, bearer, eventually, reason, register_and_login
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_es_position_under_the_topstep_combine_breaks_the_mll_on_a_price_move(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+        es = c.get("/api/market/symbols/ES").json()["instrument"]
+        assert (es["asset_class"], es["contract_size"], es["tick_size"], es["quantity_step"]) == (
+            "FUTURE",
+            "50",
+            "0.25",
+            "1",
+        )
+        admin = admin_headers(c, stack)
+        set_price(c, admin, "ES", "5200.00", "5200.25")
+        me = register_and_login(c)
+        h = bearer(me["access_token"])
+        cid = new_challenge(c, me, plan="topstep-combine", size="50000.00")["id"]
+
+        def order(quantity: str) -> httpx.Response:
+            body = {"challenge_id": cid, "symbol": "ES", "side": "BUY", "quantity": quantity}
+            return c.post("/api/trades", json=body, headers=h)
+
+        half = order("1.5")
+        assert half.status_code == 400 and reason(half) == "QUANTITY_STEP", half.text  # whole contracts
+        over = order("6")
+        assert over.status_code == 400 and reason(over) == "POSITION_LIMIT", over.text  # 5 minis on 50K
+        assert "at most 5" in over.json()["message"]
+        filled = order("2")
+        assert filled.status_code == 200 and filled.json()["price"] == "5200.25", filled.text
+
+        # 2 × $50 × (5180.00 − 5200.25) = −$2,025, and $5 of commission: equity $47,970, under the
+        # $48,000 floor (help.topstep.com: touching or falling below it ends the Combine).
+        set_price(c, admin, "ES", "5180.00", "5180.25")
+
+        def failed() -> dict | None:
+            ch = c.get(f"/api/challenges/{cid}", headers=h).json()["challenge"]
+            return ch if ch["status"] == "FAILED" else None
+
+        ch = eventually(failed, 15, 0.1)
+        assert ch["failure_reason"] == "MAX_LOSS_LIMIT_BREACHED"
+        [breach] = c.get(f"/api/challenges/{cid}/breaches", headers=h).json()["breaches"]
+        import json
+
+        params, observed = json.loads(breach["parameters_json"]), json.loads(breach["observed_json"])
+        assert breach["rule"] == "max_loss" and breach["hard"] is True
+        assert (params["mode"], params["amount"], params["comparator"]) == ("trailing_eod", "2000", "touch")
+        assert Decimal(observed["floor"]) == Decimal("48000.00")
+        assert Decimal(observed["equity"]) <= Decimal(observed["floor"])
+        assert observed["prices"]["ES"] == "5180.00/5180.25"
+        positions = c.get(f"/api/challenges/{cid}/positions", headers=h).json()["positions"]
+        assert positions == []  # flattened by the breach

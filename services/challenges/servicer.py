@@ -18,7 +18,7 @@ from tradesense.challenges.v1 import challenges_pb2_grpc
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.challenges import store
-from services.challenges.domain import engine
+from services.challenges.domain import days, engine
 from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.rules import RuleError
 from services.challenges.ledger import Ledger
@@ -287,6 +287,13 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             ],
         )
         detail.challenge.current_equity = decimals.fmt(session.account.equity)
+        if row["status"] in (engine.ACTIVE, engine.PAUSED):  # the countdowns the console shows
+            r, now = session.rules, datetime.now(UTC)
+            detail.next_reset_at.FromDatetime(days.next_reset(now, r.tz, r.reset_time).astimezone(UTC))
+            limit = r.of("time_limit")
+            deadline = limit.deadline(session.account, r) if limit is not None else None  # type: ignore[attr-defined]
+            if deadline is not None:
+                detail.deadline_at.FromDatetime(deadline.astimezone(UTC))
         await self._risk_score(detail, str(cid))
         return detail
 

@@ -3,6 +3,8 @@
     python -m services.challenges.simulate --pack ftmo-2step --balance 100000 \\
         --ticks TICKS.csv --orders ORDERS.csv [--phase 1]
     python -m services.challenges.simulate --list-packs
+    python -m services.challenges.simulate --pack topstep-combine --balance 50000 --ticks T.csv \\
+        --orders O.csv --set consistency.pct=55 --set commission_per_lot=1.40
 
 TICKS.csv: time,symbol,bid,ask      ORDERS.csv: time,symbol,side,quantity
 (times RFC 3339 / ISO 8601 with offset; side BUY or SELL; quantity in lots).
@@ -106,6 +108,16 @@ def run(pack: RulePack, phase: int, balance: Decimal, ticks: Path, orders: Path 
     return a
 
 
+def _setting(raw: str) -> tuple[str, Any]:
+    name, eq, value = raw.partition("=")
+    if not eq or not name:
+        raise ValueError(f"--set {raw!r}: expected NAME=VALUE")
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return name.strip(), value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m services.challenges.simulate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--pack")
@@ -115,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ticks", type=Path)
     ap.add_argument("--orders", type=Path)
     ap.add_argument("--list-packs", action="store_true")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter for this run: commission_per_lot=1.50, max_loss.comparator=beyond, "
+        "consistency.pct=55 (VALUE is JSON where it parses as JSON, else text)",
+    )
     args = ap.parse_args(argv)
     packs = {p.id: p for p in BUILT_IN}
     if args.list_packs:
@@ -128,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                         "phases": len(p.phases),
                         "timezone": p.timezone,
                         "reset_time": p.reset_time,
-                        "sizes": sorted(p.sizes),
+                        "sizes": [str(size) for size in p.account_sizes()],
+                        "rules": [r["kind"] for r in p.phases[0].get("rules", [])],
                     }
                 )
             )
@@ -142,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.balance is None or args.ticks is None:
         ap.error("--balance and --ticks are required")
     try:
+        if args.set:
+            pack = pack.with_settings(dict(_setting(s) for s in args.set))
         run(pack, args.phase, args.balance, args.ticks, args.orders, sys.stdout)
     except (ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,6 +51,8 @@ def _view(st: asyncpg.Record) -> AccountView:
         },
         losing_streak=st["losing_streak"],
         trades_today=st["trades_today"],
+        daily_floor=st["daily_floor"],
+        max_floor=st["max_floor"],
     )
 
 
@@ -210,12 +212,15 @@ class Consumer:
             view.trades_today = 0
         elif kind == "status_changed":
             status = p["to"]
+        if isinstance(p.get("limits"), dict):
+            view.report(p["limits"])
         if not day:
             day = at.date().isoformat()
         await conn.execute(
             "UPDATE challenge_state SET status = $2, balance = $3, equity = $4, day_start = $5, "
             "peak = GREATEST(peak, $4), exposure = $6::jsonb, losing_streak = $7, trades_today = $8, "
-            "trading_day = $9, last_event_at = $10 WHERE challenge_id = $1",
+            "trading_day = $9, last_event_at = $10, daily_loss = $11, max_loss = $12, daily_floor = $13, "
+            "max_floor = $14 WHERE challenge_id = $1",
             cid,
             status,
             view.balance,
@@ -226,6 +231,10 @@ class Consumer:
             trades_today,
             day,
             at,
+            view.daily_loss,
+            view.max_loss,
+            view.daily_floor,
+            view.max_floor,
         )
         value, factors = score(view, [])
         await conn.execute(

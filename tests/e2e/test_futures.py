@@ -4,7 +4,9 @@ trailing Maximum Loss Limit broken by a price move with its evidence in the brea
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +37,13 @@ def test_an_es_position_under_the_topstep_combine_breaks_the_mll_on_a_price_move
             body = {"challenge_id": cid, "symbol": "ES", "side": "BUY", "quantity": quantity}
             return c.post("/api/trades", json=body, headers=h)
 
+        # The countdown the console shows: the next 17:00 Chicago (DST included), within a day.
+        detail = c.get(f"/api/challenges/{cid}", headers=h).json()
+        reset = datetime.fromisoformat(detail["next_reset_at"].replace("Z", "+00:00"))
+        assert reset.astimezone(ZoneInfo("America/Chicago")).time() == time(17, 0)
+        assert timedelta(0) < reset - datetime.now(UTC) <= timedelta(days=1)
+        assert "deadline_at" not in detail  # the Combine has no time limit
+
         half = order("1.5")
         assert half.status_code == 400 and reason(half) == "QUANTITY_STEP", half.text  # whole contracts
         over = order("6")
@@ -64,3 +73,18 @@ def test_an_es_position_under_the_topstep_combine_breaks_the_mll_on_a_price_move
         assert observed["prices"]["ES"] == "5180.00/5180.25"
         positions = c.get(f"/api/challenges/{cid}/positions", headers=h).json()["positions"]
         assert positions == []  # flattened by the breach
+
+
+def test_an_apex_evaluation_shows_its_deadline(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+        me = register_and_login(c)
+        h = bearer(me["access_token"])
+        cid = new_challenge(c, me, plan="apex-eval", size="50000.00")["id"]
+        detail = c.get(f"/api/challenges/{cid}", headers=h).json()
+        ny = ZoneInfo("America/New_York")
+        started = datetime.fromisoformat(detail["challenge"]["started_at"].replace("Z", "+00:00")).astimezone(ny)
+        deadline = datetime.fromisoformat(detail["deadline_at"].replace("Z", "+00:00")).astimezone(ny)
+        # 30 calendar days, expiring 18:00 New York on day 30 (day 1 is the start's own date).
+        assert (deadline.date() - started.date()).days == 29 and deadline.time() == time(18, 0)
+        rules = {o["rule"] for o in detail["objectives"]}
+        assert {"max_loss", "profit_target", "time_limit"} <= rules

@@ -243,3 +243,45 @@ def test_simulate_command_line(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines[1]["type"] == "order_rejected" and lines[1]["reason"] == "QUANTITY_OUT_OF_RANGE"
     assert lines[-1]["type"] == "final" and lines[-1]["status"] == "ACTIVE"
+
+
+def test_simulate_overrides_a_parameter_for_the_run(tmp_path: Path) -> None:
+    """--set KIND.PARAM / commission_per_lot: the same ticks and orders, judged touch and beyond."""
+    t = _csv(
+        tmp_path / "t.csv",
+        "time,symbol,bid,ask",
+        ["2026-11-23T09:00:00Z,EURUSD,1.10000,1.10000", "2026-11-23T10:00:00Z,EURUSD,1.09500,1.09500"],
+    )
+    o = _csv(tmp_path / "o.csv", "time,symbol,side,quantity", ["2026-11-23T09:00:00Z,EURUSD,BUY,10"])
+
+    def final(*settings: str) -> dict[str, Any]:
+        args = ["--pack", "ftmo-2step", "--balance", "100000", "--ticks", str(t), "--orders", str(o)]
+        for s in settings:
+            args += ["--set", s]
+        r = subprocess.run(
+            [sys.executable, "-m", "services.challenges.simulate", *args], capture_output=True, text=True, check=True
+        )
+        return [json.loads(x) for x in r.stdout.splitlines()][-1]  # type: ignore[no-any-return]
+
+    # 10 lots down 50 pips = −$5,000 exactly at FTMO's floor (equity 95,000 with no commission):
+    # "below" is allowed; the same at a touch fails.
+    assert final("commission_per_lot=0")["status"] == "ACTIVE"
+    assert final("commission_per_lot=0", "daily_loss.comparator=touch")["status"] == "FAILED"
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.challenges.simulate",
+            "--pack",
+            "ftmo-2step",
+            "--balance",
+            "100000",
+            "--ticks",
+            str(t),
+            "--set",
+            "no_rule.x=1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "no_rule.x" in bad.stderr

@@ -58,3 +58,31 @@ def test_inactivity_alert_once_a_day() -> None:
     assert alerts.inactivity("c", now - timedelta(hours=10), now, timedelta(hours=72)) is None
     a = alerts.inactivity("c", now - timedelta(days=4), now, timedelta(hours=72))
     assert a is not None and a.kind == "inactivity" and a.dedup_key == "c:inactive:2026-11-23"
+
+
+def test_limit_usage_comes_from_the_floors_challenges_reports() -> None:
+    """A trailing floor near equity is nearly all used (issue 17, item 6): measured from the
+    initial balance, a 50K account up $1,900 with its floor trailed to $49,900 looked 5% used."""
+    from services.challenges.domain import engine
+    from services.challenges.domain.engine import Account
+    from services.challenges.domain.packs import TOPSTEP_COMBINE
+
+    rules = TOPSTEP_COMBINE.rules_for(1, Decimal("50000.00"))
+    a = Account.new(Decimal("50000.00"))
+    engine.start(a, rules, datetime(2026, 11, 23, tzinfo=UTC))
+    a.balance = a.equity = Decimal("51900.00")
+    a.max_eod_balance = Decimal("51900.00")  # the floor trails to 49,900
+    a.equity = Decimal("49920.00")  # a bad day: $20 above the floor
+    view = AccountView(
+        initial_balance=Decimal("50000"),
+        daily_loss=None,
+        max_loss=Decimal("2000"),
+        profit_target=None,
+        balance=a.balance,
+        equity=a.equity,
+        day_start=a.balance,
+    )
+    before = view.max_used()
+    view.report(rules.levels(a))
+    assert round(before, 2) == 0.04  # what a copy of the rules measured from the initial balance
+    assert round(view.max_used(), 2) == 0.99  # the floor where challenges says it is

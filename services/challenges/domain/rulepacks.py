@@ -55,6 +55,16 @@ class Rules:
             return Decimal(a.balance - a.initial_balance)
         return sum((cap.counted(p) for p in a.daily_pnl.values()), Decimal(0))  # type: ignore[attr-defined]
 
+    def levels(self, a: Any) -> dict[str, dict[str, str]]:
+        """Each loss limit's floor and amount now: what events carry so that risk measures
+        how much of a limit is used from the rules the challenge is judged by."""
+        found = {}
+        for rule in self.rules:
+            level = rule.level(a, self)
+            if level is not None:
+                found[rule.kind] = {"floor": str(level[0]), "limit": str(level[1])}
+        return found
+
     def intraday_trail(self) -> tuple[Decimal, Decimal | None] | None:
         rule = self.of("max_loss")
         return rule.intraday_trail() if rule is not None else None  # type: ignore[attr-defined]
@@ -234,6 +244,26 @@ class RulePack:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_settings(self, settings: dict[str, Any]) -> RulePack:
+        """This pack with parameters overridden (for a what-if run): `commission_per_lot`, or
+        `KIND.PARAM` for that parameter of every phase's rule of that kind."""
+        d = json.loads(json.dumps(self.to_dict()))
+        if self.format != 2:
+            raise RuleError({"--set": "only packs with rule kinds take settings"})
+        for name, value in settings.items():
+            if name == "commission_per_lot":
+                d["defaults"]["commission_per_lot"] = str(value)
+                for ph in d["phases"]:
+                    ph.pop("commission_per_lot", None)
+                continue
+            kind, dot, param = name.partition(".")
+            targets = [r for ph in d["phases"] for r in ph["rules"] if r["kind"] == kind]
+            if not dot or not param or not targets:
+                raise RuleError({name: "not commission_per_lot, nor KIND.PARAM of a rule this pack has"})
+            for r in targets:
+                r.setdefault("params", {})[param] = value
+        return RulePack.from_dict(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RulePack:

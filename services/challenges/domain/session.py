@@ -103,13 +103,14 @@ class Session:
 
     def _roll(self, now: datetime) -> list[dict[str, Any]]:
         before = self.account.status
-        events = [
+        events: list[dict[str, Any]] = [
             {
                 "type": "day_rolled",
                 "time": now.isoformat(),
                 "trading_day": d.isoformat(),
                 "day_start_balance": str(self.account.day_start_balance),
                 "day_start_equity": str(self.account.day_start_equity),
+                "limits": self.rules.levels(self.account),  # the new day's floors
             }
             for d in engine.roll_day(self.account, self.rules, now)
         ]
@@ -283,6 +284,7 @@ class Session:
                 "equity": str(self.account.equity),
                 # Open exposure in the account currency after this fill (for leverage and concentration).
                 "notional": str(money(abs(result.position.quantity) * price * spec.contract_size * self.rate(symbol))),
+                "limits": self.rules.levels(self.account),
             }
         ]
 

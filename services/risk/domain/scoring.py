@@ -4,8 +4,14 @@ score = 100 × Σ weightᵢ × factorᵢ, every factor a share in [0, 1]:
 
 | factor | share | weight |
 |---|---|---|
-| daily_loss_used | (day-start equity − equity) ÷ daily loss limit | 0.25 |
-| max_loss_used | (initial balance − equity) ÷ max loss limit | 0.25 |
+| daily_loss_used | 1 − (equity − today's floor) ÷ daily loss limit | 0.25 |
+| max_loss_used | 1 − (equity − the max-loss floor) ÷ max loss limit | 0.25 |
+
+The floors and limits are challenges' own (`limits` in its events: the floor of a trailing
+drawdown where it stands now, a daily limit in % of the day's reference as today's amount), so
+a trailing floor that is 99% used scores as 99%, not as the ~40% a distance from the initial
+balance would say. Before a challenge has reported a floor, the distance from the day-start
+equity and from the initial balance stand in.
 | leverage | open notional ÷ equity ÷ 30 (30:1 counts as full) | 0.15 |
 | concentration | largest symbol's share of the open notional | 0.10 |
 | overtrading | fills today ÷ 50 | 0.10 |
@@ -43,6 +49,8 @@ class AccountView:
     exposure: dict[str, Decimal] = field(default_factory=dict)
     losing_streak: int = 0
     trades_today: int = 0
+    daily_floor: Decimal | None = None  # as challenges last reported them
+    max_floor: Decimal | None = None
 
     @property
     def notional(self) -> Decimal:
@@ -53,10 +61,25 @@ class AccountView:
         return float(self.notional / self.equity) if self.equity > 0 else math.inf
 
     def daily_used(self) -> float:
-        return float((self.day_start - self.equity) / self.daily_loss) if self.daily_loss else 0.0
+        if not self.daily_loss:
+            return 0.0
+        if self.daily_floor is not None:
+            return float(1 - (self.equity - self.daily_floor) / self.daily_loss)
+        return float((self.day_start - self.equity) / self.daily_loss)
 
     def max_used(self) -> float:
-        return float((self.initial_balance - self.equity) / self.max_loss) if self.max_loss else 0.0
+        if not self.max_loss:
+            return 0.0
+        if self.max_floor is not None:
+            return float(1 - (self.equity - self.max_floor) / self.max_loss)
+        return float((self.initial_balance - self.equity) / self.max_loss)
+
+    def report(self, limits: dict[str, dict[str, str]]) -> None:
+        """Take the floors and limits an event of challenges carries."""
+        if "daily_loss" in limits:
+            self.daily_floor, self.daily_loss = (Decimal(limits["daily_loss"][k]) for k in ("floor", "limit"))
+        if "max_loss" in limits:
+            self.max_floor, self.max_loss = (Decimal(limits["max_loss"][k]) for k in ("floor", "limit"))
 
 
 def _clamp(x: float) -> float:

@@ -207,6 +207,11 @@ class Rule:
         """Its money limit, for consumers that show one figure (risk's score, the created event)."""
         return None
 
+    def level(self, a: Account, r: Rules) -> tuple[Decimal, Decimal] | None:
+        """(floor, amount) of a loss limit now, for consumers that measure how much is used
+        (risk's score and alerts) without a copy of the rules."""
+        return None
+
     def pre_trade(self, held: Mapping[str, Decimal], symbol: str, signed: Decimal) -> str | None:
         """Why an order of `signed` lots in `symbol` may not fill, given the positions held."""
         return None

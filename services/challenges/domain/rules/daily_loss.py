@@ -88,6 +88,10 @@ class DailyLoss(Rule):
     def limit(self) -> Decimal | None:
         return self.amount
 
+    def level(self, a: Account, r: Rules) -> tuple[Decimal, Decimal] | None:
+        floor = self.floor(a, r)
+        return None if floor is None else (floor, self.loss_limit(a))
+
     def floor(self, a: Account, r: Rules) -> Decimal | None:
         return self.reference_value(a) - self.loss_limit(a) if a.status == ACTIVE else None
 

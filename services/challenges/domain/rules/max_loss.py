@@ -79,6 +79,9 @@ class MaxLoss(Rule):
     def limit(self) -> Decimal | None:
         return self.amount
 
+    def level(self, a: Account, r: Rules) -> tuple[Decimal, Decimal] | None:
+        return self.floor(a, r), self.amount
+
     def peak(self, a: Account) -> Decimal:
         if self.mode == "trailing_eod":
             return a.max_eod_balance

@@ -67,6 +67,8 @@ OPTIMISTIC_TRIES = 3
 JUDGE_TRIES = 3
 # Challenges judged in one transaction at most (judge_many splits larger sets).
 JUDGE_BATCH = 100
+# Challenges whose built rules a process keeps (see _session).
+RULES_CACHE = 100_000
 # What a batch's write may fail with because of one of its changes (see _run_orders).
 REFUSED_WRITE = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 # What an optimistic attempt answers when the order must run under the row lock.
@@ -134,6 +136,7 @@ class Ledger:
         self.indexed_version: dict[uuid.UUID, int] = {}
         self.orders = OrderBatcher(self._run_orders, workers=order_writers, linger=order_linger)
         self.sessions = SessionCache(session_cache)
+        self._rules: dict[uuid.UUID, Rules] = {}
 
     # --- the transaction ---------------------------------------------------------------------
 
@@ -178,7 +181,13 @@ class Ledger:
         return row, session, events, change.trades
 
     def _session(self, row: Row, pos_rows: list[Any]) -> Session:
-        rules = Rules.from_json(row["rules"])
+        # A challenge's rules never change once copied: built once per process (building them
+        # validates every parameter, ~30 µs, which an order read would otherwise pay each time).
+        rules = self._rules.get(row["id"])
+        if rules is None:
+            if len(self._rules) >= RULES_CACHE:
+                self._rules.clear()
+            rules = self._rules[row["id"]] = Rules.from_json(row["rules"])
         account = Account.from_json(row["account"])
         positions = {p["symbol"]: Position(p["symbol"], p["quantity"], p["avg_price"]) for p in pos_rows}
         stops = {

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         "phases": len(p.phases),
                         "timezone": p.timezone,
                         "reset_time": p.reset_time,
-                        "sizes": [str(size) for size in p.account_sizes()],
+                        "sizes": [str(size) for size in p.account_sizes(default=False)],  # [] = any
                         "rules": [r["kind"] for r in p.phases[0].get("rules", [])],
                     }
                 )

@@ -232,15 +232,16 @@ class RulePack:
             "next_plan": spec.get("next_plan"),
         }
 
-    def account_sizes(self) -> list[Decimal]:
-        """The sizes the pack gives per-size values for (100,000 when none are per size)."""
+    def account_sizes(self, default: bool = True) -> list[Decimal]:
+        """The sizes the pack gives per-size values for (when none are per size, 100,000 —
+        the size a pack is validated at — or, without `default`, none: any size will do)."""
         found: set[str] = set(self.sizes)
         for ph in self.phases:
             for rule in ph.get("rules", []):
                 for v in (rule.get("params") or {}).values() if isinstance(rule, dict) else ():
                     if isinstance(v, dict):
                         found |= set(v)
-        return sorted({D(s).quantize(D("0.01")) for s in found}) or [D("100000.00")]
+        return sorted({D(s).quantize(D("0.01")) for s in found}) or ([D("100000.00")] if default else [])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

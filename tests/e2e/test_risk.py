@@ -221,6 +221,12 @@ def test_upload_any_trade_history(client: httpx.Client) -> None:
     assert got["sharpe"] == pytest.approx(ref["sharpe"], rel=1e-9)
     bad = client.post("/api/risk/analyze", content=b"a,b\n1,2\n", headers=h)
     assert bad.status_code == 400
+    # A 2 MiB bad value was echoed into an error too large for Envoy (502): now the line cap
+    # answers 400 at 64 KiB, with a short message (issue 16).
+    huge = client.post(
+        "/api/risk/analyze", content=b"closed_at,pnl\n2024-01-01T00:00:00Z," + b"9" * (2 << 20), headers=h
+    )
+    assert huge.status_code == 400 and len(huge.text) < 1000, (huge.status_code, huge.text[:200])
 
 
 def test_floating_losses_reach_risk_without_a_trade(client: httpx.Client, admin: dict[str, str]) -> None:

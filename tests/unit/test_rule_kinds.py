@@ -243,7 +243,7 @@ def test_every_built_in_pack_resolves_at_every_size_it_names() -> None:
             lambda p: p["phases"][0]["rules"][1]["params"].update(comparator="near"),
             "phases[0].rules[1].params.comparator",
         ),
-        (lambda p: p["phases"][0]["rules"][2]["params"].update(pct="-1"), "phases[0].rules[2].params.pct"),
+        (lambda p: p["phases"][0]["rules"][3]["params"].update(pct="-1"), "phases[0].rules[3].params.pct"),
         (lambda p: p["phases"][0]["rules"].append(rule("profit_target", pct="3")), "phases[0].rules[4].kind"),
         (lambda p: p["phases"][0].update(comission_per_lot="1"), "phases[0].comission_per_lot"),
         (lambda p: p.update(timezone="Mars/Olympus"), "timezone"),

@@ -16,6 +16,15 @@ def rule(kind: str, **params: Any) -> dict[str, Any]:
     return {"kind": kind, "params": params}
 
 
+def two_step(common: list[dict[str, Any]], first: str, second: str, next_plan: str) -> list[dict[str, Any]]:
+    """A two-phase program: the same limits, a target of `first` then `second` % of the initial
+    balance; passing phase 1 opens `next_plan`."""
+    return [
+        {"next_plan": next_plan, "rules": [*common, rule("profit_target", pct=first)]},
+        {"rules": [*common, rule("profit_target", pct=second)]},
+    ]
+
+
 def per_size(**by_size: str) -> dict[str, str]:
     """A parameter given per account size: per_size(s50000="2000") -> {"50000": "2000"}."""
     return {k.removeprefix("s"): v for k, v in by_size.items()}
@@ -32,25 +41,16 @@ FTMO_2STEP = RulePack(
     timezone="Europe/Prague",
     reset_time="00:00",
     defaults={"commission_per_lot": "5.00"},
-    phases=[
-        {
-            "next_plan": "ftmo-phase2",
-            "rules": [
-                rule("daily_loss", pct="5", reference="balance", comparator="beyond"),
-                rule("max_loss", pct="10", mode="static", comparator="beyond"),
-                rule("profit_target", pct="10"),
-                rule("min_trading_days", days=4, count="opened"),
-            ],
-        },
-        {
-            "rules": [
-                rule("daily_loss", pct="5", reference="balance", comparator="beyond"),
-                rule("max_loss", pct="10", mode="static", comparator="beyond"),
-                rule("profit_target", pct="5"),
-                rule("min_trading_days", days=4, count="opened"),
-            ]
-        },
-    ],
+    phases=two_step(
+        [
+            rule("daily_loss", pct="5", reference="balance", comparator="beyond"),
+            rule("max_loss", pct="10", mode="static", comparator="beyond"),
+            rule("min_trading_days", days=4, count="opened"),
+        ],
+        "10",
+        "5",
+        "ftmo-phase2",
+    ),
 )
 
 # FTMO 1-Step — ftmo.com (Maximum Loss 1-Step: the highest end-of-day balance, or the initial
@@ -165,21 +165,22 @@ APEX_INTRADAY = RulePack(
 # the High Stakes program" (daily loss 5% of the day's starting equity or balance, the higher,
 # at 5 PM EST / 00:00 UTC+3; max loss 10% of the initial balance; "reaching" a limit ends the
 # account), targets 8% / 5%, 3 profitable days of ≥ 0.5% of the initial balance [T].
-_THE5ERS_RULES = [
-    rule("daily_loss", pct="5", pct_of="reference", reference="max_balance_equity", comparator="touch"),
-    rule("max_loss", pct="10", mode="static", comparator="touch"),
-    rule("min_profitable_days", days=3, pct="0.5"),
-]
 THE5ERS_HIGH_STAKES = RulePack(
     id="the5ers-high-stakes",
     version=1,
     name="The5ers High Stakes",
     timezone="America/New_York",
     reset_time="17:00",
-    phases=[
-        {"next_plan": "the5ers-high-stakes-2", "rules": [*_THE5ERS_RULES, rule("profit_target", pct="8")]},
-        {"rules": [*_THE5ERS_RULES, rule("profit_target", pct="5")]},
-    ],
+    phases=two_step(
+        [
+            rule("daily_loss", pct="5", pct_of="reference", reference="max_balance_equity", comparator="touch"),
+            rule("max_loss", pct="10", mode="static", comparator="touch"),
+            rule("min_profitable_days", days=3, pct="0.5"),
+        ],
+        "8",
+        "5",
+        "the5ers-high-stakes-2",
+    ),
 )
 
 # FundedNext Stellar 2-Step — help.fundednext.com as summarised in firm-rules-2026.md [S]:
@@ -192,25 +193,16 @@ FUNDEDNEXT_STELLAR = RulePack(
     name="FundedNext Stellar 2-Step",
     timezone="Europe/Athens",
     reset_time="00:00",
-    phases=[
-        {
-            "next_plan": "fundednext-stellar-2",
-            "rules": [
-                rule("daily_loss", pct="5", reference="balance"),
-                rule("max_loss", pct="10", mode="static"),
-                rule("profit_target", pct="8"),
-                rule("min_trading_days", days=5, count="any_fill"),
-            ],
-        },
-        {
-            "rules": [
-                rule("daily_loss", pct="5", reference="balance"),
-                rule("max_loss", pct="10", mode="static"),
-                rule("profit_target", pct="5"),
-                rule("min_trading_days", days=5, count="any_fill"),
-            ]
-        },
-    ],
+    phases=two_step(
+        [
+            rule("daily_loss", pct="5", reference="balance"),
+            rule("max_loss", pct="10", mode="static"),
+            rule("min_trading_days", days=5, count="any_fill"),
+        ],
+        "8",
+        "5",
+        "fundednext-stellar-2",
+    ),
 )
 
 # FundingPips 2-Step — firm-rules-2026.md [S]: 8% / 5%, daily loss 5% from the higher of the
@@ -221,25 +213,16 @@ FUNDINGPIPS_2STEP = RulePack(
     name="FundingPips 2-Step",
     timezone="Europe/Athens",
     reset_time="00:00",
-    phases=[
-        {
-            "next_plan": "fundingpips-2",
-            "rules": [
-                rule("daily_loss", pct="5", reference="max_balance_equity"),
-                rule("max_loss", pct="10", mode="static"),
-                rule("profit_target", pct="8"),
-                rule("min_trading_days", days=3, count="any_fill"),
-            ],
-        },
-        {
-            "rules": [
-                rule("daily_loss", pct="5", reference="max_balance_equity"),
-                rule("max_loss", pct="10", mode="static"),
-                rule("profit_target", pct="5"),
-                rule("min_trading_days", days=3, count="any_fill"),
-            ]
-        },
-    ],
+    phases=two_step(
+        [
+            rule("daily_loss", pct="5", reference="max_balance_equity"),
+            rule("max_loss", pct="10", mode="static"),
+            rule("min_trading_days", days=3, count="any_fill"),
+        ],
+        "8",
+        "5",
+        "fundingpips-2",
+    ),
 )
 
 # E8 One — help.e8markets.com as summarised in firm-rules-2026.md [S]: daily loss 4% of the

@@ -150,7 +150,8 @@ class Params:
             return amount
         if pct is not None:
             return (base * pct / 100).quantize(CENT)
-        if required and f"{self.path}.amount" not in self.violations:
+        given_but_bad = {f"{self.path}.amount", f"{self.path}.pct"} & set(self.violations)
+        if required and not given_but_bad:
             self.violations[f"{self.path}.amount"] = "an amount or a pct is required"
         return None
 

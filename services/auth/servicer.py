@@ -378,15 +378,15 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         role = PB_TO_ROLE.get(request.role)
         if role is None:
             raise invalid_argument({"role": "must be TRADER or ADMIN"})
-        now = self._now()
+        uid, now = parse_uuid(request.user_id, "user_id"), self._now()
         async with self.engine.begin() as conn:
-            before = await store.user_by_id(conn, parse_uuid(request.user_id, "user_id"))
-            user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), now, role=role)
-            if user is not None and before is not None and before["role"] != role:
+            before = await store.user_by_id(conn, uid)
+            user = await store.update_user(conn, uid, now, role=role) if before is not None else None
+            if user is None:
+                raise not_found("user")
+            if before is not None and before["role"] != role:
                 # A token names its role: tokens issued under the old one must not outlive it.
-                await store.cut_off(conn, f"user:{user['id']}", now)
-        if user is None:
-            raise not_found("user")
+                await store.cut_off(conn, f"user:{uid}", now)
         return user_pb(user)
 
     async def SetUserDisabled(self, request: auth_pb2.SetUserDisabledRequest, context: Any) -> auth_pb2.User:

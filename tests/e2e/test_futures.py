@@ -4,6 +4,7 @@ trailing Maximum Loss Limit broken by a price move with its evidence in the brea
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -63,8 +64,6 @@ def test_an_es_position_under_the_topstep_combine_breaks_the_mll_on_a_price_move
         ch = eventually(failed, 15, 0.1)
         assert ch["failure_reason"] == "MAX_LOSS_LIMIT_BREACHED"
         [breach] = c.get(f"/api/challenges/{cid}/breaches", headers=h).json()["breaches"]
-        import json
-
         params, observed = json.loads(breach["parameters_json"]), json.loads(breach["observed_json"])
         assert breach["rule"] == "max_loss" and breach["hard"] is True
         assert (params["mode"], params["amount"], params["comparator"]) == ("trailing_eod", "2000", "touch")

@@ -212,34 +212,19 @@ def test_a_restart_in_the_middle_of_a_day_changes_nothing(tmp_path: Path) -> Non
     assert straight.account.status == "FAILED"
 
 
+def _simulate(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The simulate command line, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.challenges.simulate", *args], capture_output=True, text=True, check=check
+    )
+
+
 def test_simulate_command_line(tmp_path: Path) -> None:
-    listed = subprocess.run(
-        [sys.executable, "-m", "services.challenges.simulate", "--list-packs"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    listed = _simulate("--list-packs").stdout
     assert {json.loads(line)["id"] for line in listed.splitlines()} == {p.id for p in BUILT_IN}
     t = _csv(tmp_path / "t.csv", "time,symbol,bid,ask", ["2026-11-23T09:00:00Z,EURUSD,1.1,1.1001"])
     o = _csv(tmp_path / "o.csv", "time,symbol,side,quantity", ["2026-11-23T09:00:00Z,EURUSD,BUY,999"])
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.challenges.simulate",
-            "--pack",
-            "ftmo-2step",
-            "--balance",
-            "100000",
-            "--ticks",
-            str(t),
-            "--orders",
-            str(o),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    r = _simulate("--pack", "ftmo-2step", "--balance", "100000", "--ticks", str(t), "--orders", str(o))
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines[1]["type"] == "order_rejected" and lines[1]["reason"] == "QUANTITY_OUT_OF_RANGE"
     assert lines[-1]["type"] == "final" and lines[-1]["status"] == "ACTIVE"
@@ -258,30 +243,14 @@ def test_simulate_overrides_a_parameter_for_the_run(tmp_path: Path) -> None:
         args = ["--pack", "ftmo-2step", "--balance", "100000", "--ticks", str(t), "--orders", str(o)]
         for s in settings:
             args += ["--set", s]
-        r = subprocess.run(
-            [sys.executable, "-m", "services.challenges.simulate", *args], capture_output=True, text=True, check=True
-        )
+        r = _simulate(*args)
         return [json.loads(x) for x in r.stdout.splitlines()][-1]  # type: ignore[no-any-return]
 
     # 10 lots down 50 pips = −$5,000 exactly at FTMO's floor (equity 95,000 with no commission):
     # "below" is allowed; the same at a touch fails.
     assert final("commission_per_lot=0")["status"] == "ACTIVE"
     assert final("commission_per_lot=0", "daily_loss.comparator=touch")["status"] == "FAILED"
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.challenges.simulate",
-            "--pack",
-            "ftmo-2step",
-            "--balance",
-            "100000",
-            "--ticks",
-            str(t),
-            "--set",
-            "no_rule.x=1",
-        ],
-        capture_output=True,
-        text=True,
+    bad = _simulate(
+        "--pack", "ftmo-2step", "--balance", "100000", "--ticks", str(t), "--set", "no_rule.x=1", check=False
     )
     assert bad.returncode == 2 and "no_rule.x" in bad.stderr

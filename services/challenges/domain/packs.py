@@ -88,6 +88,12 @@ TOPSTEP_TARGET = per_size(s50000="3000", s100000="6000", s150000="9000")
 # 50% of the total profit: strict; some 2026 pages say 55% — a parameter), no daily loss limit
 # on the Combine since 2024-08-25. Trading day 17:00 CT. Commission per contract per side
 # [assumed]. Position caps: 5 / 10 / 15 minis, micros 10:1. The 15:10 CT flat rule: next step.
+_TOPSTEP_RULES = [
+    rule("max_loss", amount=TOPSTEP_SIZES["mll"], mode="trailing_eod", lock="initial", comparator="touch"),
+    rule("profit_target", amount=TOPSTEP_TARGET),
+    rule("consistency", pct="50", basis="net", comparator="lt"),
+    rule("max_position", contracts=TOPSTEP_SIZES["contracts"]),
+]
 TOPSTEP_COMBINE = RulePack(
     id="topstep-combine",
     version=2,
@@ -95,16 +101,7 @@ TOPSTEP_COMBINE = RulePack(
     timezone="America/Chicago",
     reset_time="17:00",
     defaults={"commission_per_lot": "2.50"},
-    phases=[
-        {
-            "rules": [
-                rule("max_loss", amount=TOPSTEP_SIZES["mll"], mode="trailing_eod", lock="initial", comparator="touch"),
-                rule("profit_target", amount=TOPSTEP_TARGET),
-                rule("consistency", pct="50", basis="net", comparator="lt"),
-                rule("max_position", contracts=TOPSTEP_SIZES["contracts"]),
-            ]
-        }
-    ],
+    phases=[{"rules": _TOPSTEP_RULES}],
 )
 
 # The same with Topstep's optional daily loss limit: soft (flatten, no trading until 17:00 CT).
@@ -118,7 +115,7 @@ TOPSTEP_COMBINE_DLL = RulePack(
     phases=[
         {
             "rules": [
-                rule("max_loss", amount=TOPSTEP_SIZES["mll"], mode="trailing_eod", lock="initial", comparator="touch"),
+                *_TOPSTEP_RULES,
                 rule(
                     "daily_loss",
                     amount=per_size(s50000="1000", s100000="2000", s150000="3000"),
@@ -126,9 +123,6 @@ TOPSTEP_COMBINE_DLL = RulePack(
                     hard=False,
                     comparator="touch",
                 ),
-                rule("profit_target", amount=TOPSTEP_TARGET),
-                rule("consistency", pct="50", basis="net", comparator="lt"),
-                rule("max_position", contracts=TOPSTEP_SIZES["contracts"]),
             ]
         }
     ],

@@ -77,7 +77,8 @@ class Params:
         self.read: set[str] = set()
         self.violations: dict[str, str] = {}
 
-    def _value(self, key: str) -> Any:
+    def value(self, key: str) -> Any:
+        """The parameter as given (at this account size when given per size), marked read."""
         self.read.add(key)
         v = self.raw.get(key)
         if isinstance(v, Mapping):
@@ -92,7 +93,7 @@ class Params:
         return key in self.raw
 
     def decimal(self, key: str, default: Decimal | None = None, *, positive: bool = True) -> Decimal | None:
-        v = self._value(key)
+        v = self.value(key)
         if v is None:
             return default
         try:
@@ -106,7 +107,7 @@ class Params:
         return d
 
     def integer(self, key: str, default: int) -> int:
-        v = self._value(key)
+        v = self.value(key)
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int | str) or not str(v).isdigit():
@@ -115,7 +116,7 @@ class Params:
         return int(v)
 
     def choice(self, key: str, options: tuple[str, ...], default: str) -> str:
-        v = self._value(key)
+        v = self.value(key)
         if v is None:
             return default
         if v not in options:
@@ -124,7 +125,7 @@ class Params:
         return str(v)
 
     def flag(self, key: str, default: bool) -> bool:
-        v = self._value(key)
+        v = self.value(key)
         if v is None:
             return default
         if not isinstance(v, bool):
@@ -133,7 +134,7 @@ class Params:
         return v
 
     def text(self, key: str, default: str) -> str:
-        v = self._value(key)
+        v = self.value(key)
         if v is None:
             return default
         if not isinstance(v, str) or not v or len(v) > 64:

@@ -54,7 +54,7 @@ class MaxLoss(Rule):
         # The lock is the level the floor stops rising at: the initial balance (Topstep), an
         # offset above it (Apex: +100), the floor it has when the peak reaches the target
         # balance (Apex 4.0 evaluations), or none. Stored per challenge as the level itself.
-        raw, absolute = params._value("lock"), params.flag("lock_level", False)
+        raw, absolute = params.value("lock"), params.flag("lock_level", False)
         lock: Decimal | None = None
         if raw == "initial":
             lock = ctx.initial_balance

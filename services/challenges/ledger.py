@@ -17,7 +17,7 @@ import math
 import uuid
 from collections import ChainMap
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import ledger_sql as sql
 from services.challenges import store
-from services.challenges.domain import days, engine
+from services.challenges.domain import engine
 from services.challenges.domain.engine import Account
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.positions import Position, conversion_symbol
@@ -131,7 +131,8 @@ class Ledger:
         self.index = index
         self.max_quote_age = max_quote_age
         self.new_events = asyncio.Event()
-        self.next_reset: dict[uuid.UUID, datetime] = {}
+        # When the clock must judge each live challenge next (a reset, a flat time, a deadline).
+        self.clock_due: dict[uuid.UUID, datetime] = {}
         self.owner: dict[uuid.UUID, uuid.UUID] = {}
         self.indexed_version: dict[uuid.UUID, int] = {}
         self.orders = OrderBatcher(self._run_orders, workers=order_writers, linger=order_linger)
@@ -399,8 +400,8 @@ class Ledger:
         if a.status not in (engine.ACTIVE, engine.PAUSED) or not self.owns(cid):
             self.indexed_version.pop(cid, None)
             self.index.remove(cid)
-            self.next_reset.pop(cid, None)
-            ACTIVE_CHALLENGES.set(len(self.next_reset))
+            self.clock_due.pop(cid, None)
+            ACTIVE_CHALLENGES.set(len(self.clock_due))
             return
         self.owner[cid] = uid
         warn = engine.warning_level(a, r)
@@ -436,8 +437,8 @@ class Ledger:
             )
         self.index.set_positions(cid, rows)
         if a.day is not None:
-            self.next_reset[cid] = days.day_start(a.day + timedelta(days=1), r.tz, r.reset_time)
-        ACTIVE_CHALLENGES.set(len(self.next_reset))
+            self.clock_due[cid] = engine.next_instant(a, r, datetime.now(UTC))
+        ACTIVE_CHALLENGES.set(len(self.clock_due))
 
     # --- use cases -----------------------------------------------------------------------------------
 
@@ -739,8 +740,8 @@ class Ledger:
     def drop_partitions(self, lost: set[int]) -> None:
         from services.challenges.partitions import partition_of
 
-        for cid in [c for c in list(self.next_reset) if partition_of(c) in lost]:
-            self.next_reset.pop(cid, None)
+        for cid in [c for c in list(self.clock_due) if partition_of(c) in lost]:
+            self.clock_due.pop(cid, None)
         for cid in [c for c in list(self.index.slot_of) if isinstance(c, uuid.UUID) and partition_of(c) in lost]:
             self.indexed_version.pop(cid, None)
             self.index.remove(cid)

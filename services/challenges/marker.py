@@ -24,7 +24,11 @@ from services.common.db import driver
 log = structlog.get_logger("marker")
 
 TICKS = Counter("challenges_mark_ticks_total", "Price ticks applied to the mark-to-market index.")
-JUDGED = Counter("challenges_mark_judged_total", "Challenges judged exactly after a tick or a day roll.", ("why",))
+JUDGED = Counter(
+    "challenges_mark_judged_total",
+    "Challenges judged exactly after a tick or when their clock was due (a day roll, a flat time).",
+    ("why",),
+)
 TICK_SECONDS = Histogram(
     "challenges_mark_tick_seconds",
     "Time to apply one tick to the index.",
@@ -74,19 +78,20 @@ class Marker:
             try:
                 await self.ledger.judge_many(wanted)
                 for symbol in wanted.values():
-                    JUDGED.labels("tick" if symbol else "day_roll").inc()
+                    JUDGED.labels("tick" if symbol else "clock").inc()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("judge failed", challenges=len(wanted), error=str(exc)[:200])
 
-    async def day_rolls(self, every: float = 1.0) -> None:
+    async def clock(self, every: float = 1.0) -> None:
+        """Judge each challenge when its clock is due: a day roll, a flat time, a deadline."""
         while True:
             await asyncio.sleep(every)
             now = datetime.now(UTC)
-            for cid, at in list(self.ledger.next_reset.items()):
+            for cid, at in list(self.ledger.clock_due.items()):
                 if now >= at:
-                    self.ledger.next_reset.pop(cid, None)
+                    self.ledger.clock_due.pop(cid, None)
                     self._enqueue(cid, None)
 
     async def equity_updates(self, every: float = 1.0) -> None:
@@ -133,4 +138,4 @@ class Marker:
                 log.warning("equity events failed", error=str(exc)[:200])
 
     def tasks(self) -> list:  # type: ignore[type-arg]
-        return [self.work() for _ in range(self.workers)] + [self.day_rolls(), self.equity_updates()]
+        return [self.work() for _ in range(self.workers)] + [self.clock(), self.equity_updates()]

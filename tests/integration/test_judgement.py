@@ -69,7 +69,7 @@ async def test_one_tick_fails_the_challenges_it_breaks_in_one_judgement_and_spar
             assert fills == (3 if cid == broken else 2)
             assert balance < Decimal("10000.00") - Decimal(500)
     # Failed ones leave the index (no more marks, no day rolls); the spared one stays.
-    assert ledger.next_reset.keys() & set(owners) == {spared}
+    assert ledger.clock_due.keys() & set(owners) == {spared}
 
 
 async def _three_at_the_limit(engine: AsyncEngine, ledger: Ledger) -> list[uuid.UUID]:

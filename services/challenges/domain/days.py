@@ -30,3 +30,11 @@ def day_start(day: date, tz: ZoneInfo, reset: time) -> datetime:
 
 def next_reset(at: datetime, tz: ZoneInfo, reset: time) -> datetime:
     return day_start(trading_day(at, tz, reset) + timedelta(days=1), tz, reset)
+
+
+def at_local(day: date, tz: ZoneInfo, reset: time, at: time) -> datetime:
+    """The instant within trading day `day` at which the local clock shows `at` (Topstep's
+    15:10 CT flat time in the session that began 17:00 the evening before)."""
+    start = day_start(day, tz, reset)
+    first = datetime.combine(start.date(), at, tz)
+    return first if first >= start else datetime.combine(start.date() + timedelta(days=1), at, tz)

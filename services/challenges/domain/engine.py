@@ -7,7 +7,7 @@ mark-to-market index all call these, so a challenge is judged the same way every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +54,7 @@ class Account:
     last_opened_day: date | None = None
     started_at: datetime | None = None
     last_fill_at: datetime | None = None
+    eod_day: date | None = None  # the trading day whose end-of-day balance was taken at a named time
 
     @classmethod
     def new(cls, initial: Decimal) -> Account:
@@ -86,6 +87,7 @@ class Account:
             "last_opened_day": text(self.last_opened_day),
             "started_at": text(self.started_at),
             "last_fill_at": text(self.last_fill_at),
+            "eod_day": text(self.eod_day),
         }
 
     @classmethod
@@ -102,7 +104,7 @@ class Account:
         ):
             d[k] = Decimal(d[k])
         d["max_closed_balance"] = Decimal(d.get("max_closed_balance") or d["initial_balance"])
-        for k in ("day", "last_trading_day", "last_opened_day"):
+        for k in ("day", "last_trading_day", "last_opened_day", "eod_day"):
             d[k] = date.fromisoformat(d[k]) if d.get(k) else None
         for k in ("paused_until", "started_at", "last_fill_at"):
             d[k] = datetime.fromisoformat(d[k]) if d.get(k) else None
@@ -151,7 +153,8 @@ def roll_day(a: Account, r: Rules, now: datetime) -> list[date]:
     today = days.trading_day(now, r.tz, r.reset_time)
     if today <= a.day:
         return []
-    a.max_eod_balance = max(a.max_eod_balance, a.balance)
+    if a.eod_day != a.day:  # not taken at a named time (none, or the clock missed it): now
+        a.max_eod_balance = max(a.max_eod_balance, a.balance)
     a.day_start_balance = a.balance
     a.day_start_equity = a.equity
     started = [today]
@@ -161,6 +164,33 @@ def roll_day(a: Account, r: Rules, now: datetime) -> list[date]:
         a.status = ACTIVE
         a.paused_until = None
     return started
+
+
+def end_of_day(a: Account, r: Rules, now: datetime) -> bool:
+    """Take the day's end-of-day balance at the time a drawdown names for it (Apex: 16:59:59 ET),
+    once per trading day; whether it was taken now."""
+    at = r.eod_at
+    if at is None or a.day is None or a.eod_day == a.day or a.status not in (ACTIVE, PAUSED):
+        return False
+    if now < days.at_local(a.day, r.tz, r.reset_time, at):
+        return False
+    a.max_eod_balance = max(a.max_eod_balance, a.balance)
+    a.eod_day = a.day
+    return True
+
+
+def trading_closed(a: Account, r: Rules, now: datetime) -> str | None:
+    """Why no order may fill now (a flat time until the next session), if so."""
+    return next((why for rule in r.rules if (why := rule.trading_closed(a, r, now)) is not None), None)
+
+
+def next_instant(a: Account, r: Rules, now: datetime) -> datetime:
+    """When the clock must judge the account next: the next reset, or an earlier moment a rule
+    acts at (a flat time, an end-of-day sample, a deadline)."""
+    reset = days.day_start(a.day + timedelta(days=1), r.tz, r.reset_time) if a.day else None
+    moments = [reset or days.next_reset(now, r.tz, r.reset_time)]
+    moments += [m for rule in r.rules if (m := rule.next_instant(a, r, now)) is not None and m > now]
+    return min(moments)
 
 
 def record_trade(a: Account, r: Rules, now: datetime, realized_net: Decimal, opened: bool = True) -> None:

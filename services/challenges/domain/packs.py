@@ -87,16 +87,19 @@ TOPSTEP_TARGET = per_size(s50000="3000", s100000="6000", s150000="9000")
 # "touches or falls below" ends the Combine), the Combine's consistency target (best day under
 # 50% of the total profit: strict; some 2026 pages say 55% — a parameter), no daily loss limit
 # on the Combine since 2024-08-25. Trading day 17:00 CT. Commission per contract per side
-# [assumed]. Position caps: 5 / 10 / 15 minis, micros 10:1. The 15:10 CT flat rule: next step.
+# [assumed]. Position caps: 5 / 10 / 15 minis, micros 10:1. help.futures.topstep.com
+# "Prohibited Conduct": the trading day runs 5:00 PM CT to 3:10 PM CT — open positions are
+# flattened at 3:10 and no trade is placed until 5:00 PM CT (flat_by).
 _TOPSTEP_RULES = [
     rule("max_loss", amount=TOPSTEP_SIZES["mll"], mode="trailing_eod", lock="initial", comparator="touch"),
     rule("profit_target", amount=TOPSTEP_TARGET),
     rule("consistency", pct="50", basis="net", comparator="lt"),
     rule("max_position", contracts=TOPSTEP_SIZES["contracts"]),
+    rule("flat_by", at="15:10"),
 ]
 TOPSTEP_COMBINE = RulePack(
     id="topstep-combine",
-    version=2,
+    version=3,
     name="Topstep Trading Combine",
     timezone="America/Chicago",
     reset_time="17:00",
@@ -107,7 +110,7 @@ TOPSTEP_COMBINE = RulePack(
 # The same with Topstep's optional daily loss limit: soft (flatten, no trading until 17:00 CT).
 TOPSTEP_COMBINE_DLL = RulePack(
     id="topstep-combine-dll",
-    version=1,
+    version=2,
     name="Topstep Trading Combine with the optional Daily Loss Limit",
     timezone="America/Chicago",
     reset_time="17:00",
@@ -130,6 +133,7 @@ TOPSTEP_COMBINE_DLL = RulePack(
 
 APEX_TARGET = per_size(s25000="1500", s50000="3000", s100000="6000", s150000="9000")
 APEX_DRAWDOWN = per_size(s25000="1000", s50000="2000", s100000="3000", s150000="4000")
+APEX_CONTRACTS = per_size(s25000="4", s50000="6", s100000="8", s150000="12")
 
 # Apex 4.0 intraday evaluation (accounts from 2026-03-01) — Apex help center as summarised in
 # ../shared/reference/firm-rules-2026.md [S]: 6% target, the threshold trails the peak balance
@@ -149,7 +153,48 @@ APEX_INTRADAY = RulePack(
                 rule("max_loss", amount=APEX_DRAWDOWN, mode="trailing_peak", lock="target", comparator="touch"),
                 rule("time_limit", days=30, ends_at="18:00"),
                 rule("profit_target", amount=APEX_TARGET),
-                rule("max_position", contracts=per_size(s25000="4", s50000="6", s100000="8", s150000="12")),
+                rule("max_position", contracts=APEX_CONTRACTS),
+            ]
+        }
+    ],
+)
+
+# Apex 4.0 EOD evaluation — as summarised in ../shared/reference/firm-rules-2026.md [S] (Apex help
+# center; proptradingvibes.com "Apex Trader Funding Daily Loss Limit", 2026-03, for the DLL
+# figures): the threshold is recomputed once a day at 16:59:59 ET from the closing balance and
+# never moves down, open equity touching it fails; a daily loss limit of half the drawdown,
+# equity-based and soft (flatten, no trading until the 18:00 ET session); the session ends 16:59 ET,
+# so positions are closed then [assumed: Apex's flat time for EOD accounts]; the same target,
+# lock, 30 days and caps as the intraday evaluation.
+APEX_EOD = RulePack(
+    id="apex-eod",
+    version=1,
+    name="Apex 4.0 Evaluation (end-of-day trailing)",
+    timezone="America/New_York",
+    reset_time="18:00",
+    defaults={"commission_per_lot": "2.00"},
+    phases=[
+        {
+            "rules": [
+                rule(
+                    "max_loss",
+                    amount=APEX_DRAWDOWN,
+                    mode="trailing_eod",
+                    eod_at="16:59:59",
+                    lock="target",
+                    comparator="touch",
+                ),
+                rule("time_limit", days=30, ends_at="18:00"),
+                rule(
+                    "daily_loss",
+                    amount=per_size(s25000="500", s50000="1000", s100000="1500", s150000="2000"),
+                    reference="balance",
+                    hard=False,
+                    comparator="touch",
+                ),
+                rule("profit_target", amount=APEX_TARGET),
+                rule("max_position", contracts=APEX_CONTRACTS),
+                rule("flat_by", at="16:59"),
             ]
         }
     ],
@@ -306,6 +351,7 @@ BUILT_IN: tuple[RulePack, ...] = (
     TOPSTEP_COMBINE,
     TOPSTEP_COMBINE_DLL,
     APEX_INTRADAY,
+    APEX_EOD,
     THE5ERS_HIGH_STAKES,
     FUNDEDNEXT_STELLAR,
     FUNDINGPIPS_2STEP,

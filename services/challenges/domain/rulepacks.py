@@ -65,6 +65,12 @@ class Rules:
                 found[rule.kind] = {"floor": str(level[0]), "limit": str(level[1])}
         return found
 
+    @property
+    def eod_at(self) -> time | None:
+        """The local time a trailing drawdown takes the end-of-day balance at; None: at the reset."""
+        rule = self.of("max_loss")
+        return rule.eod_at if rule is not None else None  # type: ignore[attr-defined]
+
     def intraday_trail(self) -> tuple[Decimal, Decimal | None] | None:
         rule = self.of("max_loss")
         return rule.intraday_trail() if rule is not None else None  # type: ignore[attr-defined]

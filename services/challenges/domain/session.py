@@ -116,6 +116,19 @@ class Session:
         ]
         if before != self.account.status:
             events.append(self._status_event(before, now, "new trading day"))
+        if engine.end_of_day(self.account, self.rules, now):
+            events.append(
+                {
+                    "type": "end_of_day",
+                    "time": now.isoformat(),
+                    "trading_day": self.account.day.isoformat() if self.account.day else None,
+                    "balance": str(self.account.balance),
+                    "limits": self.rules.levels(self.account),  # the drawdown's floor from now on
+                }
+            )
+        if not self.flat and self.account.status in (engine.ACTIVE, engine.PAUSED):
+            if engine.trading_closed(self.account, self.rules, now) is not None:
+                events += self.flatten(now, "flat_by")
         return events
 
     def _status_event(self, old: str, now: datetime, reason: str) -> dict[str, Any]:
@@ -219,6 +232,9 @@ class Session:
         events = self._roll(now)
         if self.account.status != engine.ACTIVE:
             raise OrderRejected("CHALLENGE_NOT_ACTIVE", f"challenge is {self.account.status}")
+        why = engine.trading_closed(self.account, self.rules, now)
+        if why is not None:
+            raise OrderRejected("FLAT_BY", why)
         self.validate(symbol, quantity)
         if symbol not in self.quotes:
             raise OrderRejected("NO_QUOTE", f"no price for {symbol}")
@@ -250,7 +266,7 @@ class Session:
     def flatten(self, now: datetime, reason: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         for sym, pos in list(self.positions.items()):
-            if not pos.is_flat:
+            if not pos.is_flat and sym in self.quotes:  # a symbol never priced stays at its entry
                 events += self._fill(sym, -pos.quantity, now, reason=reason)
         return events
 

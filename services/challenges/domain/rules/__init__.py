@@ -15,6 +15,7 @@ from services.challenges.domain.rules.base import Breach, Context, Objective, Pa
 from services.challenges.domain.rules.consistency import Consistency
 from services.challenges.domain.rules.daily_loss import DailyLoss
 from services.challenges.domain.rules.daily_profit_cap import DailyProfitCap
+from services.challenges.domain.rules.flat_by import FlatBy
 from services.challenges.domain.rules.inactivity import Inactivity
 from services.challenges.domain.rules.max_loss import MaxLoss
 from services.challenges.domain.rules.max_position import MaxPosition
@@ -36,6 +37,7 @@ KINDS: dict[str, type[Rule]] = {
         MinProfitableDays,
         Consistency,
         MaxPosition,
+        FlatBy,
     )
 }
 ORDER = {kind: i for i, kind in enumerate(KINDS)}

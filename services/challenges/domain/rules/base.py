@@ -218,6 +218,15 @@ class Rule:
         """Why an order of `signed` lots in `symbol` may not fill, given the positions held."""
         return None
 
+    def trading_closed(self, a: Account, r: Rules, now: datetime) -> str | None:
+        """Why no order may fill at `now`, whatever it is; positions held then are closed."""
+        return None
+
+    def next_instant(self, a: Account, r: Rules, now: datetime) -> datetime | None:
+        """The next moment after `now` at which this rule acts with no tick or fill to prompt it
+        (a flat time, an end-of-day sample, a deadline): the clock judges the account then."""
+        return None
+
 
 def state_of(used: Decimal, warning_share: Decimal) -> str:
     return "BREACHED" if used >= 1 else "WARNING" if used >= warning_share else "OK"

@@ -47,6 +47,10 @@ class Inactivity(Rule):
             "INACTIVITY",
         )
 
+    def next_instant(self, a: Account, r: Rules, now: datetime) -> datetime | None:
+        since = self._since(a)
+        return since + timedelta(days=self.days) if since is not None else None
+
     def objective(self, a: Account, r: Rules, now: datetime | None = None) -> Objective | None:
         since = self._since(a)
         if since is None or now is None:

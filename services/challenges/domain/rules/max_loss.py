@@ -3,7 +3,8 @@
 Modes (what the floor trails):
 - `static`: the initial balance (FTMO 2-Step, The5ers, FundedNext, FundingPips);
 - `trailing_eod`: the highest end-of-day balance, taken at each reset (Topstep's MLL, FTMO
-  1-Step, MyFundedFutures, Take Profit Trader, Apex EOD);
+  1-Step, MyFundedFutures, Take Profit Trader) or at a named local time, `eod_at` (Apex EOD:
+  16:59:59 ET, an hour before its 18:00 reset);
 - `trailing_closed`: the highest closed balance, after every fill (E8: floating peaks do not
   move it);
 - `trailing_peak`: the highest equity including unrealized P&L, in real time (Apex intraday).
@@ -14,10 +15,11 @@ plus an offset (Apex: +100), the target balance, or never. It is tested on equit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from services.challenges.domain import days
 from services.challenges.domain.rules.base import (
     COMPARATORS,
     ZERO,
@@ -46,6 +48,7 @@ class MaxLoss(Rule):
     initial: Decimal
     lock: Decimal | None  # the level the floor stops at; None: it trails for ever
     comparator: str
+    eod_at: time | None = None  # trailing_eod: the local time the end-of-day balance is taken
 
     @classmethod
     def build(cls, params: Params, ctx: Context) -> MaxLoss:
@@ -67,14 +70,25 @@ class MaxLoss(Rule):
             level = params.decimal("lock", positive=False)
             if level is not None:
                 lock = level if absolute else ctx.initial_balance + level
-        rule = cls(amount, mode, ctx.initial_balance, lock, params.choice("comparator", COMPARATORS, "touch"))
+        eod_at = None
+        if params.has("eod_at"):
+            raw_at = params.text("eod_at", "")
+            try:
+                eod_at = time.fromisoformat(raw_at)
+            except ValueError:
+                params.violations[f"{params.path}.eod_at"] = 'must be a local time such as "16:59:59"'
+            if mode != "trailing_eod":
+                params.violations[f"{params.path}.eod_at"] = "only a trailing_eod drawdown takes an end-of-day time"
+        comparator = params.choice("comparator", COMPARATORS, "touch")
+        rule = cls(amount, mode, ctx.initial_balance, lock, comparator, eod_at)
         params.done()
         return rule
 
     def to_params(self) -> dict[str, Any]:
         # The lock is stored as its level (marked so), whatever the pack said it was.
         lock: dict[str, Any] = {"lock": "none"} if self.lock is None else {"lock": str(self.lock), "lock_level": True}
-        return {"amount": str(self.amount), "mode": self.mode, **lock, "comparator": self.comparator}
+        eod = {"eod_at": self.eod_at.isoformat()} if self.eod_at is not None else {}
+        return {"amount": str(self.amount), "mode": self.mode, **lock, "comparator": self.comparator, **eod}
 
     def limit(self) -> Decimal | None:
         return self.amount
@@ -133,6 +147,11 @@ class MaxLoss(Rule):
         room = max(a.equity - self.floor(a, r), ZERO)
         used = self.amount - min(room, self.amount)
         return Objective(self.kind, self.amount, used, room, state_of(used / self.amount, r.warning_share))
+
+    def next_instant(self, a: Account, r: Rules, now: datetime) -> datetime | None:
+        if self.eod_at is None or a.day is None or a.eod_day == a.day:
+            return None
+        return days.at_local(a.day, r.tz, r.reset_time, self.eod_at)
 
     def intraday_trail(self) -> tuple[Decimal, Decimal | None] | None:
         """(amount, lock) when the floor moves with every tick's equity (the mark index trails it)."""

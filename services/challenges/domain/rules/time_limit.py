@@ -46,6 +46,9 @@ class TimeLimit(Rule):
         first = a.started_at.astimezone(r.tz).date()
         return datetime.combine(first + timedelta(days=self.days - 1), self.ends_at or r.reset_time, r.tz)
 
+    def next_instant(self, a: Account, r: Rules, now: datetime) -> datetime | None:
+        return self.deadline(a, r)
+
     def breach(self, a: Account, r: Rules, equity: Decimal, now: datetime) -> Breach | None:
         deadline = self.deadline(a, r)
         if deadline is None or now < deadline:

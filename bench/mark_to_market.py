@@ -4,32 +4,78 @@
     python -m bench.mark_to_market [--positions 1000000] [--challenges 200000] [--symbols 50] [--runs 5]
 
 Full re-evaluation = every symbol's floating P&L recomputed from scratch and every
-challenge's equity compared with its floor. Per tick = one symbol's positions updated
-incrementally and checked (what the live stream does on each tick).
+challenge's equity compared with its floor (a floor trailing peak equity moved first). Per
+tick = one symbol's positions updated incrementally and checked (what the live stream does on
+each tick). The challenges are spread over every built-in pack at the sizes it names, each
+account's floors, warning level and intraday trail computed by the engine from its pack's rules,
+as the service's index is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import numpy as np
 
 from bench.report import git_rev, percentile, save
+from services.challenges.domain import engine
+from services.challenges.domain.engine import Account
 from services.challenges.domain.marking import MarkIndex
+from services.challenges.domain.packs import BUILT_IN
+from services.challenges.domain.rulepacks import Rules
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _programs() -> list[Rules]:
+    """Every built-in pack's first phase at every size it names."""
+    return [p.rules_for(1, size) for p in BUILT_IN for size in p.account_sizes()]
+
+
+def load_accounts(index: MarkIndex, challenges: int, rng: np.random.Generator) -> Counter[str]:
+    """Each challenge under one of the programs, a few days in (today begun at a balance −2.5% to +4% of
+    the start, its end-of-day and peak highs above it), with the floor and warning level the engine gives it."""
+    programs = _programs()
+    picks = rng.integers(0, len(programs), challenges)
+    drift = rng.uniform(-0.025, 0.04, challenges)
+    highs = rng.uniform(0, 0.02, challenges)
+    mix: Counter[str] = Counter()
+    for cid in range(challenges):
+        r = programs[int(picks[cid])]
+        mix[r.pack] += 1
+        a = Account.new(r.initial_balance)
+        engine.start(a, r, START)
+        a.balance = a.equity = (r.initial_balance * Decimal(1 + float(drift[cid]))).quantize(Decimal("0.01"))
+        high = (max(a.balance, r.initial_balance) * Decimal(1 + float(highs[cid]))).quantize(Decimal("0.01"))
+        a.max_eod_balance = a.max_closed_balance = a.max_equity_ever = high
+        a.day_start_balance = a.day_start_equity = a.balance  # today began at this balance
+        warn = engine.warning_level(a, r)
+        trail = r.intraday_trail()
+        index.set_account(
+            cid,
+            balance=float(a.balance),
+            floor=float(engine.equity_floor(a, r)),
+            warn=float(warn) if warn is not None else -math.inf,
+            peak=float(a.max_equity_ever),
+            trailing=trail is not None,
+            trail_loss=float(trail[0]) if trail is not None else 0.0,
+            trail_lock=float(trail[1]) if trail is not None and trail[1] is not None else math.inf,
+        )
+    return mix
 
 
 def build(
     positions: int, challenges: int, symbols: int, seed: int = 7
-) -> tuple[MarkIndex, dict[str, tuple[float, float]]]:
+) -> tuple[MarkIndex, dict[str, tuple[float, float]], Counter[str]]:
     rng = np.random.default_rng(seed)
     index = MarkIndex(capacity=challenges)
-    index.ids = list(range(challenges))
-    index.slot_of = {i: i for i in range(challenges)}
-    index.balance[:challenges] = 100_000.0
-    index.floor[:challenges] = 90_000.0 + rng.uniform(-5000, 5000, challenges)
-    index.warn[:challenges] = index.floor[:challenges] + 2000
+    mix = load_accounts(index, challenges, rng)
     # One net position per (challenge, symbol): draw distinct pairs.
     pairs = rng.choice(challenges * symbols, size=positions, replace=False)
     slot, sym = pairs // symbols, pairs % symbols
@@ -46,7 +92,7 @@ def build(
             np.full(n, 100.0 / base),
         )
         prices[f"S{k}"] = (base, base * 1.0001)
-    return index, prices
+    return index, prices, mix
 
 
 def main() -> None:
@@ -57,7 +103,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     os.sched_setaffinity(0, {0})  # one core, as the target says
-    index, prices = build(args.positions, args.challenges, args.symbols)
+    index, prices, mix = build(args.positions, args.challenges, args.symbols)
+    trailing = int(index.trail[: args.challenges].sum())
     full = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
@@ -89,7 +136,8 @@ def main() -> None:
     rows = [
         [
             "full re-evaluation",
-            f"{args.positions:,} positions / {args.challenges:,} challenges / {args.symbols} symbols",
+            f"{args.positions:,} positions / {args.challenges:,} challenges ({len(mix)} packs, "
+            f"{trailing:,} trailing intraday) / {args.symbols} symbols",
             f"{full_med:.1f} ms (median of {args.runs})",
             "< 100 ms",
             "yes" if full_med < 100 else "no",
@@ -116,7 +164,9 @@ def main() -> None:
             "command": f"python -m bench.mark_to_market --positions {args.positions} --challenges {args.challenges} "
             f"--symbols {args.symbols} --runs {args.runs}",
             "commit": git_rev(),
-            "notes": "In-process, pinned to one core. The index selects candidates in float64; candidates are then "
+            "notes": "Challenges spread over the built-in packs: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(mix.items()))
+            + ". In-process, pinned to one core. The index selects candidates in float64; candidates are then "
             "judged exactly (Decimal) by the engine in their own transactions — that part is per breach, "
             "not per tick, and not timed here.",
             "results": {

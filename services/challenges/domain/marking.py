@@ -189,4 +189,9 @@ class MarkIndex:
             np.add.at(self.unreal, b.slots[:n], b.last_u[:n])
         n = len(self.ids) if self.ids else len(self.balance)
         equity = self.balance[:n] + self.unreal[:n]
+        trailing = self.trail[:n]
+        if trailing.any():  # a floor trailing peak equity moves with the new equity, as on a tick
+            self.peak[:n] = np.where(trailing, np.maximum(self.peak[:n], equity), self.peak[:n])
+            tf = np.minimum(self.peak[:n] - self.trail_loss[:n], self.trail_lock[:n])
+            self.floor[:n] = np.where(trailing, np.maximum(self.floor[:n], tf), self.floor[:n])
         return np.nonzero(equity <= self.floor[:n] + MARGIN)[0]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
+from services.challenges.domain.events import Event
 
 CHALLENGE_COLUMNS = (
     "id, user_id, plan_id, phase, status, rules::text AS rules, account::text AS account, initial_balance, balance, "
@@ -186,7 +189,7 @@ class Change:
     challenge: dict[str, Any]  # the row's new values
     trades: list[dict[str, Any]] = field(default_factory=list)
     positions: list[tuple[str, Decimal, Decimal, Decimal | None, Decimal | None]] = field(default_factory=list)
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 async def write_changes(c: asyncpg.Connection, now: datetime, changes: list[Change]) -> dict[uuid.UUID, int | None]:
@@ -240,8 +243,8 @@ async def write_changes(c: asyncpg.Connection, now: datetime, changes: list[Chan
         *(position(i) for i in range(5)),
         [ch.challenge_id for ch, _ in events],
         [ch.user_id for ch, _ in events],
-        [kind for _, (kind, _) in events],
-        [json.dumps(payload, default=str) for _, (_, payload) in events],
+        [e.type for _, e in events],
+        [json.dumps(e.payload(), default=str) for _, e in events],
         [next((t["idempotency_key"] for t in ch.trades if t["idempotency_key"]), None) for ch in changes],
     )
     return {r["id"]: r["last"] for r in records}
@@ -277,9 +280,10 @@ async def save_snapshots(c: asyncpg.Connection, rows: list[tuple[uuid.UUID, date
         )
 
 
-async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> int | None:
-    """Outbox rows in the caller's transaction; the advisory lock makes commit order equal
-    sequence order, so a reader following `sequence > cursor` never skips a late commit."""
+async def append_events(c: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, uuid.UUID, Event]]) -> int | None:
+    """Outbox rows (challenge, owner, event) in the caller's transaction; the advisory lock
+    makes commit order equal sequence order, so a reader following `sequence > cursor` never
+    skips a late commit."""
     if not rows:
         return None
     await c.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK)
@@ -287,11 +291,11 @@ async def append_events(c: asyncpg.Connection, rows: list[dict[str, Any]]) -> in
         "WITH ins AS (INSERT INTO events (challenge_id, user_id, type, payload, occurred_at) "
         "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::jsonb[], $5::timestamptz[]) "
         "RETURNING sequence) SELECT max(sequence) FROM ins",
-        [r["challenge_id"] for r in rows],
-        [r["user_id"] for r in rows],
-        [r["type"] for r in rows],
-        [json.dumps(r["payload"], default=str) for r in rows],
-        [r["occurred_at"] for r in rows],
+        [cid for cid, _, _ in rows],
+        [uid for _, uid, _ in rows],
+        [e.type for _, _, e in rows],
+        [json.dumps(e.payload(), default=str) for _, _, e in rows],
+        [e.time for _, _, e in rows],
     )
 
 

@@ -17,6 +17,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from services.challenges import ledger_sql as sql
+from services.challenges.domain.events import EquityUpdated
 from services.challenges.ledger import Ledger
 from services.challenges.prices import CachedQuote
 from services.common.db import driver
@@ -118,15 +119,7 @@ class Marker:
                 if last is not None and last[1] == equity:
                     continue
                 self.last_equity[cid] = (mono, equity)
-                rows.append(
-                    {
-                        "challenge_id": cid,
-                        "user_id": uid,
-                        "type": "equity_updated",
-                        "occurred_at": now,
-                        "payload": {"type": "equity_updated", "time": now.isoformat(), "equity": equity},
-                    }
-                )
+                rows.append((cid, uid, EquityUpdated(now, equity)))
             if not rows:
                 continue
             try:

@@ -1,5 +1,5 @@
 """Group commit for orders: orders of different challenges that arrive together are read in
-one statement and written in one (see Ledger._run_orders).
+one statement and written in one (see order_path.OrderPath._run).
 
 Each round trip and each statement has a fixed cost on both sides (the driver's protocol
 work, the event loop's wake-ups, PostgreSQL's executor start and commit); under load most

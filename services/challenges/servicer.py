@@ -265,7 +265,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 limit=10,
             )
             positions = await store.get_positions(conn, cid)
-        session = self.ledger._session(row, positions)
+        session = self.ledger.session_of(row, positions)
         if row["status"] in (engine.ACTIVE, engine.PAUSED):
             session.account.equity = session.equity()  # live, not as of the last write
         closed = row["winning_trades"] + row["losing_trades"]
@@ -435,7 +435,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             if row is None:
                 raise not_found("challenge")
             rows = await store.get_positions(conn, cid)
-        session = self.ledger._session(row, rows)
+        session = self.ledger.session_of(row, rows)
         out = []
         for r in rows:
             if r["quantity"] == 0:

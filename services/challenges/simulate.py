@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from services.challenges.domain import engine
 from services.challenges.domain.engine import Account
+from services.challenges.domain.events import OrderRefused, StatusChanged
 from services.challenges.domain.packs import BUILT_IN
 from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.session import OrderRejected, Session, Spec
@@ -64,15 +65,7 @@ def run(pack: RulePack, phase: int, balance: Decimal, ticks: Path, orders: Path 
     for t, kind, _, row in heapq.merge(*streams, key=lambda x: (x[0], x[1], x[2])):
         if not started:
             engine.start(session.account, rules, t)
-            emit(
-                {
-                    "type": "status_changed",
-                    "time": t.isoformat(),
-                    "from": "PENDING",
-                    "to": "ACTIVE",
-                    "reason": "simulation start",
-                }
-            )
+            emit(StatusChanged(t, engine.PENDING, engine.ACTIVE, "simulation start").payload())
             started = True
         if kind == 0:
             events = session.on_tick(row["symbol"].strip().upper(), Decimal(row["bid"]), Decimal(row["ask"]), t)
@@ -82,17 +75,9 @@ def run(pack: RulePack, phase: int, balance: Decimal, ticks: Path, orders: Path 
                     row["symbol"].strip().upper(), row["side"].strip().upper(), Decimal(row["quantity"]), t
                 )
             except OrderRejected as exc:
-                events = [
-                    {
-                        "type": "order_rejected",
-                        "time": t.isoformat(),
-                        "symbol": row["symbol"],
-                        "reason": exc.reason,
-                        "message": exc.message,
-                    }
-                ]
+                events = [OrderRefused(t, row["symbol"], exc.reason, exc.message)]
         for e in events:
-            emit(e)
+            emit(e.payload())
     a = session.account
     final: dict[str, Any] = {
         "type": "final",

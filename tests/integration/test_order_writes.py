@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import ledger_sql as sql
+from services.challenges.domain.events import TradeExecuted
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
 from services.challenges.domain.session import Spec
@@ -66,7 +67,11 @@ def _buy(cid: uuid.UUID, uid: uuid.UUID, version: int, balance: str, key: str) -
         "tags": ["t"],
     }
     position = ("BTCUSD", Decimal(1), Decimal(50000), None, None)
-    return sql.Change(cid, uid, version, values, [trade], [position], [("trade_executed", {"key": key})])
+    fill = TradeExecuted(
+        datetime.now(UTC), "BTCUSD", "BUY", Decimal(1), Decimal(50000), Decimal(5), Decimal(-5), "order",
+        Decimal(1), Decimal(balance), Decimal(balance), Decimal(50000), {},
+    )  # fmt: skip
+    return sql.Change(cid, uid, version, values, [trade], [position], [fill])
 
 
 async def _state(engine: AsyncEngine, cid: uuid.UUID, uid: uuid.UUID) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from services.challenges import simulate
 from services.challenges.domain.engine import Account
+from services.challenges.domain.events import Event
 from services.challenges.domain.packs import APEX_INTRADAY as APEX
 from services.challenges.domain.packs import BUILT_IN
 from services.challenges.domain.packs import FTMO_2STEP as FTMO
@@ -182,8 +183,8 @@ def test_a_restart_in_the_middle_of_a_day_changes_nothing(tmp_path: Path) -> Non
         ("tick", "2026-11-24T10:00:00+00:00", "1.00000", "1.00010"),  # crash: max loss
     ]
 
-    def play(steps: list[tuple[str, ...]], s: Session) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def play(steps: list[tuple[str, ...]], s: Session) -> list[Event]:
+        out: list[Event] = []
         for kind, when, a, b in steps:
             if kind == "tick":
                 out += s.on_tick("EURUSD", D(a), D(b), t(when))

@@ -12,6 +12,7 @@ import pytest
 from services.challenges import simulate
 from services.challenges.domain import engine
 from services.challenges.domain.engine import Account
+from services.challenges.domain.events import EndOfDay, Event, TradeExecuted
 from services.challenges.domain.packs import APEX_EOD, TOPSTEP_COMBINE, rule
 from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.rules import RuleError
@@ -28,7 +29,7 @@ def _session(pack: RulePack, size: str, at: datetime) -> Session:
     return s
 
 
-def _tick(s: Session, bid: str, at: datetime) -> list[dict]:
+def _tick(s: Session, bid: str, at: datetime) -> list[Event]:
     return s.on_tick("ES", D(bid), D(bid) + D("0.25"), at)
 
 
@@ -43,8 +44,8 @@ def test_topstep_flattens_at_1510_chicago_and_refuses_orders_until_the_1700_sess
 
     assert _tick(s, "5201.00", monday.replace(hour=15, minute=9, second=59)) == []
     events = _tick(s, "5202.00", monday.replace(hour=15, minute=10))
-    [flat] = [e for e in events if e["type"] == "trade_executed"]
-    assert (flat["reason"], flat["side"], flat["quantity"], flat["price"]) == ("flat_by", "SELL", "2", "5202.00")
+    [flat] = [e for e in events if isinstance(e, TradeExecuted)]
+    assert (flat.reason, flat.side, flat.quantity, flat.price) == ("flat_by", "SELL", D(2), D("5202.00"))
     assert s.flat and s.account.status == engine.ACTIVE  # not a breach
 
     with pytest.raises(OrderRejected) as refused:
@@ -55,7 +56,8 @@ def test_topstep_flattens_at_1510_chicago_and_refuses_orders_until_the_1700_sess
     after = monday.replace(hour=15, minute=20)
     assert engine.next_instant(s.account, s.rules, after) == datetime(2026, 11, 23, 17, 0, tzinfo=CT)
     _tick(s, "5202.00", monday.replace(hour=17, minute=0))
-    assert [e["reason"] for e in s.place("ES", "BUY", D(1), monday.replace(hour=17, minute=1))][:1] == ["order"]
+    [fill] = s.place("ES", "BUY", D(1), monday.replace(hour=17, minute=1))
+    assert isinstance(fill, TradeExecuted) and fill.reason == "order"
 
 
 def test_topstep_flat_time_follows_daylight_saving() -> None:
@@ -79,12 +81,13 @@ def test_apex_eod_threshold_is_taken_from_the_1659_59_balance_not_the_18_00_rese
     assert max_loss.floor(s.account, s.rules) == D("48000.00")  # open profit moves nothing
 
     events = _tick(s, "5214.00", noon.replace(hour=16, minute=59))  # the session ends: flat by 16:59
-    assert [e["reason"] for e in events if e["type"] == "trade_executed"] == ["flat_by"]
+    assert [e.reason for e in events if isinstance(e, TradeExecuted)] == ["flat_by"]
     balance = s.account.balance  # 50,000 + 50 × 13.75 − 2 × $2.00 = 50,683.50
     assert balance == D("50683.50")
     assert _tick(s, "5214.00", noon.replace(hour=16, minute=59, second=58)) == []
-    [eod] = [e for e in _tick(s, "5214.00", noon.replace(hour=16, minute=59, second=59)) if e["type"] == "end_of_day"]
-    assert eod["balance"] == "50683.50" and eod["limits"]["max_loss"]["floor"] == "48683.50"
+    [eod] = [e for e in _tick(s, "5214.00", noon.replace(hour=16, minute=59, second=59)) if isinstance(e, EndOfDay)]
+    assert eod.balance == D("50683.50") and eod.limits["max_loss"]["floor"] == "48683.50"
+    assert eod.payload()["type"] == "end_of_day" and eod.payload()["trading_day"] == "2026-11-23"
     assert max_loss.floor(s.account, s.rules) == D("48683.50")
     # The 18:00 reset takes nothing more; a loss the next day does not lower the threshold.
     _tick(s, "5214.00", noon.replace(hour=18, minute=0))

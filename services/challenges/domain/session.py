@@ -1,7 +1,7 @@
 """One challenge's trading session: fills, prices, stops, day rolls and verdicts.
 
 The pure core shared by the service's order path and the `simulate` command. Every
-call returns the events it caused (plain dicts); callers persist or print them.
+call returns the events it caused (domain/events.py); callers persist or print them.
 """
 
 from __future__ import annotations
@@ -10,10 +10,18 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from services.challenges.domain import engine
 from services.challenges.domain.engine import Account
+from services.challenges.domain.events import (
+    Breached,
+    DayRolled,
+    EndOfDay,
+    Event,
+    RuleWarning,
+    StatusChanged,
+    TradeExecuted,
+)
 from services.challenges.domain.positions import (
     ZERO,
     Position,
@@ -101,83 +109,42 @@ class Session:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _roll(self, now: datetime) -> list[dict[str, Any]]:
-        before = self.account.status
-        events: list[dict[str, Any]] = [
-            {
-                "type": "day_rolled",
-                "time": now.isoformat(),
-                "trading_day": d.isoformat(),
-                "day_start_balance": str(self.account.day_start_balance),
-                "day_start_equity": str(self.account.day_start_equity),
-                "limits": self.rules.levels(self.account),  # the new day's floors
-            }
-            for d in engine.roll_day(self.account, self.rules, now)
+    def _roll(self, now: datetime) -> list[Event]:
+        before, a = self.account.status, self.account
+        events: list[Event] = [
+            DayRolled(now, d, a.day_start_balance, a.day_start_equity, self.rules.levels(a))
+            for d in engine.roll_day(a, self.rules, now)
         ]
-        if before != self.account.status:
+        if before != a.status:
             events.append(self._status_event(before, now, "new trading day"))
-        if engine.end_of_day(self.account, self.rules, now):
-            events.append(
-                {
-                    "type": "end_of_day",
-                    "time": now.isoformat(),
-                    "trading_day": self.account.day.isoformat() if self.account.day else None,
-                    "balance": str(self.account.balance),
-                    "limits": self.rules.levels(self.account),  # the drawdown's floor from now on
-                }
-            )
+        if engine.end_of_day(a, self.rules, now) and a.day is not None:
+            events.append(EndOfDay(now, a.day, a.balance, self.rules.levels(a)))
         if not self.flat and self.account.status in (engine.ACTIVE, engine.PAUSED):
             if engine.trading_closed(self.account, self.rules, now) is not None:
                 events += self.flatten(now, "flat_by")
         return events
 
-    def _status_event(self, old: str, now: datetime, reason: str) -> dict[str, Any]:
-        return {
-            "type": "status_changed",
-            "time": now.isoformat(),
-            "from": old,
-            "to": self.account.status,
-            "reason": reason,
-        }
+    def _status_event(self, old: str, now: datetime, reason: str) -> StatusChanged:
+        return StatusChanged(now, old, self.account.status, reason)
 
-    def _judge(self, now: datetime, prices: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    def _judge(self, now: datetime) -> list[Event]:
         """Re-value equity and apply the verdict: breach (fail or pause + flatten) or warnings."""
         breach, warnings = engine.mark(self.account, self.rules, self.equity(), now)
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         if breach is not None:
             old = self.account.status
-            observed: dict[str, Any] = dict(breach.observed)
-            observed["prices"] = {s: f"{q.bid}/{q.ask}" for s, q in self.quotes.items() if s in self.positions}
-            events.append(
-                {
-                    "type": "breach",
-                    "time": now.isoformat(),
-                    "rule": breach.rule,
-                    "hard": breach.hard,
-                    "reason": breach.reason,
-                    "parameters": breach.parameters,
-                    "observed": observed,
-                }
-            )
+            prices = {s: f"{q.bid}/{q.ask}" for s, q in self.quotes.items() if s in self.positions}
+            observed = {**breach.observed, "prices": prices}
+            events.append(Breached(now, breach.rule, breach.hard, breach.reason, breach.parameters, observed))
             events += self.flatten(now, f"{breach.rule} breach")
             engine.apply_breach(self.account, self.rules, breach, now)
             events.append(self._status_event(old, now, breach.reason))
-        for w in warnings:
-            events.append(
-                {
-                    "type": "rule_warning",
-                    "time": now.isoformat(),
-                    "rule": w.rule,
-                    "used_share": str(w.used_share.quantize(Decimal("0.0001"))),
-                    "limit": str(w.limit),
-                    "current": str(money(w.current)),
-                }
-            )
+        events += [RuleWarning(now, w.rule, w.used_share, w.limit, w.current) for w in warnings]
         return events
 
     # --- inputs -----------------------------------------------------------------------------------
 
-    def on_tick(self, symbol: str, bid: Decimal, ask: Decimal, now: datetime) -> list[dict[str, Any]]:
+    def on_tick(self, symbol: str, bid: Decimal, ask: Decimal, now: datetime) -> list[Event]:
         self.quotes[symbol] = Quote(bid, ask, now)
         events = self._roll(now)
         pos = self.positions.get(symbol)
@@ -190,7 +157,7 @@ class Session:
             events += self._judge(now)
         return events
 
-    def _stops(self, symbol: str, now: datetime) -> list[dict[str, Any]]:
+    def _stops(self, symbol: str, now: datetime) -> list[Event]:
         pos, st, q = self.positions[symbol], self.stops.get(symbol), self.quotes[symbol]
         if st is None:
             return []
@@ -227,7 +194,7 @@ class Session:
         now: datetime,
         stop_loss: Decimal | None = None,
         take_profit: Decimal | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Event]:
         """A market order: buy at the ask, sell at the bid."""
         events = self._roll(now)
         if self.account.status != engine.ACTIVE:
@@ -251,7 +218,7 @@ class Session:
         events += self._maybe_pass(now)
         return events
 
-    def close(self, symbol: str, now: datetime) -> list[dict[str, Any]]:
+    def close(self, symbol: str, now: datetime) -> list[Event]:
         events = self._roll(now)
         if self.account.status != engine.ACTIVE:
             raise OrderRejected("CHALLENGE_NOT_ACTIVE", f"challenge is {self.account.status}")
@@ -263,14 +230,14 @@ class Session:
         events += self._maybe_pass(now)
         return events
 
-    def flatten(self, now: datetime, reason: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    def flatten(self, now: datetime, reason: str) -> list[Event]:
+        events: list[Event] = []
         for sym, pos in list(self.positions.items()):
             if not pos.is_flat and sym in self.quotes:  # a symbol never priced stays at its entry
                 events += self._fill(sym, -pos.quantity, now, reason=reason)
         return events
 
-    def _fill(self, symbol: str, signed: Decimal, now: datetime, reason: str) -> list[dict[str, Any]]:
+    def _fill(self, symbol: str, signed: Decimal, now: datetime, reason: str) -> list[Event]:
         spec, q = self.specs[symbol], self.quotes[symbol]
         price = q.ask if signed > 0 else q.bid
         pos = self.positions.get(symbol, Position(symbol, ZERO, ZERO))
@@ -285,26 +252,24 @@ class Session:
         engine.record_trade(self.account, self.rules, now, result.realized - fee, opened)
         self.account.equity = self.equity()
         return [
-            {
-                "type": "trade_executed",
-                "time": now.isoformat(),
-                "symbol": symbol,
-                "side": "BUY" if signed > 0 else "SELL",
-                "quantity": str(abs(signed)),
-                "price": str(price),
-                "commission": str(fee),
-                "realized_pnl": str(result.realized),
-                "reason": reason,
-                "position": str(result.position.quantity),
-                "balance": str(self.account.balance),
-                "equity": str(self.account.equity),
-                # Open exposure in the account currency after this fill (for leverage and concentration).
-                "notional": str(money(abs(result.position.quantity) * price * spec.contract_size * self.rate(symbol))),
-                "limits": self.rules.levels(self.account),
-            }
+            TradeExecuted(
+                now,
+                symbol,
+                "BUY" if signed > 0 else "SELL",
+                abs(signed),
+                price,
+                fee,
+                result.realized,
+                reason,
+                result.position.quantity,
+                self.account.balance,
+                self.account.equity,
+                money(abs(result.position.quantity) * price * spec.contract_size * self.rate(symbol)),
+                self.rules.levels(self.account),
+            )
         ]
 
-    def _maybe_pass(self, now: datetime) -> list[dict[str, Any]]:
+    def _maybe_pass(self, now: datetime) -> list[Event]:
         if self.account.status != engine.ACTIVE:
             return []
         ok, _ = engine.pass_check(self.account, self.rules, self.flat)

@@ -1,0 +1,90 @@
+"""The mark-to-market index and the clock kept in step with what is committed: each live
+challenge this replica owns has its account, positions and next clock moment indexed."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from prometheus_client import Gauge
+
+from services.challenges.domain import engine
+from services.challenges.domain.marking import MarkIndex
+from services.challenges.domain.session import OrderRejected, Session, Stops
+from services.challenges.partitions import partition_of
+
+ACTIVE_CHALLENGES = Gauge("challenges_active", "Challenges ACTIVE or PAUSED in this process's index.")
+
+
+class IndexSync:
+    def __init__(self, index: MarkIndex, owns: Callable[[uuid.UUID], bool]) -> None:
+        self.index = index
+        self.owns = owns
+        # When the clock must judge each live challenge next (a reset, a flat time, a deadline).
+        self.clock_due: dict[uuid.UUID, datetime] = {}
+        self.owner: dict[uuid.UUID, uuid.UUID] = {}
+        self.indexed_version: dict[uuid.UUID, int] = {}
+
+    def refresh(self, cid: uuid.UUID, uid: uuid.UUID, s: Session, version: int) -> None:
+        # Orders commit without a lock held across the refresh: one that committed earlier
+        # but resumes later must not overwrite a newer state.
+        if version < self.indexed_version.get(cid, -1):
+            return
+        self.indexed_version[cid] = version
+        a, r = s.account, s.rules
+        if a.status not in (engine.ACTIVE, engine.PAUSED) or not self.owns(cid):
+            self._forget(cid)
+            return
+        self.owner[cid] = uid
+        warn = engine.warning_level(a, r)
+        trail = r.intraday_trail()  # a floor that moves with every tick's equity
+        self.index.set_account(
+            cid,
+            balance=float(a.balance),
+            floor=float(engine.equity_floor(a, r)),
+            warn=float(warn) if warn is not None else -math.inf,
+            peak=float(a.max_equity_ever),
+            trailing=trail is not None,
+            trail_loss=float(trail[0]) if trail is not None else 0.0,
+            trail_lock=float(trail[1]) if trail is not None and trail[1] is not None else math.inf,
+        )
+        rows = []
+        for sym, p in s.positions.items():
+            if p.is_flat:
+                continue
+            try:
+                rate = float(s.rate(sym))
+            except OrderRejected:
+                rate = 1.0
+            st = s.stops.get(sym, Stops())
+            rows.append(
+                (
+                    sym,
+                    float(p.quantity),
+                    float(p.avg_price),
+                    float(s.specs[sym].contract_size) * rate,
+                    float(st.stop_loss) if st.stop_loss is not None else math.nan,
+                    float(st.take_profit) if st.take_profit is not None else math.nan,
+                )
+            )
+        self.index.set_positions(cid, rows)
+        if a.day is not None:
+            self.clock_due[cid] = engine.next_instant(a, r, datetime.now(UTC))
+        ACTIVE_CHALLENGES.set(len(self.clock_due))
+
+    def _forget(self, cid: uuid.UUID) -> None:
+        self.indexed_version.pop(cid, None)
+        self.index.remove(cid)
+        self.clock_due.pop(cid, None)
+        ACTIVE_CHALLENGES.set(len(self.clock_due))
+
+    def drop_partitions(self, lost: set[int]) -> None:
+        """Forget the challenges of partitions another replica now owns."""
+        for cid in [c for c in list(self.clock_due) if partition_of(c) in lost]:
+            self.clock_due.pop(cid, None)
+        for cid in [c for c in list(self.index.slot_of) if isinstance(c, uuid.UUID) and partition_of(c) in lost]:
+            self.indexed_version.pop(cid, None)
+            self.index.remove(cid)
+        ACTIVE_CHALLENGES.set(len(self.clock_due))

@@ -1,0 +1,162 @@
+"""Judgement without an order: a tick put a challenge at a limit, its clock is due, another
+replica changed it, or this replica took over its partition. Judged exactly (Decimal engine),
+in batches: one lock statement, one read of their positions, one write of everything they did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.challenges import ledger_sql as sql
+from services.challenges import store
+from services.challenges.changes import Changes, Row, Work
+from services.challenges.commits import Commits
+from services.challenges.domain.events import Event
+from services.challenges.domain.session import Session
+from services.challenges.index_sync import IndexSync
+from services.challenges.partitions import partition_of
+from services.challenges.states import States
+from services.common.db import driver
+
+log = structlog.get_logger("judging")
+
+# Attempts at a judgement that lost a deadlock (PostgreSQL aborts one side after a second).
+JUDGE_TRIES = 3
+# Challenges judged in one transaction at most (judge_many splits larger sets).
+JUDGE_BATCH = 100
+
+
+def judgement(s: Session, symbol: str | None, now: datetime) -> list[Event]:
+    """What the clock (symbol None) or the last tick in `symbol` does to a session."""
+    if symbol is None or symbol not in s.quotes:
+        # The clock judges flat accounts too: a time limit or inactivity needs no position.
+        return s._roll(now) + s._judge(now)
+    q = s.quotes[symbol]
+    return s.on_tick(symbol, q.bid, q.ask, now)
+
+
+class Judging:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        states: States,
+        changes: Changes,
+        sync: IndexSync,
+        commits: Commits,
+        owns: Callable[[uuid.UUID], bool],
+    ) -> None:
+        self.db, self.states, self.changes, self.sync, self.commits, self.owns = (
+            db,
+            states,
+            changes,
+            sync,
+            commits,
+            owns,
+        )
+
+    async def judge_many(self, wanted: dict[uuid.UUID, str | None]) -> None:
+        """Judge several challenges, up to JUDGE_BATCH in one transaction.
+
+        A big price move can put hundreds of challenges at a limit with one tick; judged one
+        transaction each, they queued behind each other (bench.breach_latency). A batch that
+        fails is judged again one challenge at a time, so one bad challenge holds back no
+        other (its failure is logged; a lone challenge's failure is raised).
+        """
+        ids = sorted(wanted)
+        for i in range(0, len(ids), JUDGE_BATCH):
+            batch = {cid: wanted[cid] for cid in ids[i : i + JUDGE_BATCH]}
+            try:
+                await self._retrying(batch)
+            except Exception:
+                if len(wanted) == 1:
+                    raise
+                for cid, symbol in batch.items():
+                    try:
+                        await self._retrying({cid: symbol})
+                    except Exception as exc:
+                        log.error("judge failed", challenge_id=str(cid), error=str(exc)[:200])
+
+    async def _retrying(self, wanted: dict[uuid.UUID, str | None]) -> None:
+        # Rows are locked in id order, the order every multi-row writer uses; a deadlock with
+        # another replica's batch or an order's statement is retried.
+        for attempt in range(JUDGE_TRIES):
+            try:
+                await self._judge(wanted)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == JUDGE_TRIES - 1:
+                    raise
+
+    async def _judge(self, wanted: dict[uuid.UUID, str | None]) -> None:
+        now = datetime.now(UTC)
+        work: list[Work] = []
+        unchanged: list[tuple[Row, Session]] = []
+        async with driver(self.db) as conn:
+            async with conn.transaction():
+                rows = await sql.lock_challenges(conn, sorted(wanted))
+                held = await sql.positions_of(conn, [r["id"] for r in rows])
+                for row in rows:
+                    try:
+                        s = self.states.session(row, held[row["id"]])
+                        events = judgement(s, wanted[row["id"]], now)
+                    except Exception as exc:  # one challenge's bug is not the others'
+                        log.error("judge failed", challenge_id=str(row["id"]), error=str(exc)[:200])
+                        continue
+                    if events:
+                        work.append((row, s, events, {}))
+                    else:
+                        unchanged.append((row, s))
+                written = await self.changes.persist(conn, work, now) if work else []
+        for (read, session, _, _), (change, last) in zip(work, written, strict=True):
+            self.changes.written(change, last)
+            self.sync.refresh(read["id"], read["user_id"], session, read["version"] + 1)
+        if work:
+            self.commits.committed()
+        for read, session in unchanged:
+            self.sync.refresh(read["id"], read["user_id"], session, read["version"])
+
+    async def load_live(self, partitions: set[int] | None = None) -> int:
+        """Index the live challenges of our partitions, catching up on missed day rolls."""
+        async with self.db.connect() as conn:
+            rows = await store.live_challenges(conn)
+        ids = [r["id"] for r in rows if partitions is None or partition_of(r["id"]) in partitions]
+        try:
+            await self.judge_many(dict.fromkeys(ids))
+        except Exception as exc:  # the only one (several are judged one by one on failure)
+            log.error("could not load challenge", challenge_id=str(ids[0]), error=str(exc)[:200])
+        return len(ids)
+
+    async def follow_outbox(self, poll: float = 0.3) -> None:
+        """Keep the index of our challenges current when another replica changes them
+        (an order handled there): replay their outbox events since we started."""
+        async with driver(self.db) as conn:
+            cursor = int(await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events"))
+        while True:
+            # A timer, not our own commits, paces this: what this replica commits is already
+            # in its index, and waking per order cost a query per order.
+            try:
+                async with driver(self.db) as conn:
+                    rows: list[Any] = await conn.fetch(
+                        "SELECT sequence, challenge_id FROM events WHERE sequence > $1 ORDER BY sequence LIMIT 1000",
+                        cursor,
+                    )
+                todo: set[uuid.UUID] = set()
+                for r in rows:
+                    cursor = r["sequence"]
+                    cid = r["challenge_id"]
+                    if self.owns(cid) and not self.commits.mine(cid, r["sequence"]):
+                        todo.add(cid)
+                await self.judge_many(dict.fromkeys(todo))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox follow failed", error=str(exc)[:200])
+            await asyncio.sleep(poll)

@@ -1,0 +1,49 @@
+"""A challenge's Session rebuilt from its stored row and positions, with the current quotes."""
+
+from __future__ import annotations
+
+import uuid
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any, cast
+
+from services.challenges.domain.engine import Account
+from services.challenges.domain.positions import Position
+from services.challenges.domain.rulepacks import Rules
+from services.challenges.domain.session import Quote, Session, Stops
+from services.challenges.prices import MarketView
+
+# Challenges whose built rules a process keeps (see `States.session`).
+RULES_CACHE = 100_000
+
+
+class States:
+    def __init__(self, market: MarketView) -> None:
+        self.market = market
+        self._rules: dict[uuid.UUID, Rules] = {}
+
+    def session(self, row: Mapping[Any, Any], pos_rows: list[Any]) -> Session:
+        # A challenge's rules never change once copied: built once per process (building them
+        # validates every parameter, ~30 µs, which an order read would otherwise pay each time).
+        rules = self._rules.get(row["id"])
+        if rules is None:
+            if len(self._rules) >= RULES_CACHE:
+                self._rules.clear()
+            rules = self._rules[row["id"]] = Rules.from_json(row["rules"])
+        account = Account.from_json(row["account"])
+        positions = {p["symbol"]: Position(p["symbol"], p["quantity"], p["avg_price"]) for p in pos_rows}
+        stops = {
+            p["symbol"]: Stops(p["stop_loss"], p["take_profit"])
+            for p in pos_rows
+            if p["stop_loss"] is not None or p["take_profit"] is not None
+        }
+        return Session(rules, account, self.market.specs, positions, stops, self.quotes())
+
+    def quotes(self) -> ChainMap[str, Quote]:
+        # Reads fall through to the live quotes (no copy of every symbol per order); a tick the
+        # session applies lands in the front map, never in the shared one.
+        return ChainMap({}, cast(dict[str, Quote], self.market.quotes))
+
+    def refresh(self, session: Session) -> None:
+        """A cached session's quotes and specs: today's, not those of the order that cached it."""
+        session.quotes, session.specs = self.quotes(), self.market.specs

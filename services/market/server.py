@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -15,7 +16,9 @@ from services.common.config import ServiceSettings
 from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.market import store
+from services.market.domain import history
 from services.market.domain.calendars import CachedStatus
+from services.market.domain.candles import Candle
 from services.market.domain.instruments import CATALOGUE
 from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
@@ -71,6 +74,36 @@ async def flush(runtime: Runtime, router: PriceRouter, replay: ReplayProvider | 
         raise
 
 
+async def backfill(
+    runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None, seed: int, fresh_replay: bool
+) -> int:
+    """Give every symbol without candles its past (domain/history.py), before the feed starts."""
+    async with runtime.engine.begin() as conn:
+        missing = [s for s in router.instruments if s not in await store.symbols_with_candles(conn)]
+        if not missing:
+            return 0
+        if replay is not None and fresh_replay:
+            replay.begin_after(history.MINUTES)
+        opens: dict[tuple[str, datetime], bool] = {}  # per calendar, not per symbol
+
+        def is_open(calendar: str, t: datetime) -> bool:
+            if (calendar, t) not in opens:
+                opens[(calendar, t)] = router.calendars.status(calendar, t).is_open
+            return opens[(calendar, t)]
+
+        now, rows = datetime.now(UTC), list[Candle]()
+        for sym in missing:
+            inst = router.instruments[sym]
+            recorded = None
+            if replay is not None and sym in replay.cursors:
+                bars, scale = replay.recorded_past(sym)
+                recorded = history.recorded_minutes(inst, bars[-history.MINUTES :], scale, now)
+            rows += history.past(inst, now, inst.start_price, seed, partial(is_open, inst.calendar), recorded)
+        await store.insert_history(conn, rows)
+    log.info("history backfilled", symbols=len(missing), candles=len(rows))
+    return len(missing)
+
+
 async def setup(runtime: Runtime) -> Wiring:
     s: MarketSettings = runtime.settings
     instruments = {i.symbol: i for i in CATALOGUE}
@@ -92,12 +125,15 @@ async def setup(runtime: Runtime) -> Wiring:
     if s.market_scripted_prices and s.market_always_open:
         router.calendars = CachedStatus(frozenset(c.strip() for c in s.market_always_open.split(",") if c.strip()))
     async with runtime.engine.connect() as conn:
+        replay_state = await store.load_state(conn, "replay") if replay is not None else {}
+    if replay is not None:
+        replay.restore(replay_state)
+    await backfill(runtime, router, replay, s.market_seed, fresh_replay=not replay_state)
+    async with runtime.engine.connect() as conn:
         for c in await store.latest_candles(conn):
             router.candles.current[(c.symbol, c.interval)] = c  # resume open candles
         for c in await store.minute_candles_since(conn, datetime.now(UTC) - timedelta(hours=24)):
             router.rolling.update(c)
-        if replay is not None:
-            replay.restore(await store.load_state(conn, "replay"))
     router.seed_last_prices(
         {sym: c.close for (sym, interval), c in router.candles.current.items() if interval == "1m"}, datetime.now(UTC)
     )

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.db import driver_connection
 from services.market.domain.candles import Candle
 from services.market.domain.instruments import Instrument
 
@@ -146,4 +147,21 @@ async def save_state(conn: AsyncConnection, provider: str, state: dict[str, Any]
     stmt = insert(provider_state).values(provider=provider, state=state, updated_at=now)
     await conn.execute(
         stmt.on_conflict_do_update(index_elements=["provider"], set_={"state": stmt.excluded.state, "updated_at": now})
+    )
+
+
+async def symbols_with_candles(conn: AsyncConnection) -> set[str]:
+    rows = await conn.execute(select(candles.c.symbol).where(candles.c.interval == "1d").distinct())
+    return {r[0] for r in rows}
+
+
+async def insert_history(conn: AsyncConnection, rows: list[Candle]) -> None:
+    """A fresh symbol's past (tens of thousands of rows) by COPY, in the caller's transaction."""
+    if not rows:
+        return
+    raw = await driver_connection(conn)
+    await raw.copy_records_to_table(
+        "candles",
+        columns=["symbol", "interval", "open_time", "open", "high", "low", "close", "volume"],
+        records=[(c.symbol, c.interval, c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in rows],
     )

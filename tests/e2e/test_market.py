@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -40,6 +42,27 @@ def test_symbol_detail_has_price_ticker_and_status(client: httpx.Client) -> None
     t = body["ticker"]
     assert float(t["low"]) <= float(t["last"]) <= float(t["high"])
     assert client.get("/api/market/symbols/NOPE").status_code == 404
+
+
+def test_a_fresh_market_has_history_at_every_interval(client: httpx.Client) -> None:
+    # Issue 18: a chart has a past from the first start, and it continues live without a gap.
+    r = client.get("/api/market/chart/ETHUSD", params={"interval": "1h", "limit": 50})
+    hours = r.json()["candles"]
+    assert len(hours) == 50, r.text
+    times = [datetime.fromisoformat(c["open_time"].replace("Z", "+00:00")) for c in hours]
+    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(times))  # 24/7: every hour
+    assert datetime.now(UTC) - times[-1] < timedelta(hours=1)  # the last one is the current hour
+    # The current hour bounds its minutes, recorded and live alike.
+    minutes = client.get(
+        "/api/market/chart/ETHUSD", params={"interval": "1m", "start_time": hours[-1]["open_time"], "limit": 60}
+    ).json()["candles"]
+    assert minutes and Decimal(hours[-1]["open"]) == Decimal(minutes[0]["open"])
+    assert Decimal(hours[-1]["low"]) <= min(Decimal(m["low"]) for m in minutes)
+    assert max(Decimal(m["high"]) for m in minutes) <= Decimal(hours[-1]["high"])
+    days = client.get("/api/market/chart/ETHUSD", params={"interval": "1d", "limit": 400}).json()["candles"]
+    assert len(days) >= 365
+    ticker = client.get("/api/market/symbols/ETHUSD").json()["ticker"]
+    assert Decimal(ticker["low"]) <= Decimal(ticker["open"]) <= Decimal(ticker["high"])
 
 
 def test_prices_for_many_symbols(client: httpx.Client) -> None:

@@ -89,11 +89,12 @@ def get(name: str) -> Calendar:
 
 
 class CachedStatus:
-    """Status per calendar, recomputed only when the next transition has passed, so the
-    feed can ask on every tick without calling into pandas."""
+    """Status per calendar, recomputed only outside the span it is known for (from when it was
+    computed to the next transition), so the feed can ask on every tick without calling into
+    pandas, and a caller walking through time in any order (history) still gets it right."""
 
     def __init__(self, always_open: frozenset[str] = frozenset()) -> None:
-        self._cache: dict[str, tuple[Status, datetime | None]] = {}
+        self._cache: dict[str, tuple[Status, datetime, datetime | None]] = {}
         # Calendars treated as open at every hour: for scripted prices only (local and test
         # stacks), so a test of a futures account does not depend on the hour CI runs at.
         self.always_open = always_open
@@ -102,9 +103,9 @@ class CachedStatus:
         if calendar in self.always_open:
             return Status(True, None, None)
         hit = self._cache.get(calendar)
-        if hit is not None and (hit[1] is None or at < hit[1]):
+        if hit is not None and hit[1] <= at and (hit[2] is None or at < hit[2]):
             return hit[0]
         st = get(calendar).status(at)
         until = st.next_close if st.is_open else st.next_open
-        self._cache[calendar] = (st, until)
+        self._cache[calendar] = (st, at, until)
         return st

@@ -16,7 +16,7 @@ from typing import Any
 
 from services.market.domain.breaker import CircuitBreaker
 from services.market.domain.instruments import Instrument
-from services.market.domain.replay import ReplayCursor, bar_duration, load_bars
+from services.market.domain.replay import Bar, ReplayCursor, bar_duration, load_bars
 from services.market.domain.ticks import Tick, round_to_tick
 from services.market.providers.base import Emit
 
@@ -47,6 +47,17 @@ class ReplayProvider:
     def state(self) -> dict[str, Any]:
         return {s: [c.index, c.step, c.loop, str(c.scale)] for s, c in self.cursors.items()}
 
+    def begin_after(self, bars: int) -> None:
+        """A first start: play from `bars` bars in, so the bars before are the recorded past."""
+        for c in self.cursors.values():
+            c.index, c.step = min(bars, len(c.bars) - 1), 0
+            c._path = c._make_path()
+
+    def recorded_past(self, symbol: str) -> tuple[list[Bar], Decimal]:
+        """The bars before the cursor (what the replay would have played) and their scale."""
+        c = self.cursors[symbol]
+        return c.bars[: c.index], c.scale
+
     def restore(self, state: dict[str, Any]) -> None:
         """Resume where the last run stopped instead of replaying from the first bar."""
         for sym, (index, step, loop, scale) in state.items():
@@ -67,7 +78,7 @@ class ReplayProvider:
             half = max(mid * relative / 2, inst.tick_size / 2)
             bid = max(round_to_tick(mid - half, inst.tick_size), inst.tick_size)
             ask = max(round_to_tick(mid + half, inst.tick_size), bid + inst.tick_size)
-            emit(Tick(sym, bid, ask, now, self.name, volume))
+            emit(Tick(sym, bid, ask, now, self.name, volume.quantize(inst.quantity_step)))
         self.last_tick_at = now
 
     async def run(self, emit: Emit) -> None:

@@ -1,4 +1,4 @@
-"""The whole suite as local processes: PostgreSQL, the four services, Envoy.
+"""The whole suite as local processes: PostgreSQL, NATS, the four services, Envoy.
 
 Used by `make run` (default ports, data kept under .data/) and by the end-to-end
 tests (free ports, a throwaway directory), so both start things the same way.
@@ -24,6 +24,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack import procs
+from devstack.nats import NatsServer
 from devstack.postgres import EmbeddedPostgres
 from gateway import render
 
@@ -69,6 +70,7 @@ class StackConfig:
     gateway_port: int = 8080
     admin_port: int = 9901
     pg_port: int = 55432
+    nats_port: int = 54222
     database_url: str | None = None  # an external server; else embedded PostgreSQL
     durable: bool = True
     env: dict[str, str] = field(default_factory=dict)
@@ -81,6 +83,8 @@ class StackConfig:
     # Extra replicas, e.g. {"challenges": 2}: processes "challenges-2", ... on their own ports,
     # all behind the gateway's cluster for that service.
     replicas: dict[str, int] = field(default_factory=dict)
+    # Settings of one process only, e.g. {"challenges-2": {"MARKET_ADDR": ...}}.
+    replica_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def ephemeral(cls, base_dir: Path, **kw: object) -> StackConfig:
@@ -92,6 +96,7 @@ class StackConfig:
             gateway_port=free_port(),
             admin_port=free_port(),
             pg_port=free_port(),
+            nats_port=free_port(),
             durable=False,
             **kw,  # type: ignore[arg-type]
         )
@@ -102,6 +107,7 @@ class Stack:
         self.cfg = cfg
         self.progress = progress
         self.pg: EmbeddedPostgres | None = None
+        self.nats = NatsServer(cfg.nats_port, cfg.base_dir / "logs" / "nats.log")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = cfg.base_dir / "logs"
         self.database_url = cfg.database_url or ""
@@ -154,6 +160,8 @@ class Stack:
             self.progress(f"postgres    ready on 127.0.0.1:{self.cfg.pg_port}")
         else:
             self.progress("postgres    using DATABASE_URL")
+        self.nats.start()
+        self.progress(f"nats        ready on {self.nats.url}")
         for svc in self.cfg.services:
             self.start_service(svc)
             for k in range(2, self.cfg.replicas.get(svc, 1) + 1):
@@ -183,11 +191,13 @@ class Stack:
                 "MARKET_SCRIPTED_PRICES": "true",  # local and test only; off in production
                 "AUTH_BOOTSTRAP_ADMIN_EMAIL": self.admin_email,
                 "AUTH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
+                "NATS_URL": self.nats.url,
                 "PYTHONUNBUFFERED": "1",
                 **{f"{s.upper()}_ADDR": self.grpc_addr(s) for s in SERVICES},
             }
         )
         env.update(self.cfg.env)
+        env.update(self.cfg.replica_env.get(name, {}))
         return env
 
     def start_service(self, service: str, wait: bool = True) -> None:
@@ -302,6 +312,7 @@ class Stack:
             if name in self.procs:
                 self.progress(f"{name:<11} stopping")
                 self.stop_service(name)
+        self.nats.stop()
         if self.pg is not None:
             self.progress("postgres    stopping")
             self.pg.stop()

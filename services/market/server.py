@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import grpc
 import structlog
+from sqlalchemy import text
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common.clients import channel
 from services.common.config import ServiceSettings
+from services.common.leader import Leader
 from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 from services.market import store
+from services.market.bus import TickBus
 from services.market.domain import history
 from services.market.domain.calendars import CachedStatus
 from services.market.domain.candles import Candle
 from services.market.domain.instruments import CATALOGUE
 from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
+from services.market.ingestion import Ingestion
 from services.market.providers.base import Provider
 from services.market.providers.live import LiveExchangeProvider
 from services.market.providers.replay import ReplayProvider
@@ -50,11 +57,20 @@ class MarketSettings(ServiceSettings):
     # scripted prices, for tests that must not depend on the wall clock. Never in production.
     market_always_open: str = ""
     market_flush_interval: float = 1.0
+    # The bus between market replicas (NATS). Empty: this replica is alone and always leads.
+    nats_url: str = ""
+    # The ingestion leader's lease: a dead leader is replaced within about this long.
+    market_leader_ttl_seconds: float = 3.0
 
 
-async def flush_forever(runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None, every: float) -> None:
+async def flush_forever(
+    runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None, ingestion: Ingestion, every: float
+) -> None:
     while True:
         await asyncio.sleep(every)
+        if not ingestion.leading:
+            router.candles.drain()  # the leader writes them; this replica keeps only the open ones
+            continue
         try:
             await flush(runtime, router, replay)
         except Exception as exc:
@@ -79,6 +95,8 @@ async def backfill(
 ) -> int:
     """Give every symbol without candles its past (domain/history.py), before the feed starts."""
     async with runtime.engine.begin() as conn:
+        # Replicas starting together on an empty database: one writes the past, the others see it.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('market-history'))"))
         missing = [s for s in router.instruments if s not in await store.symbols_with_candles(conn)]
         if not missing:
             return 0
@@ -137,14 +155,28 @@ async def setup(runtime: Runtime) -> Wiring:
     router.seed_last_prices(
         {sym: c.close for (sym, interval), c in router.candles.current.items() if interval == "1m"}, datetime.now(UTC)
     )
-    for p in providers:
-        runtime.spawn(router.run_provider(p), f"provider-{p.name}")
-    runtime.spawn(flush_forever(runtime, router, replay, s.market_flush_interval), "flush")
-    runtime.spawn(router.scripted_heartbeat(s.market_tick_interval), "scripted-heartbeat")
+    bus = TickBus(s.nats_url, f"market-{socket.gethostname()}-{os.getpid()}") if s.nats_url else None
+    ingestion = Ingestion(router, providers, replay, bus, s.market_tick_interval)
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    leader = Leader(runtime.engine, "ingestion", owner, ttl=s.market_leader_ttl_seconds, on_change=ingestion.on_change)
+    if bus is None:
+        await ingestion.on_change(True, 0)  # alone: no one to elect
+    else:
+        await bus.connect()
+        await bus.follow(ingestion.apply)
+        runtime.spawn(bus.pump(), "bus-out")
+        await leader.step()  # lead at once when no one else does
+        runtime.spawn(leader.run(), "leader")
+    runtime.spawn(flush_forever(runtime, router, replay, ingestion, s.market_flush_interval), "flush")
     runtime.on_stopping.append(hub.close_all)
 
     async def final_flush() -> None:
-        await flush(runtime, router, replay)
+        if ingestion.leading:
+            await flush(runtime, router, replay)
+        await leader.release()
+        await ingestion.on_change(False, leader.term)
+        if bus is not None:
+            await bus.close()
 
     runtime.on_shutdown.append(final_flush)
     auth = channel(s.auth_addr)
@@ -153,7 +185,9 @@ async def setup(runtime: Runtime) -> Wiring:
         await auth.close()
 
     runtime.on_shutdown.append(close)
-    servicer = MarketServicer(runtime.engine, hub, router, instruments, scripted=s.market_scripted_prices)
+    servicer = MarketServicer(
+        runtime.engine, hub, router, instruments, scripted=s.market_scripted_prices, ingestion=ingestion
+    )
 
     def register(server: grpc.aio.Server) -> list[str]:
         market_pb2_grpc.add_MarketServiceServicer_to_server(servicer, server)

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import grpc
+import nats.errors
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination
-from services.common.errors import invalid_argument, not_found, permission_denied
+from services.common.errors import ServiceError, invalid_argument, not_found, permission_denied
 from services.market import store
 from services.market.domain.calendars import Status
 from services.market.domain.candles import INTERVALS, Candle
@@ -22,6 +24,7 @@ from services.market.domain.ticker import Ticker
 from services.market.domain.ticks import Tick
 from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
+from services.market.ingestion import Ingestion
 
 MAX_SYMBOLS_PER_REQUEST = 100
 DEFAULT_CANDLES, MAX_CANDLES = 100, 1000
@@ -118,7 +121,9 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         router: PriceRouter,
         instruments: dict[str, Instrument],
         scripted: bool,
+        ingestion: Ingestion,
     ) -> None:
+        self.ingestion = ingestion
         self.engine = engine
         self.hub = hub
         self.router = router
@@ -285,4 +290,10 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         assert bid is not None and ask is not None
         if ask < bid:
             raise invalid_argument({"ask": "must not be below bid"})
-        return self._price(self.router.set_price(inst.symbol, Decimal(bid), Decimal(ask)))
+        try:
+            tick = await self.ingestion.set_price(inst.symbol, Decimal(bid), Decimal(ask))
+        except (TimeoutError, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE, "no ingestion leader to set the price; try again", reason="NO_LEADER"
+            ) from exc
+        return self._price(tick)

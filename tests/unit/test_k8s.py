@@ -24,6 +24,7 @@ MODELS = {
     ("v1", "ServiceAccount"): "V1ServiceAccount",
     ("v1", "Secret"): "V1Secret",
     ("apps/v1", "Deployment"): "V1Deployment",
+    ("apps/v1", "StatefulSet"): "V1StatefulSet",
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2HorizontalPodAutoscaler",
     ("networking.k8s.io/v1", "NetworkPolicy"): "V1NetworkPolicy",

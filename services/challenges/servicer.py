@@ -26,6 +26,7 @@ from services.common import decimals, identity, pagination
 from services.common.errors import already_exists, invalid_argument, not_found
 from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
+from services.common.partition_leases import PARTITIONS, partition_of
 
 STATUS = {
     name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"
@@ -521,9 +522,13 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
         if request.after_sequence < 0:
             raise invalid_argument({"after_sequence": "must not be negative"})
+        wanted = set(request.partitions)
+        if any(not 0 <= p < PARTITIONS for p in wanted):
+            raise invalid_argument({"partitions": f"partitions are 0 to {PARTITIONS - 1}"})
         await context.send_initial_metadata(())
-        async for e in self._follow(request.after_sequence, None):
-            yield e
+        async for r in self.events.follow(request.after_sequence, None):
+            if not wanted or partition_of(r["challenge_id"]) in wanted:
+                yield event_pb(r)
 
     async def StreamChallengeEvents(
         self, request: pb.StreamChallengeEventsRequest, context: Any

@@ -80,6 +80,7 @@ class TickBus:
             max_reconnect_attempts=-1,  # a bus restart is waited out, never fatal
             reconnect_time_wait=0.5,
             connect_timeout=2,
+            no_echo=True,  # the leader does not hear its own ticks back
         )
 
     def send(self, t: BusTick) -> None:

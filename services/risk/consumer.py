@@ -1,31 +1,32 @@
-"""Consumer of the challenges event feed.
+"""Consumer of the challenges event feed, split across risk's replicas by leased partitions.
 
-Each event is applied in one transaction together with the cursor, in risk's schema:
-after a crash or restart of either side it resumes at the stored cursor, and an event
-seen twice changes nothing (fills are keyed by the event's sequence, alerts by their
-dedup key, and the cursor only moves forward).
+Each replica leases a share of the 16 partitions of the challenge ids (services/common/
+partition_leases.py) and follows only their events (`WatchEvents(partitions=…)`), from the
+oldest of their cursors. Events are applied in runs (applying.py): whatever has arrived, up to
+`batch`, in one transaction together with each partition's cursor, locked first; an event at or
+below its partition's cursor is skipped, so after a crash, a restart or a partition changing
+hands nothing is applied twice and nothing skipped (fills are keyed by the event's sequence,
+alerts by their dedup key, and a cursor only moves forward).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import grpc
 import structlog
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
 from services.common.clients import ServiceIdentity
 from services.common.db import driver
+from services.common.partition_leases import PARTITIONS, Leases, partition_of
+from services.risk import applying
 from services.risk.domain import alerts as alert_rules
-from services.risk.domain.scoring import AccountView, score
 
 log = structlog.get_logger("consumer")
 
@@ -33,46 +34,57 @@ CONSUMER = "challenges-events"
 APPLIED = Counter("risk_events_applied_total", "Challenge events applied.", ("type",))
 LAG = Gauge("risk_consumer_last_sequence", "Last challenges event sequence applied.")
 ALERTS = Counter("risk_alerts_total", "Alerts raised.", ("kind",))
+OWNED = Gauge("risk_partitions_owned", "Event-feed partitions this replica consumes.")
+BATCH = Histogram(
+    "risk_consumer_batch_events", "Events applied in one transaction.", buckets=(1, 2, 5, 10, 25, 50, 100, 200)
+)
 
 
-def _view(st: asyncpg.Record) -> AccountView:
-    return AccountView(
-        initial_balance=st["initial_balance"],
-        daily_loss=st["daily_loss"],
-        max_loss=st["max_loss"],
-        profit_target=st["profit_target"],
-        balance=st["balance"],
-        equity=st["equity"],
-        day_start=st["day_start"],
-        # jsonb arrives decoded (the pool's codec); accept text too.
-        exposure={
-            k: Decimal(v)
-            for k, v in (st["exposure"] if isinstance(st["exposure"], dict) else json.loads(st["exposure"])).items()
-        },
-        losing_streak=st["losing_streak"],
-        trades_today=st["trades_today"],
-        daily_floor=st["daily_floor"],
-        max_floor=st["max_floor"],
-    )
-
-
-def _dec(v: Any) -> Decimal | None:
-    return Decimal(v) if v not in (None, "", "None") else None
+def cursor_name(partition: int) -> str:
+    return f"{CONSUMER}:{partition}"
 
 
 class Consumer:
-    def __init__(self, db: AsyncEngine, channel: grpc.aio.Channel, identity: ServiceIdentity) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        channel: grpc.aio.Channel,
+        identity: ServiceIdentity,
+        leases: Leases | None = None,
+        batch: int = 200,
+    ) -> None:
         self.db = db
         self.stub = challenges_pb2_grpc.ChallengesServiceStub(channel)
         self.identity = identity
+        self.leases = leases  # None: this replica consumes every partition
+        self.batch = batch
         self.new_alerts = asyncio.Event()
+        self._moved = asyncio.Event()  # our partitions changed: the stream restarts
+
+    def partitions_changed(self, gained: set[int], lost: set[int]) -> None:
+        OWNED.set(len(self._owned()))
+        self._moved.set()
+
+    def _owned(self) -> set[int]:
+        return set(range(PARTITIONS)) if self.leases is None else set(self.leases.owned)
+
+    def _owns(self, cid: uuid.UUID) -> bool:
+        return self.leases is None or self.leases.owns(cid)
+
+    def _alerted(self, raised: list[alert_rules.Alert]) -> None:
+        for a in raised:
+            ALERTS.labels(a.kind).inc()
+        if raised:
+            self.new_alerts.set()
+            self.new_alerts = asyncio.Event()
 
     async def watch_inactivity(self, after: timedelta, every: float = 60.0) -> None:
-        """Periodic scan: ACTIVE challenges whose last event is older than `after`."""
+        """Periodic scan: ACTIVE challenges (of our partitions) whose last event is older than `after`."""
         while True:
             await asyncio.sleep(every)
             try:
                 now = datetime.now(UTC)
+                raised = []
                 async with driver(self.db) as conn:
                     rows = await conn.fetch(
                         "SELECT challenge_id, user_id, last_event_at FROM challenge_state "
@@ -80,183 +92,132 @@ class Consumer:
                         now - after,
                     )
                     for r in rows:
+                        if not self._owns(r["challenge_id"]):
+                            continue
                         a = alert_rules.inactivity(str(r["challenge_id"]), r["last_event_at"], now, after)
-                        if a is not None:
-                            await self._insert_alert(conn, r["challenge_id"], r["user_id"], a, now)
+                        if a is not None and await applying.insert_alert(conn, r["challenge_id"], r["user_id"], a, now):
+                            raised.append(a)
+                self._alerted(raised)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("inactivity scan failed", error=str(exc)[:200])
 
-    async def _insert_alert(
-        self, conn: asyncpg.Connection, cid: uuid.UUID, uid: uuid.UUID, a: alert_rules.Alert, at: datetime
-    ) -> None:
-        r = await conn.execute(
-            "INSERT INTO alerts (id, challenge_id, user_id, kind, severity, message, details, dedup_key, created_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,$9) ON CONFLICT (dedup_key) DO NOTHING",
-            uuid.uuid4(),
-            cid,
-            uid,
-            a.kind,
-            a.severity,
-            a.message,
-            json.dumps(a.details),
-            a.dedup_key,
-            at,
+    async def cursors(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, int]:
+        rows = await conn.fetch(
+            "SELECT consumer, last_sequence FROM consumer_cursors WHERE consumer = ANY($1::text[])",
+            [cursor_name(p) for p in partitions],
         )
-        if r.endswith(" 1"):
-            ALERTS.labels(a.kind).inc()
-            self.new_alerts.set()
-            self.new_alerts = asyncio.Event()
-
-    async def cursor(self, conn: asyncpg.Connection) -> int:
-        return int(await conn.fetchval("SELECT last_sequence FROM consumer_cursors WHERE consumer = $1", CONSUMER) or 0)
+        seen = {r["consumer"]: int(r["last_sequence"]) for r in rows}
+        return {p: seen.get(cursor_name(p), 0) for p in partitions}
 
     async def run(self) -> None:
         delay = 0.2
         while True:
+            self._moved.clear()
+            partitions = sorted(self._owned())
+            if not partitions:
+                await self._wait_moved(1.0)
+                continue
             try:
                 async with driver(self.db) as conn:
-                    after = await self.cursor(conn)
+                    after = min((await self.cursors(conn, partitions)).values())
                     call = self.stub.WatchEvents(
-                        challenges_pb2.WatchEventsRequest(after_sequence=after), metadata=await self.identity.metadata()
+                        challenges_pb2.WatchEventsRequest(after_sequence=after, partitions=partitions),
+                        metadata=await self.identity.metadata(),
                     )
-                    async for event in call:
-                        await self.apply(conn, event)
-                        delay = 0.2
+                    await self._consume(conn, call)
+                    delay = 0.2
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("event feed interrupted", error=str(exc)[:200])
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
-    async def apply(self, conn: asyncpg.Connection, e: challenges_pb2.Event) -> None:
-        payload = json.loads(e.payload_json)
-        cid, uid = uuid.UUID(e.challenge_id), uuid.UUID(e.user_id)
-        at = e.occurred_at.ToDatetime(UTC)
+    async def _wait_moved(self, within: float) -> None:
+        try:
+            await asyncio.wait_for(self._moved.wait(), within)
+        except TimeoutError:
+            pass
+
+    async def _consume(self, conn: asyncpg.Connection, call: grpc.aio.UnaryStreamCall) -> None:
+        """Apply the stream in runs until it ends or our partitions change."""
+        queue: asyncio.Queue[challenges_pb2.Event | None] = asyncio.Queue(self.batch * 4)
+
+        async def read() -> None:
+            try:
+                async for event in call:
+                    await queue.put(event)
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.create_task(read())
+        moved = asyncio.create_task(self._moved.wait())
+        try:
+            while True:
+                got = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({got, moved}, return_when=asyncio.FIRST_COMPLETED)
+                if got not in done:
+                    got.cancel()
+                    return  # partitions changed: restart from their cursors
+                first = got.result()
+                if first is None:
+                    reader.result()  # the stream's error, if it ended with one
+                    return
+                events = [first]
+                while len(events) < self.batch and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        queue.put_nowait(None)
+                        break
+                    events.append(nxt)
+                await self.apply(conn, events)
+        finally:
+            call.cancel()
+            moved.cancel()
+            reader.cancel()
+            await asyncio.gather(reader, moved, return_exceptions=True)
+
+    async def apply(self, conn: asyncpg.Connection, events: list[challenges_pb2.Event]) -> None:
+        """One run of events, with the cursors of their partitions, in one transaction."""
+        by_partition: dict[int, list[challenges_pb2.Event]] = {}
+        for e in events:
+            by_partition.setdefault(partition_of(uuid.UUID(e.challenge_id)), []).append(e)
         async with conn.transaction():
-            cursor = await conn.fetchval(
-                "SELECT last_sequence FROM consumer_cursors WHERE consumer = $1 FOR UPDATE", CONSUMER
+            parts = sorted(by_partition)
+            locked = await conn.fetch(
+                "SELECT consumer, last_sequence FROM consumer_cursors WHERE consumer = ANY($1::text[]) "
+                "ORDER BY consumer FOR UPDATE",
+                [cursor_name(p) for p in parts],
             )
-            if cursor is not None and e.sequence <= cursor:
-                return  # already applied (a replay after a crash): nothing changes
-            await self._apply(conn, e.type, payload, cid, uid, at, e.sequence)
-            await conn.execute(
-                "INSERT INTO consumer_cursors (consumer, last_sequence, updated_at) VALUES ($1, $2, now()) "
-                "ON CONFLICT (consumer) DO UPDATE SET last_sequence = EXCLUDED.last_sequence, updated_at = now()",
-                CONSUMER,
-                e.sequence,
-            )
-        APPLIED.labels(e.type).inc()
-        LAG.set(e.sequence)
-
-    async def _apply(
-        self,
-        conn: asyncpg.Connection,
-        kind: str,
-        p: dict[str, Any],
-        cid: uuid.UUID,
-        uid: uuid.UUID,
-        at: datetime,
-        seq: int,
-    ) -> None:
-        if kind == "status_changed" and p.get("reason") == "created":
-            initial = Decimal(p["initial_balance"])
-            await conn.execute(
-                "INSERT INTO challenge_state (challenge_id, user_id, initial_balance, daily_loss, max_loss, "
-                "profit_target, status, balance, equity, day_start, peak, last_event_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$3,$3,$3,$3,$8) ON CONFLICT DO NOTHING",
-                cid,
-                uid,
-                initial,
-                _dec(p.get("daily_loss")),
-                _dec(p.get("max_loss")),
-                _dec(p.get("profit_target")),
-                p["to"],
-                at,
-            )
-            return
-        st = await conn.fetchrow("SELECT * FROM challenge_state WHERE challenge_id = $1 FOR UPDATE", cid)
-        if st is None:
-            return  # a challenge created before this consumer existed: nothing to judge it by
-        view = _view(st)
-        status, streak, trades_today, day = st["status"], st["losing_streak"], st["trades_today"], st["trading_day"]
-        if kind == "trade_executed":
-            pnl = Decimal(p["realized_pnl"]) - Decimal(p["commission"])
-            closing = Decimal(p["realized_pnl"]) != 0
-            await conn.execute(
-                "INSERT INTO fills (sequence, challenge_id, user_id, symbol, closing, pnl, notional, executed_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
-                seq,
-                cid,
-                uid,
-                p["symbol"],
-                closing,
-                pnl,
-                Decimal(p.get("notional", "0")),
-                at,
-            )
-            view.balance, view.equity = Decimal(p["balance"]), Decimal(p["equity"])
-            view.exposure[p["symbol"]] = Decimal(p.get("notional", "0"))
-            view.exposure = {k: v for k, v in view.exposure.items() if v}
-            if closing:
-                streak = streak + 1 if pnl < 0 else 0
-            trades_today += 1
-            view.losing_streak, view.trades_today = streak, trades_today
-        elif kind == "equity_updated":  # floating P&L between fills
-            view.equity = Decimal(p["equity"])
-        elif kind == "day_rolled":
-            view.day_start = Decimal(p["day_start_equity"])
-            day, trades_today = p["trading_day"], 0
-            view.trades_today = 0
-        elif kind == "status_changed":
-            status = p["to"]
-        if isinstance(p.get("limits"), dict):
-            view.report(p["limits"])
-        if not day:
-            day = at.date().isoformat()
-        await conn.execute(
-            "UPDATE challenge_state SET status = $2, balance = $3, equity = $4, day_start = $5, "
-            "peak = GREATEST(peak, $4), exposure = $6::jsonb, losing_streak = $7, trades_today = $8, "
-            "trading_day = $9, last_event_at = $10, daily_loss = $11, max_loss = $12, daily_floor = $13, "
-            "max_floor = $14 WHERE challenge_id = $1",
-            cid,
-            status,
-            view.balance,
-            view.equity,
-            view.day_start,
-            json.dumps({k: str(v) for k, v in view.exposure.items()}),
-            streak,
-            trades_today,
-            day,
-            at,
-            view.daily_loss,
-            view.max_loss,
-            view.daily_floor,
-            view.max_floor,
-        )
-        value, factors = score(view, [])
-        await conn.execute(
-            "INSERT INTO risk_scores (challenge_id, user_id, score, factors, computed_at) VALUES ($1,$2,$3,$4::jsonb,$5) "  # noqa: E501
-            "ON CONFLICT (challenge_id) DO UPDATE SET score = EXCLUDED.score, factors = EXCLUDED.factors, "
-            "computed_at = EXCLUDED.computed_at",
-            cid,
-            uid,
-            value,
-            json.dumps({k: {"value": v, "explanation": x} for k, (v, x) in factors.items()}),
-            at,
-        )
-        raised = alert_rules.evaluate(str(cid), view, day)
-        if kind == "status_changed" and status == "FAILED":
-            raised.append(
-                alert_rules.Alert(
-                    "challenge_failed",
-                    "CRITICAL",
-                    f"challenge failed: {p.get('reason')}",
-                    {"reason": p.get("reason")},
-                    f"{cid}:failed",
+            cursor = {r["consumer"]: int(r["last_sequence"]) for r in locked}
+            fresh = [
+                e
+                for p in parts
+                for e in by_partition[p]
+                if e.sequence > cursor.get(cursor_name(p), 0) and self._owns(uuid.UUID(e.challenge_id))
+            ]
+            fresh.sort(key=lambda e: e.sequence)
+            if fresh:
+                ids = sorted({uuid.UUID(e.challenge_id) for e in fresh})
+                batch = applying.Batch(await applying.load(conn, ids))
+                for e in fresh:
+                    batch.apply(e)
+                raised = await applying.write(conn, batch)
+            else:
+                raised = []
+            moved = {p: max(e.sequence for e in by_partition[p]) for p in parts}
+            moved = {p: seq for p, seq in moved.items() if seq > cursor.get(cursor_name(p), 0)}
+            if moved:
+                await conn.executemany(
+                    "INSERT INTO consumer_cursors (consumer, last_sequence, updated_at) VALUES ($1, $2, now()) "
+                    "ON CONFLICT (consumer) DO UPDATE SET last_sequence = GREATEST(consumer_cursors.last_sequence, "
+                    "EXCLUDED.last_sequence), updated_at = now()",
+                    [(cursor_name(p), seq) for p, seq in moved.items()],
                 )
-            )
-        for a in raised:
-            await self._insert_alert(conn, cid, uid, a, at)
+        self._alerted(raised)
+        BATCH.observe(len(fresh))
+        for e in fresh:
+            APPLIED.labels(e.type).inc()
+        LAG.set(max(e.sequence for e in events))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,9 @@ def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
 def set_price(client: httpx.Client, admin: dict[str, str], symbol: str, bid: str, ask: str) -> None:
     r = client.post(f"/api/market/admin/prices/{symbol}", json={"bid": bid, "ask": ask}, headers=admin)
     assert r.status_code == 200, r.text
+    # Challenges fills on the quotes market streams to it (any under MAX_QUOTE_AGE is fresh): give
+    # the new price the moment it takes to arrive, or an order right after fills at the old one.
+    time.sleep(0.15)
 
 
 def new_challenge(

@@ -12,6 +12,7 @@ BENCHMARKS = [
     ["bench.mark_to_market", "--runs", "5"],
     ["bench.risk_metrics", "--runs", "5"],
     ["bench.upload", "--mib", "512", "--runs", "3"],
+    ["bench.recording", "--rate", "1000", "--seconds", "30", "--runs", "3"],
     ["bench.orders", "--concurrency", "1,8,32,64", "--seconds", "8", "--runs", "3"],
     ["bench.breach_latency", "--challenges", "200", "--runs", "3"],
 ]

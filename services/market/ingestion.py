@@ -26,6 +26,7 @@ from services.market.domain.ticks import Tick
 from services.market.feed import PriceRouter
 from services.market.providers.base import Provider
 from services.market.providers.replay import ReplayProvider
+from services.market.recording import Recorder
 
 log = structlog.get_logger("ingestion")
 
@@ -40,8 +41,10 @@ class Ingestion:
         replay: ReplayProvider | None,
         bus: TickBus | None,
         heartbeat_every: float,
+        recorder: Recorder | None = None,
     ) -> None:
         self.router, self.providers, self.replay, self.bus = router, providers, replay, bus
+        self.recorder = recorder
         self.heartbeat_every = heartbeat_every
         self.leading = False
         self.term = 0
@@ -67,7 +70,9 @@ class Ingestion:
         self.router.continue_from_latest()
         for c in self.router.candles.current.values():  # what it aggregated as a follower is written from now on
             self.router.candles._dirty[(c.symbol, c.interval, c.open_time)] = c
-        self.router.on_published = self._send if self.bus is not None else None
+        if self.recorder is not None:
+            await self.recorder.begin(term)
+        self.router.on_published = self._published
         for p in self.providers:
             self._spawn(self.router.run_provider(p), f"provider-{p.name}")
         self._spawn(self.router.scripted_heartbeat(self.heartbeat_every), "scripted-heartbeat")
@@ -79,6 +84,8 @@ class Ingestion:
         self.leading = False
         LEADING.set(0)
         self.router.on_published = None
+        if self.recorder is not None:
+            self.recorder.end()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -91,6 +98,12 @@ class Ingestion:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     # --- the stream between replicas ------------------------------------------------------------
+
+    def _published(self, tick: Tick) -> None:
+        if self.recorder is not None:
+            self.recorder.record(tick)
+        if self.bus is not None:
+            self._send(tick)
 
     def _send(self, tick: Tick) -> None:
         assert self.bus is not None

@@ -33,6 +33,7 @@ from services.market.providers.base import Provider
 from services.market.providers.live import LiveExchangeProvider
 from services.market.providers.replay import ReplayProvider
 from services.market.providers.simulated import SimulatedProvider
+from services.market.recording import Recorder
 from services.market.servicer import MarketServicer
 
 HERE = Path(__file__).resolve().parent
@@ -61,10 +62,17 @@ class MarketSettings(ServiceSettings):
     nats_url: str = ""
     # The ingestion leader's lease: a dead leader is replaced within about this long.
     market_leader_ttl_seconds: float = 3.0
+    # Days of recorded ticks kept (whole days are dropped past it).
+    market_record_days: int = 7
 
 
 async def flush_forever(
-    runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None, ingestion: Ingestion, every: float
+    runtime: Runtime,
+    router: PriceRouter,
+    replay: ReplayProvider | None,
+    ingestion: Ingestion,
+    recorder: Recorder,
+    every: float,
 ) -> None:
     while True:
         await asyncio.sleep(every)
@@ -75,6 +83,10 @@ async def flush_forever(
             await flush(runtime, router, replay)
         except Exception as exc:
             log.warning("candle flush failed", error=str(exc))
+        try:
+            await recorder.flush()
+        except Exception as exc:
+            log.warning("recording failed", error=str(exc)[:200])
 
 
 async def flush(runtime: Runtime, router: PriceRouter, replay: ReplayProvider | None) -> None:
@@ -156,7 +168,8 @@ async def setup(runtime: Runtime) -> Wiring:
         {sym: c.close for (sym, interval), c in router.candles.current.items() if interval == "1m"}, datetime.now(UTC)
     )
     bus = TickBus(s.nats_url, f"market-{socket.gethostname()}-{os.getpid()}") if s.nats_url else None
-    ingestion = Ingestion(router, providers, replay, bus, s.market_tick_interval)
+    recorder = Recorder(runtime.engine, instruments, s.market_record_days)
+    ingestion = Ingestion(router, providers, replay, bus, s.market_tick_interval, recorder)
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     leader = Leader(runtime.engine, "ingestion", owner, ttl=s.market_leader_ttl_seconds, on_change=ingestion.on_change)
     if bus is None:
@@ -167,12 +180,13 @@ async def setup(runtime: Runtime) -> Wiring:
         runtime.spawn(bus.pump(), "bus-out")
         await leader.step()  # lead at once when no one else does
         runtime.spawn(leader.run(), "leader")
-    runtime.spawn(flush_forever(runtime, router, replay, ingestion, s.market_flush_interval), "flush")
+    runtime.spawn(flush_forever(runtime, router, replay, ingestion, recorder, s.market_flush_interval), "flush")
     runtime.on_stopping.append(hub.close_all)
 
     async def final_flush() -> None:
         if ingestion.leading:
             await flush(runtime, router, replay)
+            await recorder.flush()
         await leader.release()
         await ingestion.on_change(False, leader.term)
         if bus is not None:

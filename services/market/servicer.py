@@ -9,14 +9,16 @@ from typing import Any
 
 import grpc
 import nats.errors
+from google.api import httpbody_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination
+from services.common.db import driver
 from services.common.errors import ServiceError, invalid_argument, not_found, permission_denied
-from services.market import store
+from services.market import recording, store
 from services.market.domain.calendars import Status
 from services.market.domain.candles import INTERVALS, Candle
 from services.market.domain.instruments import Instrument
@@ -158,6 +160,48 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             instruments=[instrument_pb(r) for r in rows],
             next_page_token=pagination.token({"after": rows[-1]["symbol"]}) if more else "",
         )
+
+    async def ListSessions(
+        self, request: market_pb2.ListSessionsRequest, context: Any
+    ) -> market_pb2.ListSessionsResponse:
+        page = pagination.parse(request.page_size, request.page_token, default=50)
+        raw = page.text("before")  # sessions are listed newest first, by id
+        before = int(raw) if raw and raw.isdigit() else None
+        async with driver(self.engine) as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM recorded_sessions WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                before,
+                page.size + 1,
+            )
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        return market_pb2.ListSessionsResponse(
+            sessions=[
+                market_pb2.RecordedSession(
+                    id=r["id"],
+                    started_at=_ts(r["started_at"]),
+                    ended_at=_ts(r["ended_at"]),
+                    symbols=r["symbols"],
+                    tick_count=r["tick_count"],
+                )
+                for r in rows
+            ],
+            next_page_token=pagination.token({"before": str(rows[-1]["id"])}) if more else "",
+        )
+
+    async def GetSessionTicks(
+        self, request: market_pb2.GetSessionTicksRequest, context: Any
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        if request.session_id <= 0:
+            raise invalid_argument({"session_id": "must be a positive session id"})
+        symbols = split_symbols(list(request.symbols))
+        for sym in symbols:
+            self._known(sym, "symbols")
+        async with driver(self.engine) as conn:
+            if await conn.fetchval("SELECT 1 FROM recorded_sessions WHERE id = $1", request.session_id) is None:
+                raise not_found("session")
+        async for chunk in recording.ticks_csv(self.engine, self.instruments, request.session_id, symbols):
+            yield httpbody_pb2.HttpBody(content_type="text/csv", data=chunk.encode())
 
     async def GetSymbol(self, request: market_pb2.GetSymbolRequest, context: Any) -> market_pb2.SymbolDetail:
         inst = self._known(request.symbol)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.helpers import admin_headers, bearer, register_and_login, sse_events
+from tests.helpers import admin_headers, bearer, eventually, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +67,40 @@ def test_a_fresh_market_has_history_at_every_interval(client: httpx.Client) -> N
     assert len(days) >= 365
     ticker = client.get("/api/market/symbols/ETHUSD").json()["ticker"]
     assert Decimal(ticker["low"]) <= Decimal(ticker["open"]) <= Decimal(ticker["high"])
+
+
+def test_recorded_sessions_are_listed_and_replay_in_the_backtester(client: httpx.Client, tmp_path: Path) -> None:
+    # Issue 18: market records what it publishes; a recorded stretch downloads as simulate's ticks.
+    me = register_and_login(client)
+    h = bearer(me["access_token"])
+    assert client.get("/api/market/sessions").status_code == 401  # signed-in users only
+
+    def recorded() -> dict[str, Any] | None:
+        sessions = client.get("/api/market/sessions", headers=h).json()["sessions"]
+        return sessions[0] if sessions and int(sessions[0]["tick_count"]) > 20 else None
+
+    session = eventually(recorded, 15, 0.3)
+    assert {"ETHUSD", "EURUSD"} <= set(session["symbols"])
+    r = client.get(f"/api/market/sessions/{session['id']}/ticks", params={"symbols": "ETHUSD,EURUSD"}, headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text[:200]
+    lines = r.text.splitlines()
+    assert lines[0] == "time,symbol,bid,ask" and len(lines) > 5
+    rows = [line.split(",") for line in lines[1:]]
+    assert {sym for _, sym, _, _ in rows} <= {"ETHUSD", "EURUSD"}
+    times = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t, _, _, _ in rows]
+    assert times == sorted(times)
+    assert all(Decimal(b) <= Decimal(a) for _, _, b, a in rows)
+    assert client.get("/api/market/sessions/999999/ticks", headers=h).status_code == 404
+    # The download is a backtest's input as it stands.
+    ticks = tmp_path / "recorded.csv"
+    ticks.write_text(r.text)
+    out = subprocess.run(
+        [sys.executable, "-m", "services.challenges.simulate", "--pack", "ftmo-2step", "--balance", "100000",
+         "--ticks", str(ticks)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    final = json.loads(out.stdout.splitlines()[-1])
+    assert final["type"] == "final" and final["status"] == "ACTIVE"
 
 
 def test_prices_for_many_symbols(client: httpx.Client) -> None:

@@ -48,7 +48,7 @@ def _reference_returns(df: pd.DataFrame, initial: float) -> pd.Series:
     return curve.pct_change().dropna()
 
 
-@pytest.mark.parametrize("seed,days,per_day", [(1, 250, 4), (2, 60, 1), (3, 500, 10), (4, 30, 25)])
+@pytest.mark.parametrize("seed,days,per_day", [(1, 250, 4), (2, 60, 1), (3, 500, 10), (4, 30, 25), (5, 80, 1)])
 def test_metrics_equal_quantstats(seed: int, days: int, per_day: int) -> None:
     df = _trades(seed, days, per_day)
     ours = _ours(df)
@@ -61,6 +61,9 @@ def test_metrics_equal_quantstats(seed: int, days: int, per_day: int) -> None:
     assert ours["profit_factor"] == pytest.approx(qs.stats.profit_factor(pnl, prepare_returns=False), rel=1e-9)
     assert float(ours["expectancy"]) == pytest.approx(pnl.mean(), abs=0.005)
     assert ours["total_trades"] == len(df)
+    days_pnl = df.assign(day=pd.to_datetime(df["closed_at"]).dt.floor("D")).groupby("day")["pnl"].sum().round(2)
+    win_days = qs.stats.win_rate(days_pnl, prepare_returns=False)  # Win Days: breakeven days left out
+    assert ours["profitable_days_pct"] == pytest.approx(win_days, rel=1e-12)
     assert ours["total_return"] == pytest.approx((1 + r).prod() - 1, rel=1e-9)
     # Per-symbol figures add up to the whole, to the cent.
     assert sum(float(s["pnl"]) for s in ours["by_symbol"]) == pytest.approx(pnl.sum(), abs=0.005)

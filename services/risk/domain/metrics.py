@@ -155,7 +155,10 @@ def compute(
         "expectancy": _money(total / acc.trades) if acc.trades else "0.00",
         "largest_winning_day": _money(max(int(day_pnl.max()), 0)) if day_pnl.size else "0.00",
         "largest_losing_day": _money(min(int(day_pnl.min()), 0)) if day_pnl.size else "0.00",
-        "profitable_days_pct": float((day_pnl > 0).mean()) if day_pnl.size else 0.0,
+        # quantstats' Win Days: breakeven days are in neither the numerator nor the denominator.
+        "profitable_days_pct": float((day_pnl > 0).sum() / decided_days)
+        if (decided_days := (day_pnl != 0).sum())
+        else 0.0,
         "longest_losing_streak_trades": acc.longest_losing_trades,
         "longest_losing_streak_days": losing_days,
         "max_drawdown_pct": max_dd,

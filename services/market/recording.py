@@ -1,0 +1,176 @@
+"""Recorded sessions: everything the ingestion leader publishes, kept for backtests.
+
+A session is one leader's term of publishing (started when it takes over, ended at its last
+recorded tick). Ticks are kept compact: per flush and symbol one row of arrays — microseconds
+after the row's start, and bid and ask as whole numbers of the instrument's tick size — in a
+table partitioned by day; partitions older than `MARKET_RECORD_DAYS` are dropped whole, and
+sessions with them. `ticks_csv` reads a session back in `simulate`'s ticks format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.db import driver
+from services.market.domain.instruments import Instrument
+from services.market.domain.ticks import Tick
+
+log = structlog.get_logger("recording")
+
+CSV_HEADER = "time,symbol,bid,ask\n"
+
+
+def _partition(day: date) -> str:
+    return f"recorded_ticks_{day:%Y%m%d}"
+
+
+class Recorder:
+    def __init__(self, db: AsyncEngine, instruments: dict[str, Instrument], keep_days: int) -> None:
+        self.db, self.instruments, self.keep_days = db, instruments, keep_days
+        self.session_id: int | None = None
+        self._pending: dict[str, list[Tick]] = {}
+        self._symbols: set[str] = set()
+        self._partitions: set[date] = set()
+        self._pruned: date | None = None
+
+    async def begin(self, term: int) -> None:
+        """A new session: this replica starts publishing."""
+        now = datetime.now(UTC)
+        async with driver(self.db) as conn:
+            self.session_id = await conn.fetchval(
+                "INSERT INTO recorded_sessions (term, started_at, ended_at) VALUES ($1, $2, $2) RETURNING id", term, now
+            )
+        self._pending.clear()
+        self._symbols.clear()
+        log.info("recording session", session_id=self.session_id, term=term)
+
+    def end(self) -> None:
+        self.session_id = None
+        self._pending.clear()
+
+    def record(self, tick: Tick) -> None:
+        if self.session_id is not None:
+            self._pending.setdefault(tick.symbol, []).append(tick)
+
+    async def flush(self) -> int:
+        """Write what was recorded since the last flush; the number of ticks written."""
+        if self.session_id is None or not self._pending:
+            return 0
+        batch, self._pending = self._pending, {}
+        rows = []
+        last = max(t.time for ticks in batch.values() for t in ticks)
+        for sym, ticks in batch.items():
+            step = self.instruments[sym].tick_size
+            start = ticks[0].time
+            rows.append(
+                (
+                    self.session_id,
+                    sym,
+                    start,
+                    [int((t.time - start) / timedelta(microseconds=1)) for t in ticks],
+                    [int(t.bid / step) for t in ticks],
+                    [int(t.ask / step) for t in ticks],
+                )
+            )
+        count = sum(len(r[3]) for r in rows)
+        self._symbols |= set(batch)
+        async with driver(self.db) as conn:
+            for day in {r[2].date() for r in rows} - self._partitions:
+                await self._ensure_partition(conn, day)
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "recorded_ticks",
+                    records=rows,
+                    columns=["session_id", "symbol", "start", "offsets_us", "bids", "asks"],
+                )
+                await conn.execute(
+                    "UPDATE recorded_sessions SET ended_at = $2, tick_count = tick_count + $3, symbols = $4 "
+                    "WHERE id = $1",
+                    self.session_id,
+                    last,
+                    count,
+                    sorted(self._symbols),
+                )
+        await self._prune(last.date())
+        return count
+
+    async def _ensure_partition(self, conn: asyncpg.Connection, day: date) -> None:
+        # A day's partition, created by whichever leader first records on it (and the next one,
+        # so midnight never finds it missing).
+        for d in (day, day + timedelta(days=1)):
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_partition(d)} PARTITION OF recorded_ticks "
+                f"FOR VALUES FROM ('{d.isoformat()}') TO ('{(d + timedelta(days=1)).isoformat()}')"
+            )
+            self._partitions.add(d)
+
+    async def _prune(self, today: date) -> None:
+        """Drop the days past retention (once a day), and the sessions that ended before them."""
+        if self._pruned == today:
+            return
+        self._pruned = today
+        cutoff = today - timedelta(days=self.keep_days)
+        async with driver(self.db) as conn:
+            names = await conn.fetch(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'recorded_ticks' "
+                "AND pg_table_is_visible(p.oid)"
+            )
+            for r in names:
+                day = datetime.strptime(r["relname"].removeprefix("recorded_ticks_"), "%Y%m%d").date()
+                if day < cutoff:
+                    await conn.execute(f"DROP TABLE IF EXISTS {r['relname']}")
+                    self._partitions.discard(day)
+                    log.info("recorded day dropped", day=day.isoformat())
+            await conn.execute(
+                "DELETE FROM recorded_sessions WHERE ended_at < $1",
+                datetime.combine(cutoff, datetime.min.time(), UTC),
+            )
+
+
+async def ticks_csv(
+    db: AsyncEngine, instruments: dict[str, Instrument], session_id: int, symbols: list[str], chunk: int = 65536
+) -> AsyncIterator[str]:
+    """A session's ticks in time order as CSV text, `chunk` characters at a time."""
+    yield_buf = [CSV_HEADER]
+    size = len(CSV_HEADER)
+    async with driver(db) as conn:
+        async with conn.transaction():
+            query = (
+                "SELECT symbol, start, offsets_us, bids, asks FROM recorded_ticks WHERE session_id = $1 "
+                "AND (cardinality($2::text[]) = 0 OR symbol = ANY($2::text[])) ORDER BY start, symbol"
+            )
+            window: list[tuple[datetime, str, Decimal, Decimal]] = []
+            window_end: datetime | None = None
+            async for r in conn.cursor(query, session_id, symbols, prefetch=200):
+                inst = instruments.get(r["symbol"])
+                if inst is None:
+                    continue
+                step = inst.tick_size
+                # Rows of one flush overlap in time: gather a flush's rows, then sort its ticks.
+                if window_end is not None and r["start"] > window_end:
+                    for line in _lines(window):
+                        yield_buf.append(line)
+                        size += len(line)
+                    window = []
+                    if size >= chunk:
+                        yield "".join(yield_buf)
+                        yield_buf, size = [], 0
+                start = r["start"]
+                for off, b, a in zip(r["offsets_us"], r["bids"], r["asks"], strict=True):
+                    t = start + timedelta(microseconds=off)
+                    window.append((t, r["symbol"], (b * step).quantize(step), (a * step).quantize(step)))
+                    window_end = t if window_end is None or t > window_end else window_end
+    yield_buf += _lines(window)
+    yield "".join(yield_buf)
+
+
+def _lines(window: list[tuple[datetime, str, Decimal, Decimal]]) -> list[str]:
+    window.sort(key=lambda x: (x[0], x[1]))
+    return [f"{t.isoformat().replace('+00:00', 'Z')},{s},{b},{a}\n" for t, s, b, a in window]

@@ -2,7 +2,11 @@
 PostgreSQL's own throughput for an equivalent one-transaction trade measured with pgbench
 on the same server, each peak run paired with a pgbench run right after it.
 
-    python -m bench.orders [--concurrency 1,8,32,64] [--seconds 8] [--runs 3]
+    python -m bench.orders [--concurrency 1,8,32,64] [--seconds 8] [--runs 3] [--without-risk]
+
+The whole suite runs as in production, risk consuming every event the orders cause (its
+consumer's lag behind challenges' outbox at the peak is in the notes); `--without-risk` leaves
+it out, as the benchmark did before.
 
 Each client owns a challenge and alternates BUY/SELL of 0.01 BTCUSD (24/7, a scripted
 price) with unique idempotency keys, over keep-alive HTTP/1.1 connections. Client, Envoy,
@@ -20,6 +24,7 @@ import gc
 import json
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -257,16 +262,42 @@ def _cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:
     return out
 
 
-def cpu_split(stack: Stack, sessions: list[tuple[str, str]], concurrency: int, seconds: float) -> dict[str, float]:
-    """CPU milliseconds per order, by process, under load through Envoy: where the time goes."""
+def _gauge(stack: Stack, service: str, name: str) -> float | None:
+    try:
+        text = httpx.get(stack.metrics_url(service), timeout=2).text
+    except httpx.HTTPError:
+        return None
+    return next((float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")), None)
+
+
+def cpu_split(
+    stack: Stack, sessions: list[tuple[str, str]], concurrency: int, seconds: float
+) -> tuple[dict[str, float], float | None]:
+    """CPU milliseconds per order, by process, under load through Envoy: where the time goes;
+    and, with risk in the stack, the most outbox events its consumer was behind meanwhile."""
     before = _cpu_by_process(stack)
+    lags: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.25):
+            head = _gauge(stack, "challenges", "challenges_events_last_sequence")
+            applied = _gauge(stack, "risk", "risk_consumer_last_sequence")
+            if head is not None and applied is not None:
+                lags.append(head - applied)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    if "risk" in stack.procs:
+        sampler.start()
     m = uvloop.run(load(stack, "envoy", sessions, concurrency, seconds))
+    stop.set()
     after = _cpu_by_process(stack)
     orders = m["orders_per_s"] * seconds
-    return {
+    split = {
         role: sum(t - before.get(role, {}).get(pid, 0.0) for pid, t in pids.items()) * 1000 / orders
         for role, pids in after.items()
     }
+    return split, (max(lags) if lags else None)
 
 
 def _row(path: str, concurrency: int, m: dict[str, float]) -> list[object]:
@@ -306,14 +337,16 @@ def main() -> None:
         help="services run on cores of their own, everything else on the rest ('' = all shared); "
         "pgbench always gets every core",
     )
+    ap.add_argument("--without-risk", action="store_true", help="leave risk (the event consumer) out")
     args = ap.parse_args()
+    services = ("auth", "market", "challenges") if args.without_risk else ("auth", "market", "challenges", "risk")
     levels = [int(x) for x in args.concurrency.split(",")]
     own_core = [s for s in args.own_core.split(",") if s]
     with tempfile.TemporaryDirectory() as d:
         with Stack(
             StackConfig.ephemeral(
                 Path(d),
-                services=("auth", "market", "challenges"),
+                services=services,
                 env={"LOG_LEVEL": "WARNING"},
                 replicas={"challenges": args.replicas},
             )
@@ -340,8 +373,8 @@ def main() -> None:
             results["envoy-half-load"] = half
             print("half load", half, flush=True)
             table.append(_row(f"REST via Envoy, paced at half the peak ({peak / 2:.0f}/s)", len(sessions), half))
-            split = cpu_split(stack, sessions, max(levels), args.seconds)
-            print("cpu ms/order", split, flush=True)
+            split, lag = cpu_split(stack, sessions, max(levels), args.seconds)
+            print("cpu ms/order", split, "risk lag", lag, flush=True)
             if own_core:
                 # The same measure with every process free to run on any core, beside it.
                 cpus.place(stack)
@@ -380,10 +413,12 @@ def main() -> None:
             ratio = sorted(o / t for o, t in pairs)[args.runs // 2]
             tps = sorted(t for _, t in pairs)[args.runs // 2]
     save(
-        "orders" if args.replicas == 1 else f"orders_{args.replicas}_replicas",
+        ("orders" if args.replicas == 1 else f"orders_{args.replicas}_replicas")
+        + ("_without_risk" if args.without_risk else ""),
         {
             "command": f"python -m bench.orders --concurrency {args.concurrency} --seconds {args.seconds:g} "
-            f"--runs {args.runs} --replicas {args.replicas} --own-core '{args.own_core}'",
+            f"--runs {args.runs} --replicas {args.replicas} --own-core '{args.own_core}'"
+            + (" --without-risk" if args.without_risk else ""),
             "commit": git_rev(),
             "notes": f"pgbench, same server (insert a fill + lock and update the account, 8 clients): "
             f"**{tps:,.0f} tx/s** (median). Orders through Envoy at {max(levels)} clients, each run paired "
@@ -398,6 +433,13 @@ def main() -> None:
                 f'**{shared["p99_ms"]:.1f} ms** (docs/challenges.md, "A core of its own").'
                 if own_core
                 else "Placement: every process on any core."
+            )
+            + (
+                f" Risk consumed every event throughout (in runs, services/risk/applying.py): at most "
+                f"**{lag:,.0f} events behind** challenges' outbox during the {max(levels)}-client run, "
+                f"**{split.get('risk', 0.0):.2f} ms of risk CPU per order**."
+                if lag is not None
+                else " Without risk (`--without-risk`)."
             ),
             "results": {
                 **results,
@@ -405,6 +447,7 @@ def main() -> None:
                 "pairs_orders_pgbench": pairs,
                 "ratio": ratio,
                 "cpu_ms_per_order": split,
+                "risk_lag_events_max": lag,
             },
             "tables": [
                 {

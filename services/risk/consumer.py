@@ -2,11 +2,12 @@
 
 Each replica leases a share of the 16 partitions of the challenge ids (services/common/
 partition_leases.py) and follows only their events (`WatchEvents(partitions=…)`), from the
-oldest of their cursors. Events are applied in runs (applying.py): whatever has arrived, up to
-`batch`, in one transaction together with each partition's cursor, locked first; an event at or
-below its partition's cursor is skipped, so after a crash, a restart or a partition changing
-hands nothing is applied twice and nothing skipped (fills are keyed by the event's sequence,
-alerts by their dedup key, and a cursor only moves forward).
+oldest of their cursors. Events are applied in runs (applying.py): whatever has arrived within
+`linger` (50 ms) of the first, up to `batch`, in one transaction together with each
+partition's cursor, locked first; an event at or below its partition's cursor is skipped, so
+after a crash, a restart or a partition changing hands nothing is applied twice and nothing
+skipped (fills are keyed by the event's sequence, alerts by their dedup key, and a cursor only
+moves forward).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class Consumer:
         identity: ServiceIdentity,
         leases: Leases | None = None,
         batch: int = 200,
+        linger: float = 0.05,
     ) -> None:
+        self.linger = linger
         self.db = db
         self.stub = challenges_pb2_grpc.ChallengesServiceStub(channel)
         self.identity = identity
@@ -166,8 +169,20 @@ class Consumer:
                     reader.result()  # the stream's error, if it ended with one
                     return
                 events = [first]
-                while len(events) < self.batch and not queue.empty():
-                    nxt = queue.get_nowait()
+                # A busy feed: wait a moment for the rest of a run, so the fixed cost of a
+                # transaction is shared by many events (an idle feed's event waits at most `linger`).
+                deadline = asyncio.get_running_loop().time() + self.linger
+                while len(events) < self.batch:
+                    if queue.empty():
+                        left = deadline - asyncio.get_running_loop().time()
+                        if left <= 0:
+                            break
+                        try:
+                            nxt = await asyncio.wait_for(queue.get(), left)
+                        except TimeoutError:
+                            break
+                    else:
+                        nxt = queue.get_nowait()
                     if nxt is None:
                         queue.put_nowait(None)
                         break

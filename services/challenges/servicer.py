@@ -23,6 +23,7 @@ from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.rules import RuleError
 from services.challenges.ledger import Ledger
 from services.common import decimals, identity, pagination
+from services.common.db import driver
 from services.common.errors import already_exists, invalid_argument, not_found
 from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
@@ -81,13 +82,20 @@ def trade_pb(r: Mapping[Any, Any]) -> pb.Trade:
     )
 
 
-def event_pb(r: RowMapping) -> pb.Event:
+EVENTS_AFTER = (
+    "SELECT sequence, challenge_id, user_id, type, payload::text AS payload, occurred_at "
+    "FROM events WHERE sequence > $1 "
+)
+
+
+def event_pb(r: Any) -> pb.Event:
     return pb.Event(
         sequence=r["sequence"],
         challenge_id=str(r["challenge_id"]),
         user_id=str(r["user_id"]),
         type=r["type"],
-        payload_json=json.dumps(r["payload"], separators=(",", ":")),
+        # The outbox's JSON as PostgreSQL renders it (payload::text): no decode and re-encode per event.
+        payload_json=r["payload"] if isinstance(r["payload"], str) else json.dumps(r["payload"], separators=(",", ":")),
         occurred_at=_ts(r["occurred_at"]),
     )
 
@@ -511,9 +519,17 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         async for r in self.events.follow(after, challenge_id):
             yield event_pb(r)
 
-    async def _events_after(self, after: int, limit: int, challenge_id: uuid.UUID | None) -> list[RowMapping]:
-        async with self.db.connect() as conn:
-            return await store.events_after(conn, after, limit, challenge_id)
+    async def _events_after(self, after: int, limit: int, challenge_id: uuid.UUID | None) -> list[Any]:
+        # Every event the service streams passes here (risk follows them all): the driver's own
+        # connection and the payload as text, the cheapest read of the outbox.
+        async with driver(self.db) as conn:
+            if challenge_id is None:
+                return list(await conn.fetch(EVENTS_AFTER + "ORDER BY sequence LIMIT $2", after, limit))
+            return list(
+                await conn.fetch(
+                    EVENTS_AFTER + "AND challenge_id = $3 ORDER BY sequence LIMIT $2", after, limit, challenge_id
+                )
+            )
 
     async def _last_event(self) -> int:
         async with self.db.connect() as conn:

@@ -324,12 +324,3 @@ async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: i
 
 async def last_sequence(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.coalesce(func.max(events.c.sequence), 0)))).scalar_one())
-
-
-async def events_after(
-    conn: AsyncConnection, after: int, limit: int, challenge_id: uuid.UUID | None = None
-) -> list[RowMapping]:
-    stmt = select(events).where(events.c.sequence > after).order_by(events.c.sequence).limit(limit)
-    if challenge_id is not None:
-        stmt = stmt.where(events.c.challenge_id == challenge_id)
-    return list((await conn.execute(stmt)).mappings())

@@ -16,13 +16,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import ledger_sql as sql
-from services.challenges import store
 from services.challenges.changes import Changes, Row, Work
 from services.challenges.commits import Commits
 from services.challenges.domain.events import Event
 from services.challenges.domain.session import Session
 from services.challenges.index_sync import IndexSync
-from services.challenges.partitions import partition_of
+from services.challenges.partitions import PARTITIONS
 from services.challenges.states import States
 from services.common.db import driver
 
@@ -125,9 +124,21 @@ class Judging:
 
     async def load_live(self, partitions: set[int] | None = None) -> int:
         """Index the live challenges of our partitions, catching up on missed day rolls."""
-        async with self.db.connect() as conn:
-            rows = await store.live_challenges(conn)
-        ids = [r["id"] for r in rows if partitions is None or partition_of(r["id"]) in partitions]
+        wanted = sorted(range(PARTITIONS) if partitions is None else partitions)
+        async with driver(self.db) as conn:
+            # Only the ids of our share (partition = the id's last byte mod 16, as partition_of):
+            # the rows themselves are read, locked, in the batches that judge them.
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM challenges WHERE status IN ('ACTIVE', 'PAUSED') "
+                    "AND get_byte(uuid_send(id), 15) % $1 = ANY($2::int[]) ORDER BY id",
+                    PARTITIONS,
+                    wanted,
+                )
+            ]
+        if not ids:
+            return 0
         try:
             await self.judge_many(dict.fromkeys(ids))
         except Exception as exc:  # the only one (several are judged one by one on failure)

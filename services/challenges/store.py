@@ -247,11 +247,6 @@ async def list_challenges(
     return list((await conn.execute(stmt)).mappings())
 
 
-async def live_challenges(conn: AsyncConnection) -> list[RowMapping]:
-    stmt = select(challenges).where(challenges.c.status.in_(["ACTIVE", "PAUSED"]))
-    return list((await conn.execute(stmt)).mappings())
-
-
 # --- positions and trades ----------------------------------------------------------------------
 
 

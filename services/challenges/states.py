@@ -13,23 +13,27 @@ from services.challenges.domain.rulepacks import Rules
 from services.challenges.domain.session import Quote, Session, Stops
 from services.challenges.prices import MarketView
 
-# Challenges whose built rules a process keeps (see `States.session`).
-RULES_CACHE = 100_000
+# Distinct rule sets a process keeps built (see `States.session`).
+RULES_CACHE = 10_000
 
 
 class States:
     def __init__(self, market: MarketView) -> None:
         self.market = market
-        self._rules: dict[uuid.UUID, Rules] = {}
+        self._rules: dict[str | uuid.UUID, Rules] = {}
 
     def session(self, row: Mapping[Any, Any], pos_rows: list[Any]) -> Session:
-        # A challenge's rules never change once copied: built once per process (building them
-        # validates every parameter, ~30 µs, which an order read would otherwise pay each time).
-        rules = self._rules.get(row["id"])
+        # A challenge's rules never change once copied, and every challenge of one program and
+        # size has the same copy: built once per distinct text (building validates every
+        # parameter, ~30 µs, and Rules are immutable, so challenges share them). A row read
+        # through SQLAlchemy has them decoded; those are keyed by the challenge.
+        raw = row["rules"]
+        key = raw if isinstance(raw, str) else row["id"]
+        rules = self._rules.get(key)
         if rules is None:
             if len(self._rules) >= RULES_CACHE:
                 self._rules.clear()
-            rules = self._rules[row["id"]] = Rules.from_json(row["rules"])
+            rules = self._rules[key] = Rules.from_json(raw)
         account = Account.from_json(row["account"])
         positions = {p["symbol"]: Position(p["symbol"], p["quantity"], p["avg_price"]) for p in pos_rows}
         stops = {

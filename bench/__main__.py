@@ -15,6 +15,7 @@ BENCHMARKS = [
     ["bench.recording", "--rate", "1000", "--seconds", "30", "--runs", "3"],
     ["bench.orders", "--concurrency", "1,8,32,64", "--seconds", "8", "--runs", "3"],
     ["bench.breach_latency", "--challenges", "200", "--runs", "3"],
+    ["bench.challenges_scale", "--challenges", "200000", "--positions", "5", "--replicas", "3"],
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import structlog
@@ -80,6 +81,16 @@ class Recorder:
             )
         count = sum(len(r[3]) for r in rows)
         self._symbols |= set(batch)
+        try:
+            await self._write(rows, count, last)
+        except Exception:
+            for sym, ticks in batch.items():  # kept for the next flush: a failed write loses nothing
+                self._pending[sym] = ticks + self._pending.get(sym, [])
+            raise
+        await self._prune(last.date())
+        return count
+
+    async def _write(self, rows: list[tuple[Any, ...]], count: int, last: datetime) -> None:
         async with driver(self.db) as conn:
             for day in {r[2].date() for r in rows} - self._partitions:
                 await self._ensure_partition(conn, day)
@@ -97,8 +108,6 @@ class Recorder:
                     count,
                     sorted(self._symbols),
                 )
-        await self._prune(last.date())
-        return count
 
     async def _ensure_partition(self, conn: asyncpg.Connection, day: date) -> None:
         # A day's partition, created by whichever leader first records on it (and the next one,

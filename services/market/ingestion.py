@@ -141,7 +141,31 @@ class Ingestion:
             "scripted",
         )
 
+    async def provider_health(self) -> list[dict[str, Any]]:
+        """The providers as the leader sees them (a follower runs none: it asks the leader)."""
+        if self.leading or self.bus is None:
+            return self._local_health()
+        answer = await self.bus.request({"op": "provider_health"})
+        if "error" in answer:
+            raise RuntimeError(f"the ingestion leader refused: {answer['message']}")
+        return list(answer["providers"])
+
+    def _local_health(self) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        return [
+            {
+                "name": p.name,
+                "healthy": self.router.provider_healthy(p, now),
+                "circuit_state": p.breaker.state,
+                "detail": p.detail(),
+                "last_tick_at": p.last_tick_at.timestamp() if p.last_tick_at is not None else None,
+            }
+            for p in self.router.providers.values()
+        ]
+
     async def _control(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("op") == "provider_health":
+            return {"providers": self._local_health()}
         if body.get("op") != "set_price":
             raise ValueError("unknown control request")
         tick = self.router.set_price(body["symbol"], Decimal(body["bid"]), Decimal(body["ask"]))

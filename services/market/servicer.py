@@ -283,17 +283,19 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     async def GetProviderHealth(
         self, request: market_pb2.GetProviderHealthRequest, context: Any
     ) -> market_pb2.GetProviderHealthResponse:
-        now = datetime.now(UTC)
+        try:
+            providers = await self.ingestion.provider_health()  # the leader's, wherever asked
+        except (TimeoutError, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE, "no ingestion leader to report; try again", reason="NO_LEADER"
+            ) from exc
         out = []
-        for p in self.router.providers.values():
+        for p in providers:
             pb = market_pb2.ProviderHealth(
-                name=p.name,
-                healthy=self.router.provider_healthy(p, now),
-                circuit_state=p.breaker.state,
-                detail=p.detail(),
+                name=p["name"], healthy=p["healthy"], circuit_state=p["circuit_state"], detail=p["detail"]
             )
-            if p.last_tick_at is not None:
-                pb.last_tick_at.CopyFrom(_ts(p.last_tick_at))
+            if p["last_tick_at"] is not None:
+                pb.last_tick_at.CopyFrom(_ts(datetime.fromtimestamp(p["last_tick_at"], UTC)))
             out.append(pb)
         return market_pb2.GetProviderHealthResponse(providers=out)
 

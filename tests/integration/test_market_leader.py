@@ -71,6 +71,16 @@ def test_one_leader_one_price_sequence_and_a_takeover_without_a_jump(tmp_path: P
     with Stack(cfg) as stack:
         eventually(lambda: leading(stack, "market") != leading(stack, "market-2"), 15)
         leader, follower = ("market", "market-2") if leading(stack, "market") else ("market-2", "market")
+
+        # Provider health is the leader's wherever it is asked: the follower runs no provider.
+        def simulated_healthy() -> bool:
+            with grpc.insecure_channel(stack.grpc_addr(follower)) as ch:
+                health = market_pb2_grpc.MarketServiceStub(ch).GetProviderHealth(
+                    market_pb2.GetProviderHealthRequest(), timeout=5
+                )
+            return any(p.name == "simulated" and p.healthy for p in health.providers)
+
+        eventually(simulated_healthy, 10)
         at_leader, at_follower = Recorder(stack.grpc_addr(leader)), Recorder(stack.grpc_addr(follower))
         with httpx.Client(base_url=stack.gateway_url, timeout=15) as c:
             me = register_and_login(c)

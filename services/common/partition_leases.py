@@ -82,6 +82,9 @@ class Leases:
                 ]
                 if len(mine) > fair:  # give some back so a new replica gets its share
                     extra = sorted(mine)[fair:]
+                    # Stop handling them before the release can commit: once it has, another
+                    # replica may claim them at once, and two must never handle one partition.
+                    self._stop_handling(set(extra))
                     await conn.execute(
                         "UPDATE partition_leases SET owner = '', expires_at = '-infinity' "
                         "WHERE owner = $1 AND partition = ANY($2::int[])",
@@ -109,6 +112,14 @@ class Leases:
         if (gained or lost) and self.on_change is not None:
             log.info("partitions changed", owned=sorted(new), gained=sorted(gained), lost=sorted(lost))
             self.on_change(gained, lost)
+
+    def _stop_handling(self, partitions: set[int]) -> None:
+        if partitions & self.owned:
+            self.owned = self.owned - partitions
+            if self.owned_gauge is not None:
+                self.owned_gauge.set(len(self.owned))
+            if self.on_change is not None:
+                self.on_change(set(), partitions)
 
     async def run(self) -> None:
         while True:

@@ -14,7 +14,6 @@ as the service's index is loaded.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from services.challenges.domain.engine import Account
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.packs import BUILT_IN
 from services.challenges.domain.rulepacks import Rules
+from services.challenges.index_sync import index_account
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -55,18 +55,7 @@ def load_accounts(index: MarkIndex, challenges: int, rng: np.random.Generator) -
         high = (max(a.balance, r.initial_balance) * Decimal(1 + float(highs[cid]))).quantize(Decimal("0.01"))
         a.max_eod_balance = a.max_closed_balance = a.max_equity_ever = high
         a.day_start_balance = a.day_start_equity = a.balance  # today began at this balance
-        warn = engine.warning_level(a, r)
-        trail = r.intraday_trail()
-        index.set_account(
-            cid,
-            balance=float(a.balance),
-            floor=float(engine.equity_floor(a, r)),
-            warn=float(warn) if warn is not None else -math.inf,
-            peak=float(a.max_equity_ever),
-            trailing=trail is not None,
-            trail_loss=float(trail[0]) if trail is not None else 0.0,
-            trail_lock=float(trail[1]) if trail is not None and trail[1] is not None else math.inf,
-        )
+        index_account(index, cid, a, r)  # as the service indexes it
     return mix
 
 

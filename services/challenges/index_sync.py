@@ -11,11 +11,29 @@ from datetime import UTC, datetime
 from prometheus_client import Gauge
 
 from services.challenges.domain import engine
+from services.challenges.domain.engine import Account
 from services.challenges.domain.marking import MarkIndex
+from services.challenges.domain.rulepacks import Rules
 from services.challenges.domain.session import OrderRejected, Session, Stops
 from services.challenges.partitions import partition_of
 
 ACTIVE_CHALLENGES = Gauge("challenges_active", "Challenges ACTIVE or PAUSED in this process's index.")
+
+
+def index_account(index: MarkIndex, cid: object, a: Account, r: Rules) -> None:
+    """The account's balance and levels in the mark index, as the engine puts them now."""
+    warn = engine.warning_level(a, r)
+    trail = r.intraday_trail()  # a floor that moves with every tick's equity
+    index.set_account(
+        cid,
+        balance=float(a.balance),
+        floor=float(engine.equity_floor(a, r)),
+        warn=float(warn) if warn is not None else -math.inf,
+        peak=float(a.max_equity_ever),
+        trailing=trail is not None,
+        trail_loss=float(trail[0]) if trail is not None else 0.0,
+        trail_lock=float(trail[1]) if trail is not None and trail[1] is not None else math.inf,
+    )
 
 
 class IndexSync:
@@ -38,18 +56,7 @@ class IndexSync:
             self._forget(cid)
             return
         self.owner[cid] = uid
-        warn = engine.warning_level(a, r)
-        trail = r.intraday_trail()  # a floor that moves with every tick's equity
-        self.index.set_account(
-            cid,
-            balance=float(a.balance),
-            floor=float(engine.equity_floor(a, r)),
-            warn=float(warn) if warn is not None else -math.inf,
-            peak=float(a.max_equity_ever),
-            trailing=trail is not None,
-            trail_loss=float(trail[0]) if trail is not None else 0.0,
-            trail_lock=float(trail[1]) if trail is not None and trail[1] is not None else math.inf,
-        )
+        index_account(self.index, cid, a, r)
         rows = []
         for sym, p in s.positions.items():
             if p.is_flat:

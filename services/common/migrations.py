@@ -74,3 +74,24 @@ def execute_script(sql: str) -> None:
             line.strip().startswith("--") or not line.strip() for line in statement.splitlines()
         ):
             op.execute(statement)
+
+
+def create_partition_leases(partitions: int) -> None:
+    """The tables of the partition-lease kit (services/common/partition_leases.py), one lease row
+    per partition: for a service whose replicas split work by partition."""
+    from alembic import op
+
+    execute_script(
+        """
+        CREATE TABLE replicas (
+            owner   text PRIMARY KEY,
+            seen_at timestamptz NOT NULL
+        );
+        CREATE TABLE partition_leases (
+            partition  integer PRIMARY KEY,
+            owner      text NOT NULL DEFAULT '',
+            expires_at timestamptz NOT NULL DEFAULT '-infinity'
+        );
+        """
+    )
+    op.execute(f"INSERT INTO partition_leases (partition) SELECT generate_series(0, {partitions - 1})")

@@ -5,7 +5,7 @@ Revision ID: 0004
 
 from alembic import op
 
-from services.common.migrations import execute_script
+from services.common.migrations import create_partition_leases
 from services.common.partition_leases import PARTITIONS
 
 revision = "0004"
@@ -13,20 +13,7 @@ down_revision = "0003"
 
 
 def upgrade() -> None:
-    execute_script(
-        """
-        CREATE TABLE replicas (
-            owner   text PRIMARY KEY,
-            seen_at timestamptz NOT NULL
-        );
-        CREATE TABLE partition_leases (
-            partition  integer PRIMARY KEY,
-            owner      text NOT NULL DEFAULT '',
-            expires_at timestamptz NOT NULL DEFAULT '-infinity'
-        );
-        """
-    )
-    op.execute(f"INSERT INTO partition_leases (partition) SELECT generate_series(0, {PARTITIONS - 1})")
+    create_partition_leases(PARTITIONS)
     # Each partition resumes where the one feed-wide cursor stood (nothing re-applied, nothing skipped).
     op.execute(
         "INSERT INTO consumer_cursors (consumer, last_sequence, updated_at) "

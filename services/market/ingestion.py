@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import grpc
+import nats.errors
 import structlog
 from prometheus_client import Gauge
 
+from services.common.errors import ServiceError
 from services.market.bus import RECEIVED, BusTick, TickBus
 from services.market.domain.ticks import Tick
 from services.market.feed import PriceRouter
@@ -130,9 +133,8 @@ class Ingestion:
         """An admin's scripted price, set by the leader wherever the request arrived."""
         if self.leading or self.bus is None:
             return self.router.set_price(symbol, bid, ask)
-        answer = await self.bus.request({"op": "set_price", "symbol": symbol, "bid": str(bid), "ask": str(ask)})
-        if "error" in answer:
-            raise RuntimeError(f"the ingestion leader refused: {answer['message']}")
+        body = {"op": "set_price", "symbol": symbol, "bid": str(bid), "ask": str(ask)}
+        answer = await self._ask_leader(body, "set the price")
         return Tick(
             symbol,
             Decimal(answer["bid"]),
@@ -145,10 +147,21 @@ class Ingestion:
         """The providers as the leader sees them (a follower runs none: it asks the leader)."""
         if self.leading or self.bus is None:
             return self._local_health()
-        answer = await self.bus.request({"op": "provider_health"})
+        answer = await self._ask_leader({"op": "provider_health"}, "report")
+        return list(answer["providers"])
+
+    async def _ask_leader(self, body: dict[str, Any], doing: str) -> dict[str, Any]:
+        """A control request to the leader, its answer; UNAVAILABLE while there is none."""
+        assert self.bus is not None
+        try:
+            answer = await self.bus.request(body)
+        except (TimeoutError, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE, f"no ingestion leader to {doing}; try again", reason="NO_LEADER"
+            ) from exc
         if "error" in answer:
             raise RuntimeError(f"the ingestion leader refused: {answer['message']}")
-        return list(answer["providers"])
+        return answer
 
     def _local_health(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)

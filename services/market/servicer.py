@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import grpc
-import nats.errors
 from google.api import httpbody_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
@@ -17,7 +15,7 @@ from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination
 from services.common.db import driver
-from services.common.errors import ServiceError, invalid_argument, not_found, permission_denied
+from services.common.errors import invalid_argument, not_found, permission_denied
 from services.market import recording, store
 from services.market.domain.calendars import Status
 from services.market.domain.candles import INTERVALS, Candle
@@ -283,12 +281,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     async def GetProviderHealth(
         self, request: market_pb2.GetProviderHealthRequest, context: Any
     ) -> market_pb2.GetProviderHealthResponse:
-        try:
-            providers = await self.ingestion.provider_health()  # the leader's, wherever asked
-        except (TimeoutError, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
-            raise ServiceError(
-                grpc.StatusCode.UNAVAILABLE, "no ingestion leader to report; try again", reason="NO_LEADER"
-            ) from exc
+        providers = await self.ingestion.provider_health()  # the leader's, wherever asked
         out = []
         for p in providers:
             pb = market_pb2.ProviderHealth(
@@ -336,10 +329,4 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         assert bid is not None and ask is not None
         if ask < bid:
             raise invalid_argument({"ask": "must not be below bid"})
-        try:
-            tick = await self.ingestion.set_price(inst.symbol, Decimal(bid), Decimal(ask))
-        except (TimeoutError, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
-            raise ServiceError(
-                grpc.StatusCode.UNAVAILABLE, "no ingestion leader to set the price; try again", reason="NO_LEADER"
-            ) from exc
-        return self._price(tick)
+        return self._price(await self.ingestion.set_price(inst.symbol, Decimal(bid), Decimal(ask)))

@@ -143,6 +143,23 @@ class Recorder:
             )
 
 
+async def sessions(db: AsyncEngine, before: int | None, limit: int) -> list[asyncpg.Record]:
+    """Sessions newest first, those with an id below `before` (a page's cursor)."""
+    async with driver(db) as conn:
+        return list(
+            await conn.fetch(
+                "SELECT * FROM recorded_sessions WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                before,
+                limit,
+            )
+        )
+
+
+async def session_exists(db: AsyncEngine, session_id: int) -> bool:
+    async with driver(db) as conn:
+        return await conn.fetchval("SELECT 1 FROM recorded_sessions WHERE id = $1", session_id) is not None
+
+
 async def ticks_csv(
     db: AsyncEngine, instruments: dict[str, Instrument], session_id: int, symbols: list[str], chunk: int = 65536
 ) -> AsyncIterator[str]:

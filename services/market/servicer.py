@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination
-from services.common.db import driver
 from services.common.errors import invalid_argument, not_found, permission_denied
 from services.market import recording, store
 from services.market.domain.calendars import Status
@@ -165,12 +164,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         page = pagination.parse(request.page_size, request.page_token, default=50)
         raw = page.text("before")  # sessions are listed newest first, by id
         before = int(raw) if raw and raw.isdigit() else None
-        async with driver(self.engine) as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM recorded_sessions WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-                before,
-                page.size + 1,
-            )
+        rows = await recording.sessions(self.engine, before, page.size + 1)
         more = len(rows) > page.size
         rows = rows[: page.size]
         return market_pb2.ListSessionsResponse(
@@ -195,9 +189,8 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         symbols = split_symbols(list(request.symbols))
         for sym in symbols:
             self._known(sym, "symbols")
-        async with driver(self.engine) as conn:
-            if await conn.fetchval("SELECT 1 FROM recorded_sessions WHERE id = $1", request.session_id) is None:
-                raise not_found("session")
+        if not await recording.session_exists(self.engine, request.session_id):
+            raise not_found("session")
         async for chunk in recording.ticks_csv(self.engine, self.instruments, request.session_id, symbols):
             yield httpbody_pb2.HttpBody(content_type="text/csv", data=chunk.encode())
 

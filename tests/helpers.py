@@ -66,3 +66,12 @@ def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
     for line in response.iter_lines():
         if line.startswith("data:"):
             yield json.loads(line[len("data:") :].strip())
+
+
+def gauge(stack: Stack, process: str, name: str) -> float | None:
+    """An unlabelled metric of one process of the stack (None when it does not export it);
+    an unreachable process raises httpx.HTTPError."""
+    for line in httpx.get(stack.metrics_url(process), timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None

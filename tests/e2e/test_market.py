@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.helpers import admin_headers, bearer, eventually, register_and_login, sse_events
+from tests.helpers import admin_headers, bearer, eventually, gauge, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -182,10 +182,10 @@ def test_scripted_price_is_admin_only_and_reaches_streams(client: httpx.Client, 
 
 
 def _subscribers(stack: Stack) -> float:
-    for line in httpx.get(stack.metrics_url("market")).text.splitlines():
-        if line.startswith("market_stream_subscribers "):
-            return float(line.split()[1])
-    raise AssertionError("no market_stream_subscribers gauge")
+    value = gauge(stack, "market", "market_stream_subscribers")
+    if value is None:
+        raise AssertionError("no market_stream_subscribers gauge")
+    return value
 
 
 def test_a_stalled_reader_does_not_hold_back_others_and_disconnects_free_resources(stack: Stack) -> None:

@@ -17,7 +17,7 @@ from tradesense.market.v1 import market_pb2, market_pb2_grpc
 from devstack.stack import Stack, StackConfig, free_port
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge
-from tests.helpers import bearer, eventually, register_and_login
+from tests.helpers import bearer, eventually, gauge, register_and_login
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,9 @@ SYMBOL = "ETHUSD"  # simulated: the leader's own random walk, so independent fee
 
 def leading(stack: Stack, name: str) -> bool:
     try:
-        text = httpx.get(stack.metrics_url(name), timeout=2).text
+        return gauge(stack, name, "market_ingest_leader") == 1
     except httpx.HTTPError:
         return False
-    return any(line.startswith("market_ingest_leader 1") for line in text.splitlines())
 
 
 class Recorder:

@@ -15,16 +15,13 @@ from devstack.stack import Stack, StackConfig
 from services.challenges.partitions import PARTITIONS, partition_of
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, eventually, register_and_login
+from tests.helpers import admin_headers, bearer, eventually, gauge, register_and_login
 
 pytestmark = pytest.mark.integration
 
 
 def owned(stack: Stack, name: str) -> int:
-    for line in httpx.get(stack.metrics_url(name), timeout=5).text.splitlines():
-        if line.startswith("challenges_partitions_owned "):
-            return int(float(line.split()[1]))
-    return 0
+    return int(gauge(stack, name, "challenges_partitions_owned") or 0)
 
 
 def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) -> None:

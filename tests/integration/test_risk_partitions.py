@@ -19,20 +19,16 @@ import pytest
 from devstack.stack import Stack, StackConfig, free_port
 from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, eventually, register_and_login
+from tests.helpers import admin_headers, bearer, eventually, gauge, register_and_login
 
 pytestmark = pytest.mark.integration
 
 
 def owned(stack: Stack, name: str) -> int:
     try:
-        text = httpx.get(stack.metrics_url(name), timeout=2).text
+        return int(gauge(stack, name, "risk_partitions_owned") or 0)
     except httpx.HTTPError:
         return -1
-    for line in text.splitlines():
-        if line.startswith("risk_partitions_owned "):
-            return int(float(line.split()[1]))
-    return 0
 
 
 async def _compare(url: str, ids: list[uuid.UUID]) -> tuple[dict, dict]:

@@ -71,8 +71,7 @@ class Ingestion:
         if self.replay is not None and self._replay_seen:
             self.replay.restore(self._replay_seen)  # exactly where the last leader's replay stopped
         self.router.continue_from_latest()
-        for c in self.router.candles.current.values():  # what it aggregated as a follower is written from now on
-            self.router.candles._dirty[(c.symbol, c.interval, c.open_time)] = c
+        self.router.candles.rewrite(self.router.candles.current.values())  # aggregated as a follower
         if self.recorder is not None:
             await self.recorder.begin(term)
         self.router.on_published = self._published

@@ -97,8 +97,7 @@ async def flush(runtime: Runtime, router: PriceRouter, replay: ReplayProvider | 
             if replay is not None:
                 await store.save_state(conn, "replay", replay.state(), datetime.now(UTC))
     except Exception:
-        for c in rows:  # put them back so nothing is lost
-            router.candles._dirty.setdefault((c.symbol, c.interval, c.open_time), c)
+        router.candles.rewrite(rows)  # put them back so nothing is lost
         raise
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,6 +63,12 @@ class CandleAggregator:
             else:
                 c.add(price, volume)
             self._dirty[(symbol, interval, c.open_time)] = c
+
+    def rewrite(self, candles: Iterable[Candle]) -> None:
+        """Write these at the next drain too (a failed write's, or the open candles a new leader
+        aggregated as a follower), unless a newer state of one is already due."""
+        for c in candles:
+            self._dirty.setdefault((c.symbol, c.interval, c.open_time), c)
 
     def drain(self) -> list[Candle]:
         out = list(self._dirty.values())

@@ -4,7 +4,13 @@ The driver sets a scripted price R times a second (the admin-only source; every 
 new upstream tick) and N subscribers follow the symbol, over gRPC straight to market and
 over SSE through Envoy. Latency is receive time minus the tick's own timestamp (same
 clock). Under overload prices are coalesced (keep-latest), so "delivered" can be below
-published × N while every subscriber still sees the newest price.
+published × N while every subscriber still sees the newest price (and above it by the
+scripted source's heartbeat, which re-publishes the pinned price every MARKET_TICK_INTERVAL).
+
+The delivery path is measured apart from the clients' CPU: the subscribers run in a process
+of their own pinned to one core, market, Envoy, PostgreSQL and the driver on the other
+(devstack.cpus); each process's CPU seconds over the run give its cost per delivered message
+and show whether either core was saturated.
 
     python -m bench.market_fanout [--subscribers 1000] [--rate 10] [--seconds 10] [--runs 3]
 """
@@ -14,16 +20,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import tempfile
 import time
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import grpc
 import httpx
+import psutil
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from bench.report import git_rev, median_of, percentile, save
+from devstack import cpus
 from devstack.stack import Stack, StackConfig
 
 SYMBOL = "XAUUSD"
@@ -102,36 +112,71 @@ async def _sse_subscriber(
         writer.close()
 
 
-async def one_run(stack: Stack, token: str, transport: str, n: int, rate: float, seconds: float) -> dict[str, float]:
+def _subscribers_main(transport: str, n: int, grpc_addr: str, port: int, conn: Connection) -> None:
+    """The load clients, in a process of their own (on a core of their own): they connect,
+    say "ready", count latencies until told "stop", and send them back."""
+    asyncio.run(_subscribers(transport, n, grpc_addr, port, conn))
+
+
+async def _subscribers(transport: str, n: int, grpc_addr: str, port: int, conn: Connection) -> None:
     latencies: list[float] = []
     ready = asyncio.Event()
     stop = asyncio.Event()
     counter = [0, n]
     channels: list[grpc.aio.Channel] = []
     if transport == "grpc":
-        channels = [grpc.aio.insecure_channel(stack.grpc_addr("market")) for _ in range(8)]
+        channels = [grpc.aio.insecure_channel(grpc_addr) for _ in range(8)]
         tasks = [
             asyncio.create_task(_grpc_subscriber(channels[i % 8], latencies, ready, counter, stop)) for i in range(n)
         ]
     else:
-        port = stack.cfg.gateway_port
         tasks = []
         for _ in range(n):
             tasks.append(asyncio.create_task(_sse_subscriber("127.0.0.1", port, latencies, ready, counter, stop)))
             await asyncio.sleep(0)  # pace the connects
     # Everyone subscribed (got the current price) before the clock starts.
     await asyncio.wait_for(ready.wait(), 120)
-    t0 = time.perf_counter()
-    published = await _driver(stack, token, rate, seconds)
-    await asyncio.sleep(1.0)  # let the last ticks land
+    loop = asyncio.get_running_loop()
+    conn.send("ready")
+    cpu0 = time.process_time()
+    await loop.run_in_executor(None, conn.recv)  # "stop"
     stop.set()
-    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for ch in channels:
         await ch.close()
+    conn.send((latencies, cpu))
+
+
+async def one_run(stack: Stack, token: str, transport: str, n: int, rate: float, seconds: float) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(
+        target=_subscribers_main, args=(transport, n, stack.grpc_addr("market"), stack.cfg.gateway_port, child)
+    )
+    proc.start()
+    try:
+        cpus.place(stack, also=[proc.pid])  # the clients' CPU apart from the delivery path's
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, parent.recv) != "ready":
+            raise RuntimeError("subscribers did not start")
+        cpu0 = _cpu(stack)
+        t0 = time.perf_counter()
+        published = await _driver(stack, token, rate, seconds)
+        await asyncio.sleep(1.0)  # let the last ticks land
+        elapsed = time.perf_counter() - t0
+        cpu1 = _cpu(stack)
+        parent.send("stop")
+        latencies, client_cpu = await loop.run_in_executor(None, parent.recv)
+    finally:
+        cpus.place(stack)
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
     ms = [x * 1000 for x in latencies]
+    delivered = max(1, len(ms))
     return {
         "published": published,
         "delivered": len(ms),
@@ -139,7 +184,20 @@ async def one_run(stack: Stack, token: str, transport: str, n: int, rate: float,
         "delivered_ratio": len(ms) / max(1, published * n),
         "p50_ms": percentile(ms, 50),
         "p99_ms": percentile(ms, 99),
+        "market_us_per_msg": (cpu1["market"] - cpu0["market"]) / delivered * 1e6,
+        "envoy_us_per_msg": (cpu1["envoy"] - cpu0["envoy"]) / delivered * 1e6,
+        "server_core_busy": sum(cpu1[k] - cpu0[k] for k in cpu1) / elapsed,
+        "client_core_busy": client_cpu / elapsed,
     }
+
+
+def _cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of the delivery path's processes."""
+    out = {}
+    for name in ("market", "gateway"):
+        t = psutil.Process(stack.procs[name].pid).cpu_times()
+        out["envoy" if name == "gateway" else name] = t.user + t.system
+    return out
 
 
 def main() -> None:
@@ -182,6 +240,10 @@ def main() -> None:
                         f"{m['delivered_ratio']:.1%}",
                         f"{m['p50_ms']:.1f}",
                         f"{m['p99_ms']:.1f}",
+                        f"{m['market_us_per_msg']:.1f}",
+                        f"{m['envoy_us_per_msg']:.1f}",
+                        f"{m['server_core_busy']:.0%}",
+                        f"{m['client_core_busy']:.0%}",
                     ]
                 )
                 print(transport, m, flush=True)
@@ -193,7 +255,9 @@ def main() -> None:
             "commit": git_rev(),
             "notes": "Upstream ticks/s = rate; delivered = messages received by all subscribers. Latency: tick "
             "timestamp (set by market when published) to receipt by the subscriber, same host clock. "
-            "Subscribers, driver, market, Envoy and PostgreSQL share the 2 cores.",
+            "The subscribers run in a process of their own on one core; market, Envoy, PostgreSQL and "
+            "the driver on the other (devstack.cpus), so the clients' CPU is apart from the delivery "
+            "path's. Delivered can exceed published×N by the scripted heartbeat's re-publishes.",
             "results": results,
             "tables": [
                 {
@@ -206,6 +270,10 @@ def main() -> None:
                         "delivered of published×N",
                         "p50 ms",
                         "p99 ms",
+                        "market µs CPU/msg",
+                        "Envoy µs CPU/msg",
+                        "delivery core busy (market+Envoy)",
+                        "client core busy",
                     ],
                     "rows": rows,
                 }

@@ -74,11 +74,11 @@ def place_pids(dedicated: Collection[int], others: Collection[int]) -> None:
     _pin_threads(os.getpid(), rest)
 
 
-def place(stack: Stack, dedicated: Collection[str] = ()) -> None:
-    """Services named in `dedicated` (every replica of each) on cores of their own, every other
-    process of the stack (PostgreSQL's too) and the caller on the rest; `dedicated=()` makes
-    every core shared again."""
-    mine = [proc.pid for name, proc in stack.procs.items() if name.split("-")[0] in dedicated]
+def place(stack: Stack, dedicated: Collection[str] = (), also: Collection[int] = ()) -> None:
+    """Services named in `dedicated` (every replica of each) and the processes `also` (a
+    benchmark's load clients) on cores of their own, every other process of the stack
+    (PostgreSQL's too) and the caller on the rest; nothing dedicated makes every core shared."""
+    mine = [*also, *(proc.pid for name, proc in stack.procs.items() if name.split("-")[0] in dedicated)]
     others = [proc.pid for name, proc in stack.procs.items() if name.split("-")[0] not in dedicated]
     if stack.pg is not None and stack.pg.proc is not None:
         others.append(stack.pg.proc.pid)

@@ -128,6 +128,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         self.router = router
         self.instruments = instruments
         self.scripted_enabled = scripted
+        self._stream_cache: dict[str, tuple[Tick, market_pb2.Price]] = {}
 
     def _known(self, symbol: str, field: str = "symbol") -> Instrument:
         sym = symbol.strip().upper()
@@ -141,6 +142,16 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     def _price(self, tick: Tick) -> market_pb2.Price:
         inst = self.instruments[tick.symbol]
         return price_pb(tick, self.router.calendars.status(inst.calendar, tick.time).is_open)
+
+    def _streamed(self, tick: Tick) -> market_pb2.Price:
+        """One message per tick for every stream that carries it: built (the calendar asked)
+        once, not once per subscriber — at 1,000 subscribers that was most of a tick's cost."""
+        cached = self._stream_cache.get(tick.symbol)
+        if cached is not None and cached[0] is tick:
+            return cached[1]
+        price = self._price(tick)
+        self._stream_cache[tick.symbol] = (tick, price)
+        return price
 
     def _status(self, inst: Instrument, now: datetime) -> Status:
         return self.router.calendars.status(inst.calendar, now)
@@ -295,7 +306,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         try:
             while (batch := await sub.next_batch()) is not None:
                 for tick in batch:
-                    yield self._price(tick)
+                    yield self._streamed(tick)
         finally:
             # Client gone (cancelled) or server stopping: free the subscription.
             self.hub.unsubscribe(sub)

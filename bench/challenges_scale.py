@@ -6,12 +6,15 @@ replicas' partitions.
 Seeds `challenges` ACTIVE FTMO accounts, each holding `positions` open positions, then measures
 what a replica of the challenges service does with its share (the partitions it leases):
 - cold start: index and judge its share exactly (`Ledger.load_live`, what start-up runs);
-- takeover: after another replica dies (kill -9), judge that replica's share too (what a lease
-  takeover runs, `Leases.on_change` → `load_live(gained)`);
+- takeover: after another replica dies (kill -9), the survivors each claim up to their fair
+  share of its partitions (ceil(16 / survivors), as the leases do); the one that gains the most
+  indexes them and judges exactly what needs it (what a lease takeover runs,
+  `Leases.on_change` → `Ledger.take_over`);
 - its memory: the process's RSS before and after, per 100,000 live challenges indexed.
 The replicas are `Ledger`s in this one process, each owning a third of the partitions, run one
 after another on the machine's two cores with PostgreSQL beside them; the lease mechanics
-themselves (5 s TTL) come on top of the takeover figure.
+themselves (5 s TTL) come on top of the takeover figure. One challenge in 100 holds a losing
+BTCUSD position past its daily loss, so both paths also judge and write breaches.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import tempfile
 import time
 import uuid
@@ -44,6 +48,7 @@ from services.challenges.domain.session import Spec
 from services.challenges.ledger import Ledger
 from services.challenges.partitions import PARTITIONS, partition_of
 from services.challenges.prices import CachedQuote, MarketView
+from services.challenges.server import settle_heap
 from services.common.config import ServiceSettings
 from services.common.db import create_engine
 from services.common.migrations import migrate
@@ -68,6 +73,15 @@ def market() -> MarketView:
     }
     view.quotes = {s: CachedQuote(Decimal(p), Decimal(p) + 1, now, True) for s, (_, p) in SYMBOLS.items()}
     return view
+
+
+def _position(i: int, k: int, symbol: str) -> tuple[Decimal, Decimal]:
+    """(quantity, average price): flat P&L at the seeded quote, but one challenge in 100 is long
+    a BTCUSD bought $6,000 above it (past FTMO's $5,000 daily loss)."""
+    price = Decimal(SYMBOLS[symbol][1])
+    if i % 100 == 0 and symbol == "BTCUSD":
+        return Decimal(1), price + 6000
+    return Decimal("0.01"), price
 
 
 async def seed(url: str, n: int, per: int) -> None:
@@ -95,9 +109,7 @@ async def seed(url: str, n: int, per: int) -> None:
         await conn.copy_records_to_table(
             "positions",
             columns=["challenge_id", "symbol", "quantity", "avg_price", "updated_at"],
-            records=[
-                (cid, names[k], Decimal("0.01"), Decimal(SYMBOLS[names[k]][1]), now) for cid in ids for k in range(per)
-            ],
+            records=[(cid, names[k], *_position(i, k, names[k]), now) for i, cid in enumerate(ids) for k in range(per)],
         )
         await conn.execute("ANALYZE challenges; ANALYZE positions")
     finally:
@@ -121,12 +133,17 @@ async def run(url: str, n: int, per: int, replicas: int) -> dict[str, float]:
     t0 = time.perf_counter()
     cold_n = await first.load_live(shares[0])
     cold = time.perf_counter() - t0
+    settle_heap()  # as the service does after loading
     rss1 = me.memory_info().rss
     indexed = len(first.clock_due)
-    # Replica 2 of 3 dies: the first takes its partitions over and judges its share.
-    owned |= shares[1]
+    # Replica 2 of 3 dies: each survivor claims free partitions up to its fair share; the first
+    # takes as many as the survivor that gains the most (they run in parallel, on their own cores).
+    fair = math.ceil(PARTITIONS / (replicas - 1))
+    most = max(fair - len(shares[k]) for k in range(replicas) if k != 1)
+    gained = set(sorted(shares[1])[:most])
+    owned |= gained
     t0 = time.perf_counter()
-    takeover_n = await first.load_live(shares[1])
+    takeover_n, takeover_judged = await first.take_over(gained)
     takeover = time.perf_counter() - t0
     rss2 = me.memory_info().rss
     await db.dispose()
@@ -136,6 +153,8 @@ async def run(url: str, n: int, per: int, replicas: int) -> dict[str, float]:
         "cold_start_s": cold,
         "indexed": float(indexed),
         "takeover_challenges": float(takeover_n),
+        "takeover_partitions": float(len(gained)),
+        "takeover_judged": float(takeover_judged),
         "takeover_s": takeover,
         "rss_mib_per_100k": (rss2 - rss0) / 2**20 / (len(first.clock_due) / 100_000),
         "rss_mib_after_cold_start": (rss1 - rss0) / 2**20,
@@ -165,11 +184,14 @@ def main() -> None:
             "yes" if m["cold_start_s"] < 30 else "no",
         ],
         [
-            "takeover after kill -9 of a replica: judge its share",
-            f"{m['takeover_challenges']:,.0f} challenges",
-            f"{m['takeover_s']:.1f} s (+ up to the 5 s lease TTL)",
+            "takeover after kill -9 of a replica: index the most a survivor gains, judge what needs it",
+            f"{m['takeover_partitions']:.0f} partitions: {m['takeover_challenges']:,.0f} challenges, "
+            f"{m['takeover_judged']:,.0f} judged exactly",
+            f"{m['takeover_s']:.1f} s; from the kill {m['takeover_s'] + 5:.1f} s typical, "
+            f"{m['takeover_s'] + 6:.1f} s at worst (the lease expires 4-5 s after the last renewal, "
+            "a survivor claims it at its next 1 s step)",
             "< 10 s",
-            "yes" if m["takeover_s"] + 5 < 10 else "no",
+            "yes" if m["takeover_s"] + 6 < 10 else "typical yes, worst case no" if m["takeover_s"] + 5 < 10 else "no",
         ],
         [
             "memory of the live index",
@@ -188,10 +210,17 @@ def main() -> None:
             "commit": git_rev(),
             "notes": f"{args.challenges:,} ACTIVE FTMO challenges with {args.positions} open positions each "
             f"(seeded by COPY in {m['seed_s']:.0f} s) in a durable embedded PostgreSQL; one replica's share is "
-            f"1/{args.replicas} of the 16 partitions. Each challenge is judged exactly (rules, account and "
-            "positions read under its row lock, the Decimal engine, the mark index refreshed), 100 per "
+            f"1/{args.replicas} of the 16 partitions. Cold start: each challenge is judged exactly (rules, account "
+            "and positions read under its row lock, the Decimal engine, the mark index refreshed), 100 per "
             "transaction, one transaction at a time: the process's one event loop and the database's round "
-            "trips bound it.",
+            "trips bound it. Takeover (Judging.take_over): the share is read without locks 2,000 challenges a "
+            "statement and indexed, the current prices applied as ticks, and judged exactly only where the "
+            "index puts it at a limit, a stop or a warning or a clock moment fell within the last minute; judged "
+            "exactly like a cold start instead, 62,367 challenges took 12.2 s (2026-12-01). One challenge in 100 "
+            "is seeded past its daily loss: both paths breach those. The takeover's bound: indexing runs on one core "
+            "at ≈115 µs per challenge (decoding the row and its positions, the account's Decimals, the index's "
+            "levels); the service freezes its loaded heap out of the collector's way (5.2 s before); the lease "
+            "TTL of 5 s, which lets a live replica survive a stall, comes on top.",
             "results": m,
             "tables": [
                 {

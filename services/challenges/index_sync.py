@@ -45,7 +45,12 @@ class IndexSync:
         self.owner: dict[uuid.UUID, uuid.UUID] = {}
         self.indexed_version: dict[uuid.UUID, int] = {}
 
-    def refresh(self, cid: uuid.UUID, uid: uuid.UUID, s: Session, version: int) -> None:
+    def refresh(
+        self, cid: uuid.UUID, uid: uuid.UUID, s: Session, version: int, clock_from: datetime | None = None
+    ) -> None:
+        """Index the challenge's committed state (`version`); its clock's next moment is the
+        first after `clock_from` (default now): a takeover resumes the clock from when the old
+        owner may have stopped judging, so a moment it missed is due at once."""
         # Orders commit without a lock held across the refresh: one that committed earlier
         # but resumes later must not overwrite a newer state.
         if version < self.indexed_version.get(cid, -1):
@@ -78,7 +83,7 @@ class IndexSync:
             )
         self.index.set_positions(cid, rows)
         if a.day is not None:
-            self.clock_due[cid] = engine.next_instant(a, r, datetime.now(UTC))
+            self.clock_due[cid] = engine.next_instant(a, r, clock_from or datetime.now(UTC))
         ACTIVE_CHALLENGES.set(len(self.clock_due))
 
     def _forget(self, cid: uuid.UUID) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,7 @@ from services.challenges.commits import Commits
 from services.challenges.domain.events import Event
 from services.challenges.domain.session import Session
 from services.challenges.index_sync import IndexSync
-from services.challenges.partitions import PARTITIONS
+from services.challenges.partitions import PARTITIONS, partition_of
 from services.challenges.states import States
 from services.common.db import driver
 
@@ -31,6 +31,13 @@ log = structlog.get_logger("judging")
 JUDGE_TRIES = 3
 # Challenges judged in one transaction at most (judge_many splits larger sets).
 JUDGE_BATCH = 100
+# Challenges fetched at a time from the cursor that reads a taken-over share.
+TAKEOVER_CHUNK = 1000
+# How far back a takeover looks for clock moments nobody judged (a reset, a flat time, a
+# deadline): the old owner judged its share until it stopped renewing its leases, which is at
+# most a lease TTL (5 s) plus a renewal before they came free; a minute covers that with room
+# for a clock period and a queue of judgements the dead process never ran.
+TAKEOVER_LOOKBACK = timedelta(seconds=60)
 
 
 def judgement(s: Session, symbol: str | None, now: datetime) -> list[Event]:
@@ -144,6 +151,74 @@ class Judging:
         except Exception as exc:  # the only one (several are judged one by one on failure)
             log.error("could not load challenge", challenge_id=str(ids[0]), error=str(exc)[:200])
         return len(ids)
+
+    async def take_over(self, partitions: set[int]) -> tuple[int, int]:
+        """Index a share another replica judged until moments ago (its leases expired), and
+        judge exactly what needs it now: what the index puts at a limit, a stop or a warning
+        at the current prices, as at every tick; each challenge's clock resumes from the
+        lookback, so a reset, flat time or deadline the old owner missed is due at once (the
+        marker's clock judges it within a second).
+
+        A cold start judges every challenge exactly (`load_live`: nobody may have judged them
+        for hours); a takeover need not, and judging 60,000 challenges under their locks one
+        batch after another took 12 s (bench.challenges_scale). Read without locks: a newer
+        version committed meanwhile (an order here) is already in the index, and the index
+        keeps the newer one (`IndexSync.refresh`). Returns (indexed, judged exactly).
+        """
+        since = datetime.now(UTC) - TAKEOVER_LOOKBACK
+        wanted = sorted(partitions)
+        due: dict[uuid.UUID, str | None] = {}
+        count = 0
+        # A reader task fills a short queue from one cursor while the rows are indexed here, so
+        # PostgreSQL's scan and our indexing overlap; indexing yields every few hundred rows.
+        chunks: asyncio.Queue[list[Any] | None] = asyncio.Queue(maxsize=2)
+        reader = asyncio.create_task(self._read_share(wanted, chunks))
+        try:
+            while (chunk := await chunks.get()) is not None:
+                for i, (row, held) in enumerate(chunk):
+                    if i % 250 == 0:
+                        await asyncio.sleep(0)  # orders, ticks and the reader go on meanwhile
+                    if not self._index_unlocked(row, held, since):
+                        due[row["id"]] = None
+                count += len(chunk)
+            await reader  # its failure, if any
+        finally:
+            reader.cancel()
+        # The current prices, applied as ticks: the new rows' floating P&L, and the candidates.
+        index = self.sync.index
+        for symbol, q in list(self.states.market.quotes.items()):
+            judge, warn, _ = index.on_price(symbol, float(q.bid), float(q.ask))
+            for slot in (*judge, *warn):
+                cid = index.ids[int(slot)]
+                if isinstance(cid, uuid.UUID) and cid not in due and partition_of(cid) in partitions:
+                    due[cid] = symbol
+        due = {cid: symbol for cid, symbol in due.items() if self.owns(cid)}  # not lost meanwhile
+        if due:
+            await self.judge_many(due)
+        log.info("partitions taken over", partitions=wanted, indexed=count, judged=len(due))
+        return count, len(due)
+
+    def _index_unlocked(self, row: dict[str, Any], held: list[Any], clock_from: datetime) -> bool:
+        """Index a challenge read without a lock; False if it could not be (judge it exactly)."""
+        try:
+            s = self.states.session(row, held)
+            self.sync.refresh(row["id"], row["user_id"], s, row["version"], clock_from)
+            return True
+        except Exception as exc:  # judged exactly then, where a failure is logged
+            log.warning("take over: could not index", challenge_id=str(row["id"]), error=str(exc)[:200])
+            return False
+
+    async def _read_share(self, wanted: list[int], out: asyncio.Queue[list[Any] | None]) -> None:
+        """Fill `out` with the share's rows, then None (also after a failure, which the
+        consumer's `await` of this task then raises)."""
+        try:
+            async with driver(self.db) as conn:
+                async for chunk in sql.live_share(conn, PARTITIONS, wanted, TAKEOVER_CHUNK):
+                    await out.put(chunk)
+        except Exception:
+            await out.put(None)
+            raise
+        await out.put(None)
 
     async def follow_outbox(self, poll: float = 0.3) -> None:
         """Keep the index of our challenges current when another replica changes them

@@ -113,6 +113,9 @@ class Ledger:
     async def load_live(self, partitions: set[int] | None = None) -> int:
         return await self.judging.load_live(partitions)
 
+    async def take_over(self, partitions: set[int]) -> tuple[int, int]:
+        return await self.judging.take_over(partitions)
+
     async def follow_outbox(self, poll: float = 0.3) -> None:
         await self.judging.follow_outbox(poll)
 

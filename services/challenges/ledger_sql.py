@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -112,6 +112,31 @@ async def challenge_states(
         assert row is not None
         found[row["id"]] = (row, list(row.pop("positions")), row.pop("seen"))
     return found
+
+
+async def live_share(
+    c: asyncpg.Connection, partitions: int, wanted: list[int], batch: int
+) -> AsyncIterator[list[tuple[dict[str, Any], list[asyncpg.Record]]]]:
+    """The live challenges of the partitions `wanted` (partition = the id's last byte mod
+    `partitions`, as partition_of), each with its positions, `batch` at a time, without a lock:
+    one statement through a cursor, so one scan of the table and each row's positions those of
+    its version."""
+    async with c.transaction(readonly=True):  # a cursor lives in a transaction
+        cur = await c.cursor(
+            f"SELECT {CHALLENGE_COLUMNS}, "
+            "ARRAY(SELECT p FROM positions p WHERE p.challenge_id = challenges.id ORDER BY p.symbol) AS positions "
+            "FROM challenges WHERE status IN ('ACTIVE', 'PAUSED') "
+            "AND get_byte(uuid_send(id), 15) % $1 = ANY($2::int[])",
+            partitions,
+            wanted,
+        )
+        while records := await cur.fetch(batch):
+            out = []
+            for r in records:
+                row = _challenge(r)
+                assert row is not None
+                out.append((row, list(row.pop("positions"))))
+            yield out
 
 
 # Every outbox writer takes this transaction-scoped lock before drawing sequence numbers, so

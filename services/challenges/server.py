@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import uuid
@@ -51,7 +52,7 @@ class ChallengesSettings(ServiceSettings):
     max_pending_challenges: int = 10
 
 
-async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases) -> None:
+async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases, started: asyncio.Event) -> None:
     """Instruments first (retrying while market starts), then every live challenge."""
     delay = 0.2
     while True:
@@ -67,8 +68,22 @@ async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases) -> None:
     except TimeoutError:
         pass
     await leases.step()  # our share first, then only its challenges
-    n = await ledger.load_live(set(leases.owned))
+    share = set(leases.owned)
+    started.set()  # partitions gained from now on are taken over from a live replica
+    n = await ledger.load_live(share)
     log.info("live challenges loaded", count=n, partitions=sorted(leases.owned))
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """The index just loaded lives as long as the process: out of the collector's way.
+
+    A full collection walks every tracked object, and an index of 100,000 challenges is
+    millions of them; frozen, later collections skip them (garbage among them is still freed
+    by reference counting). Measured: a takeover of 37,000 challenges beside a loaded index of
+    75,000 took 5.2 s, 4.3 s with the index frozen (bench.challenges_scale).
+    """
+    gc.freeze()
 
 
 async def setup(runtime: Runtime) -> Wiring:
@@ -94,16 +109,25 @@ async def setup(runtime: Runtime) -> Wiring:
         max_pending=s.max_pending_challenges,
     )
 
+    # Partitions held at start are loaded by bootstrap (judged exactly: nobody may have judged
+    # them for a while); one gained later comes from a replica that judged it until moments
+    # ago, and is taken over (Judging.take_over).
+    started = asyncio.Event()
+
     def partitions_changed(gained: set[int], lost: set[int]) -> None:
         ledger.drop_partitions(lost)
-        if gained:
-            runtime.spawn(ledger.load_live(gained), "load-gained")
+        if gained and started.is_set():
+            runtime.spawn(take_over(gained), "take-over")
+
+    async def take_over(gained: set[int]) -> None:
+        await ledger.take_over(gained)
+        settle_heap()
 
     leases.on_change = partitions_changed
     marker = Marker(ledger, workers=s.mark_workers)
     market.listeners.append(marker.on_tick)
     runtime.spawn(market.follow(), "prices")
-    runtime.spawn(bootstrap(market, ledger, leases), "bootstrap")
+    runtime.spawn(bootstrap(market, ledger, leases, started), "bootstrap")
     runtime.spawn(leases.run(), "leases")
     runtime.spawn(ledger.follow_outbox(), "outbox-follower")
     for i, task in enumerate(marker.tasks()):

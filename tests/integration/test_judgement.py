@@ -4,7 +4,7 @@ real PostgreSQL: each is judged exactly as it would be alone."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from services.challenges import ledger_sql as sql
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
 from services.challenges.ledger import Ledger
+from services.challenges.partitions import PARTITIONS, partition_of
 from services.challenges.prices import CachedQuote
 from services.common.db import driver
 from tests.integration.test_order_writes import _market, _stored
@@ -115,3 +116,50 @@ async def test_a_batch_the_database_refuses_is_judged_one_by_one(
     monkeypatch.setattr(sql, "write_changes", refuse_batches)
     await ledger.judge_many(dict.fromkeys(ids, "BTCUSD"))
     assert await _statuses(engine, ids) == ["FAILED"] * 3
+
+
+async def test_a_takeover_indexes_the_share_and_judges_exactly_only_what_needs_it(engine: AsyncEngine) -> None:
+    """A replica dies; another takes its partitions over (Judging.take_over): every live
+    challenge is indexed, the one the current price puts past its daily loss is failed at
+    once, the one a missed reset left behind is due on the clock, the rest are not touched."""
+    there = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)  # the replica that dies
+    owners: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+    for name, lots in (("broken", "0.1"), ("spared", "0.01"), ("stale", None)):
+        uid = uuid.uuid4()
+        cid = (await there.create(uid, PLANS[0].id, Decimal("10000.00"), None))["id"]
+        await there.start(cid, uid)
+        if lots is not None:
+            await there.place(cid, uid, "BTCUSD", "BUY", Decimal(lots), None, None, f"k-{name}", "", [])
+        owners[name] = (cid, uid)
+    ids = [cid for cid, _ in owners.values()]
+    stale = owners["stale"][0]
+    async with driver(engine) as c:  # its replica died before the last two resets
+        await c.execute(
+            "UPDATE challenges SET account = jsonb_set(account, '{day}', to_jsonb($2::text)) WHERE id = $1",
+            stale,
+            (datetime.now(UTC).date() - timedelta(days=2)).isoformat(),
+        )
+        versions = dict(await c.fetch("SELECT id, version FROM challenges WHERE id = ANY($1::uuid[])", ids))
+
+    owned: set[int] = set()
+    here = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600, owns=lambda cid: partition_of(cid) in owned)
+    # While nobody handled the share, BTCUSD fell 6,010 from the buys' ask: -601 breaks the
+    # $500 daily loss of the 0.1 lot; the 0.01 lot's -60.10 breaks nothing.
+    here.market.quotes["BTCUSD"] = CachedQuote(Decimal(44000), Decimal(44010), datetime.now(UTC), True)
+    owned.update(range(PARTITIONS))
+    indexed, judged = await here.take_over(set(owned))
+
+    assert (indexed, judged) == (3, 1)
+    assert await _statuses(engine, ids) == ["FAILED", "ACTIVE", "ACTIVE"]
+    async with driver(engine) as c:
+        after = dict(await c.fetch("SELECT id, version FROM challenges WHERE id = ANY($1::uuid[])", ids))
+    assert after[owners["spared"][0]] == versions[owners["spared"][0]]  # read, never locked or written
+    assert after[stale] == versions[stale]
+    assert ledger_index_has(here, owners["spared"][0]) and ledger_index_has(here, stale)
+    assert owners["broken"][0] not in here.clock_due  # failed: out of the index
+    assert here.clock_due[stale] <= datetime.now(UTC)  # the marker's clock rolls its days at once
+    assert here.clock_due[owners["spared"][0]] > datetime.now(UTC)
+
+
+def ledger_index_has(ledger: Ledger, cid: uuid.UUID) -> bool:
+    return cid in ledger.index.slot_of and cid in ledger.clock_due

@@ -124,7 +124,10 @@ class MarkIndex:
             self.books[sym].delete(s)
         self.unreal[s] = 0.0
         for sym, qty, avg, value, stop, take in positions:
-            self.books.setdefault(sym, _SymbolBook()).upsert(s, qty, avg, value, stop, take)
+            book = self.books.get(sym)
+            if book is None:  # not setdefault: that built a book (seven arrays) per position
+                book = self.books[sym] = _SymbolBook()
+            book.upsert(s, qty, avg, value, stop, take)
         if now_held:
             self.held[s] = now_held
         else:

@@ -26,7 +26,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -270,11 +272,27 @@ def _gauge(stack: Stack, service: str, name: str) -> float | None:
     return next((float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")), None)
 
 
+def risk_caught_up(stack: Stack, timeout: float = 180) -> None:
+    """Wait until risk has applied every event challenges wrote: each measured run starts from
+    a caught-up consumer, so a backlog of the run before is not charged to it (nor to pgbench)."""
+    if "risk" not in stack.procs:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        head = _gauge(stack, "challenges", "challenges_events_last_sequence")
+        applied = _gauge(stack, "risk", "risk_consumer_last_sequence")
+        if head is not None and applied is not None and applied >= head:
+            return
+        time.sleep(0.2)
+
+
 def cpu_split(
     stack: Stack, sessions: list[tuple[str, str]], concurrency: int, seconds: float
 ) -> tuple[dict[str, float], float | None]:
     """CPU milliseconds per order, by process, under load through Envoy: where the time goes;
-    and, with risk in the stack, the most outbox events its consumer was behind meanwhile."""
+    and, with risk in the stack, the most outbox events its consumer was behind meanwhile
+    (its CPU counted until it has caught up with the run's events)."""
+    risk_caught_up(stack)
     before = _cpu_by_process(stack)
     lags: list[float] = []
     stop = threading.Event()
@@ -291,6 +309,7 @@ def cpu_split(
         sampler.start()
     m = uvloop.run(load(stack, "envoy", sessions, concurrency, seconds))
     stop.set()
+    risk_caught_up(stack)
     after = _cpu_by_process(stack)
     orders = m["orders_per_s"] * seconds
     split = {
@@ -298,6 +317,11 @@ def cpu_split(
         for role, pids in after.items()
     }
     return split, (max(lags) if lags else None)
+
+
+def measured(stack: Stack, run: Coroutine[Any, Any, dict[str, float]]) -> dict[str, float]:
+    risk_caught_up(stack)
+    return uvloop.run(run)
 
 
 def _row(path: str, concurrency: int, m: dict[str, float]) -> list[object]:
@@ -338,6 +362,11 @@ def main() -> None:
         "pgbench always gets every core",
     )
     ap.add_argument("--without-risk", action="store_true", help="leave risk (the event consumer) out")
+    ap.add_argument(
+        "--background",
+        default="risk",
+        help="services at a lower CPU priority (nice 10), as background consumers ('' = none)",
+    )
     args = ap.parse_args()
     services = ("auth", "market", "challenges") if args.without_risk else ("auth", "market", "challenges", "risk")
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -360,16 +389,20 @@ def main() -> None:
             age_database(stack, sessions, 10)
             table, results = [], {}
             cpus.place(stack, own_core)
+            background = [s for s in args.background.split(",") if s and s in services]
+            cpus.lower_priority(stack, background)
             for transport in ("envoy", "grpc"):
                 for c in levels:
                     m = median_of(
-                        [uvloop.run(load(stack, transport, sessions, c, args.seconds)) for _ in range(args.runs)]
+                        [measured(stack, load(stack, transport, sessions, c, args.seconds)) for _ in range(args.runs)]
                     )
                     results[f"{transport}-{c}"] = m
                     print(transport, c, m, flush=True)
                     table.append(_row("REST via Envoy" if transport == "envoy" else "gRPC direct", c, m))
             peak = max(v["orders_per_s"] for k, v in results.items() if k.startswith("envoy"))
-            half = median_of([uvloop.run(paced(stack, sessions, peak / 2, args.seconds)) for _ in range(args.runs)])
+            half = median_of(
+                [measured(stack, paced(stack, sessions, peak / 2, args.seconds)) for _ in range(args.runs)]
+            )
             results["envoy-half-load"] = half
             print("half load", half, flush=True)
             table.append(_row(f"REST via Envoy, paced at half the peak ({peak / 2:.0f}/s)", len(sessions), half))
@@ -379,11 +412,14 @@ def main() -> None:
                 # The same measure with every process free to run on any core, beside it.
                 cpus.place(stack)
                 shared_peak = median_of(
-                    [uvloop.run(load(stack, "envoy", sessions, max(levels), args.seconds)) for _ in range(args.runs)]
+                    [
+                        measured(stack, load(stack, "envoy", sessions, max(levels), args.seconds))
+                        for _ in range(args.runs)
+                    ]
                 )
                 shared = median_of(
                     [
-                        uvloop.run(paced(stack, sessions, shared_peak["orders_per_s"] / 2, args.seconds))
+                        measured(stack, paced(stack, sessions, shared_peak["orders_per_s"] / 2, args.seconds))
                         for _ in range(args.runs)
                     ]
                 )
@@ -407,8 +443,9 @@ def main() -> None:
             pairs = []
             for _ in range(args.runs):
                 cpus.place(stack, own_core)
-                orders = uvloop.run(load(stack, "envoy", sessions, max(levels), args.seconds))["orders_per_s"]
+                orders = measured(stack, load(stack, "envoy", sessions, max(levels), args.seconds))["orders_per_s"]
                 cpus.place(stack)
+                risk_caught_up(stack)
                 pairs.append((orders, pgbench(stack.pg, int(args.seconds))))
             ratio = sorted(o / t for o, t in pairs)[args.runs // 2]
             tps = sorted(t for _, t in pairs)[args.runs // 2]
@@ -417,8 +454,8 @@ def main() -> None:
         + ("_without_risk" if args.without_risk else ""),
         {
             "command": f"python -m bench.orders --concurrency {args.concurrency} --seconds {args.seconds:g} "
-            f"--runs {args.runs} --replicas {args.replicas} --own-core '{args.own_core}'"
-            + (" --without-risk" if args.without_risk else ""),
+            f"--runs {args.runs} --replicas {args.replicas} --own-core '{args.own_core}' "
+            f"--background '{args.background}'" + (" --without-risk" if args.without_risk else ""),
             "commit": git_rev(),
             "notes": f"pgbench, same server (insert a fill + lock and update the account, 8 clients): "
             f"**{tps:,.0f} tx/s** (median). Orders through Envoy at {max(levels)} clients, each run paired "
@@ -437,7 +474,14 @@ def main() -> None:
             + (
                 f" Risk consumed every event throughout (in runs, services/risk/applying.py): at most "
                 f"**{lag:,.0f} events behind** challenges' outbox during the {max(levels)}-client run, "
-                f"**{split.get('risk', 0.0):.2f} ms of risk CPU per order**."
+                f"**{split.get('risk', 0.0):.2f} ms of risk CPU per order**"
+                + (
+                    f"; {', '.join(background)} at a lower CPU priority (nice 10, devstack.cpus.lower_priority: "
+                    "a consumer that catches up yields the shared core to the order path), each measured run "
+                    "started with the consumer caught up."
+                    if background
+                    else "."
+                )
                 if lag is not None
                 else " Without risk (`--without-risk`)."
             ),

@@ -83,3 +83,23 @@ def place(stack: Stack, dedicated: Collection[str] = (), also: Collection[int] =
     if stack.pg is not None and stack.pg.proc is not None:
         others.append(stack.pg.proc.pid)
     place_pids(mine, others)
+
+
+def lower_priority(stack: Stack, services: Collection[str], niceness: int = 10) -> None:
+    """Every thread of the named services (each replica) at a lower CPU priority: background
+    consumers (risk follows the outbox with a lag it catches up) yield the core to the request
+    path when both want it, as a lower CPU request does in Kubernetes. Threads started later
+    inherit it."""
+    for name, proc in stack.procs.items():
+        if name.split("-")[0] not in services:
+            continue
+        try:
+            tree = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
+        except psutil.NoSuchProcess:
+            continue
+        for pid in tree:
+            for tid in _threads(pid):
+                try:
+                    os.setpriority(os.PRIO_PROCESS, tid, niceness)
+                except (ProcessLookupError, PermissionError):
+                    pass

@@ -87,7 +87,9 @@ class IndexSync:
         ACTIVE_CHALLENGES.set(len(self.clock_due))
 
     def _forget(self, cid: uuid.UUID) -> None:
-        self.indexed_version.pop(cid, None)
+        # The version stays: an order that committed before the breach but refreshes after it
+        # must not bring the ended challenge back into the index.
+        self.owner.pop(cid, None)
         self.index.remove(cid)
         self.clock_due.pop(cid, None)
         ACTIVE_CHALLENGES.set(len(self.clock_due))

@@ -306,17 +306,29 @@ async def save_snapshots(c: asyncpg.Connection, rows: list[tuple[uuid.UUID, date
         )
 
 
-async def append_events(c: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, uuid.UUID, Event]]) -> int | None:
+async def append_events(
+    c: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, uuid.UUID, Event]], live_only: bool = False
+) -> int | None:
     """Outbox rows (challenge, owner, event) in the caller's transaction; the advisory lock
     makes commit order equal sequence order, so a reader following `sequence > cursor` never
-    skips a late commit."""
+    skips a late commit.
+
+    `live_only` writes only the events of challenges still ACTIVE or PAUSED as committed once
+    the lock is held: an informational event computed before a breach (the throttled
+    `equity_updated`) then either precedes the breach's events or is not written at all.
+    """
     if not rows:
         return None
     await c.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK)
+    live = (
+        " WHERE EXISTS (SELECT 1 FROM challenges ch WHERE ch.id = u.cid AND ch.status IN ('ACTIVE', 'PAUSED'))"
+        if live_only
+        else ""
+    )
     return await c.fetchval(
         "WITH ins AS (INSERT INTO events (challenge_id, user_id, type, payload, occurred_at) "
         "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]::jsonb[], $5::timestamptz[]) "
-        "RETURNING sequence) SELECT max(sequence) FROM ins",
+        f"AS u(cid, uid, type, payload, at){live} RETURNING sequence) SELECT max(sequence) FROM ins",
         [cid for cid, _, _ in rows],
         [uid for _, uid, _ in rows],
         [e.type for _, _, e in rows],

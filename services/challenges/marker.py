@@ -109,7 +109,8 @@ class Marker:
                 slot = index.slot_of.get(cid)
                 uid = self.ledger.owner.get(cid)
                 last = self.last_equity.get(cid)
-                if slot is None or uid is None or not self.ledger.owns(cid):
+                # Live ones only: an ended challenge's slot keeps its last balance.
+                if slot is None or uid is None or cid not in self.ledger.clock_due or not self.ledger.owns(cid):
                     self.touched.discard(cid)
                     continue
                 if last is not None and mono - last[0] < self.equity_every:
@@ -125,7 +126,7 @@ class Marker:
             try:
                 async with driver(self.ledger.db) as conn:
                     async with conn.transaction():
-                        await sql.append_events(conn, rows)
+                        await sql.append_events(conn, rows, live_only=True)
                 self.ledger.events_committed()
             except Exception as exc:
                 log.warning("equity events failed", error=str(exc)[:200])

@@ -57,7 +57,15 @@ REFUSED_WRITE = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 # What an optimistic attempt answers when the order must run under the row lock.
 NEEDS_LOCK = object()
 
-INVALID_ORDER = {"UNKNOWN_SYMBOL", "QUANTITY_OUT_OF_RANGE", "QUANTITY_STEP", "NO_POSITION"}
+INVALID_ORDER = {
+    "UNKNOWN_SYMBOL",
+    "QUANTITY_OUT_OF_RANGE",
+    "QUANTITY_STEP",
+    "NO_POSITION",
+    "STOP_LOSS_WRONG_SIDE",
+    "TAKE_PROFIT_WRONG_SIDE",
+    "STOPS_ON_FLAT",
+}
 
 
 def order_error(exc: OrderRejected) -> ServiceError:

@@ -401,10 +401,17 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             raise invalid_argument({"note": f"at most {MAX_NOTE} characters"})
         if len(request.tags) > MAX_TAGS or any(len(t) > MAX_TAG for t in request.tags):
             raise invalid_argument({"tags": f"at most {MAX_TAGS} tags of {MAX_TAG} characters"})
+        paths = set(request.update_mask.paths)
+        if paths - {"note", "tags"}:
+            raise invalid_argument({"update_mask": "may name note and tags only"})
+        note = request.note if ("note" in paths if paths else request.HasField("note")) else None
+        tags = list(request.tags) if ("tags" in paths if paths else len(request.tags) > 0) else None
         async with self.db.begin() as conn:
-            if await store.get_trade(conn, tid, self._scope()) is None:
+            row = await store.get_trade(conn, tid, self._scope())
+            if row is None:
                 raise not_found("trade")
-            row = await store.update_journal(conn, tid, request.note, list(request.tags))
+            if note is not None or tags is not None:
+                row = await store.update_journal(conn, tid, note, tags)
         return trade_pb(row)
 
     async def ListTrades(self, request: pb.ListTradesRequest, context: Any) -> pb.ListTradesResponse:

@@ -298,8 +298,16 @@ async def get_trade(conn: AsyncConnection, trade_id: uuid.UUID, user_id: uuid.UU
     return (await conn.execute(stmt)).mappings().first()
 
 
-async def update_journal(conn: AsyncConnection, trade_id: uuid.UUID, note: str, tags: list[str]) -> RowMapping:
-    stmt = update(trades).where(trades.c.id == trade_id).values(note=note, tags=tags).returning(*trades.c)
+async def update_journal(
+    conn: AsyncConnection, trade_id: uuid.UUID, note: str | None, tags: list[str] | None
+) -> RowMapping:
+    """Set the note and/or the tags (None keeps what is stored)."""
+    values: dict[str, object] = {}
+    if note is not None:
+        values["note"] = note
+    if tags is not None:
+        values["tags"] = tags
+    stmt = update(trades).where(trades.c.id == trade_id).values(**values).returning(*trades.c)
     return (await conn.execute(stmt)).mappings().one()
 
 

@@ -306,6 +306,16 @@ def test_idempotent_orders_and_trade_listing(client: httpx.Client, admin: dict[s
         f"/api/trades/{trades[0]['id']}/journal", json={"note": "held too long", "tags": ["lesson"]}, headers=h
     )
     assert r.status_code == 200 and r.json()["note"] == "held too long"
+    journal = f"/api/trades/{trades[0]['id']}/journal"
+    r = client.post(journal, json={"tags": ["lesson", "fomo"]}, headers=h)  # tags only: the note stays
+    assert (r.json()["note"], r.json()["tags"]) == ("held too long", ["lesson", "fomo"])
+    r = client.post(journal, json={"note": "sized right"}, headers=h)  # note only: the tags stay
+    assert (r.json()["note"], r.json()["tags"]) == ("sized right", ["lesson", "fomo"])
+    r = client.post(journal, json={"tags": [], "update_mask": "tags"}, headers=h)  # named: cleared
+    assert (r.json()["note"], r.json()["tags"]) == ("sized right", [])
+    wrong_side = {**order, "idempotency_key": "k3", "stop_loss": "50100.00"}  # above the bid of a long
+    r = client.post("/api/trades", json=wrong_side, headers=h)
+    assert (r.status_code, reason(r)) == (400, "STOP_LOSS_WRONG_SIDE"), r.text
 
 
 async def test_concurrent_orders_never_corrupt_the_balance(

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.challenges import ledger_sql as sql
+from services.challenges.domain.events import EquityUpdated
 from services.challenges.domain.marking import MarkIndex
 from services.challenges.domain.plans import PLANS
 from services.challenges.ledger import Ledger
@@ -163,3 +164,23 @@ async def test_a_takeover_indexes_the_share_and_judges_exactly_only_what_needs_i
 
 def ledger_index_has(ledger: Ledger, cid: uuid.UUID) -> bool:
     return cid in ledger.index.slot_of and cid in ledger.clock_due
+
+
+async def test_an_equity_update_computed_before_a_breach_is_not_written_after_it(engine: AsyncEngine) -> None:
+    ledger = Ledger(engine, _market(), MarkIndex(), max_quote_age=3600)
+    broken = await _three_at_the_limit(engine, ledger)
+    spared = broken.pop()
+    await ledger.judge_many(dict.fromkeys(broken, "BTCUSD"))  # these two fail; the third is not judged
+    async with driver(engine) as c:
+        owner = dict(await c.fetch("SELECT id, user_id FROM challenges WHERE id = ANY($1::uuid[])", [*broken, spared]))
+        async with c.transaction():
+            last = await sql.append_events(
+                c,
+                [(cid, owner[cid], EquityUpdated(datetime.now(UTC), "9999.00")) for cid in (*broken, spared)],
+                live_only=True,
+            )
+        written = await c.fetch("SELECT challenge_id, sequence FROM events WHERE type = 'equity_updated'")
+        ended = await c.fetchval("SELECT max(sequence) FROM events WHERE challenge_id = ANY($1::uuid[])", broken)
+    assert [r["challenge_id"] for r in written] == [spared]  # the failed ones got none
+    assert last == written[0]["sequence"] and last > ended
+    assert ledger.owner.keys().isdisjoint(broken)  # nor will the marker compute one for them

@@ -45,7 +45,11 @@ def test_score_rises_with_loss_and_leverage_and_stays_bounded() -> None:
 def test_alerts_have_stable_dedup_keys_per_window() -> None:
     a = alerts.evaluate("c1", view(equity=D(95400)), "2026-11-23")
     keys = {x.dedup_key for x in a}
-    assert keys == {"c1:limit:daily_loss:0.8:2026-11-23", "c1:limit:daily_loss:0.9:2026-11-23"}
+    # 92% of the daily loss reached at once: one alert, at the highest threshold it crossed.
+    assert keys == {"c1:limit:daily_loss:0.9:2026-11-23"}
+    assert [(x.severity, x.details["threshold"]) for x in a] == [("CRITICAL", 0.9)]
+    on_the_way = alerts.evaluate("c1", view(equity=D(95900)), "2026-11-23")  # 82%
+    assert [(x.severity, x.dedup_key) for x in on_the_way] == [("WARNING", "c1:limit:daily_loss:0.8:2026-11-23")]
     again = alerts.evaluate("c1", view(equity=D(95300)), "2026-11-23")
     assert {x.dedup_key for x in again} == keys  # same window: the store's unique key drops them
     next_day = alerts.evaluate("c1", view(equity=D(95300)), "2026-11-24")

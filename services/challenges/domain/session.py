@@ -157,6 +157,33 @@ class Session:
             events += self._judge(now)
         return events
 
+    def _check_stops(
+        self, symbol: str, resulting: Decimal, stop_loss: Decimal | None, take_profit: Decimal | None
+    ) -> None:
+        """A stop loss or take profit on the wrong side of the price would fire at the next tick
+        (or never mean what the trader meant): refused, as every platform does. Levels compare
+        with the price that closes the resulting position — the bid for a long, the ask for a
+        short — as `_stops` does."""
+        if stop_loss is None and take_profit is None:
+            return
+        if resulting == 0:
+            field = "stop_loss" if stop_loss is not None else "take_profit"
+            raise OrderRejected("STOPS_ON_FLAT", "the order leaves no position for a stop loss or take profit", field)
+        long = resulting > 0
+        q = self.quotes[symbol]
+        mark, name = (q.bid, "bid") if long else (q.ask, "ask")
+        side = "long" if long else "short"
+        if stop_loss is not None and (stop_loss >= mark if long else stop_loss <= mark):
+            where = "below" if long else "above"
+            raise OrderRejected(
+                "STOP_LOSS_WRONG_SIDE", f"a {side}'s stop loss must be {where} the {name} ({mark})", "stop_loss"
+            )
+        if take_profit is not None and (take_profit <= mark if long else take_profit >= mark):
+            where = "above" if long else "below"
+            raise OrderRejected(
+                "TAKE_PROFIT_WRONG_SIDE", f"a {side}'s take profit must be {where} the {name} ({mark})", "take_profit"
+            )
+
     def _stops(self, symbol: str, now: datetime) -> list[Event]:
         pos, st, q = self.positions[symbol], self.stops.get(symbol), self.quotes[symbol]
         if st is None:
@@ -211,6 +238,7 @@ class Session:
             why = rule.pre_trade(held, symbol, signed)
             if why is not None:
                 raise OrderRejected("POSITION_LIMIT", why)
+        self._check_stops(symbol, held.get(symbol, ZERO) + signed, stop_loss, take_profit)
         events += self._fill(symbol, signed, now, reason="order")
         if stop_loss is not None or take_profit is not None:
             self.stops[symbol] = Stops(stop_loss, take_profit)

@@ -28,17 +28,20 @@ def evaluate(
 ) -> list[Alert]:
     out = []
     for rule, used, window in (("daily_loss", a.daily_used(), trading_day), ("max_loss", a.max_used(), "all")):
-        for t in sorted(thresholds):
-            if used >= t:
-                out.append(
-                    Alert(
-                        "limit_approaching",
-                        "CRITICAL" if t >= 0.9 else "WARNING",
-                        f"{used:.0%} of the {rule.replace('_', ' ')} limit used",
-                        {"rule": rule, "threshold": t, "used": round(used, 4)},
-                        f"{cid}:limit:{rule}:{t}:{window}",
-                    )
+        # Only the highest threshold reached: a jump from 50% to 95% is one CRITICAL alert, not a
+        # WARNING and a CRITICAL at once; each threshold still fires once per window as it is crossed.
+        reached = [t for t in sorted(thresholds) if used >= t]
+        if reached:
+            t = reached[-1]
+            out.append(
+                Alert(
+                    "limit_approaching",
+                    "CRITICAL" if t >= 0.9 else "WARNING",
+                    f"{used:.0%} of the {rule.replace('_', ' ')} limit used",
+                    {"rule": rule, "threshold": t, "used_ratio": round(used, 4)},
+                    f"{cid}:limit:{rule}:{t}:{window}",
                 )
+            )
     if a.losing_streak >= streak_alert:
         out.append(
             Alert(

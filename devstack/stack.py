@@ -62,6 +62,19 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {_LISTEN_RANGE}")
 
 
+# Front-end dev servers' usual origins (Vite, Create React App / Next.js, Angular).
+DEV_ORIGINS = tuple(
+    f"http://{host}:{port}" for port in (5173, 3000, 4200) for host in ("localhost", "127.0.0.1")
+)
+
+
+def cors_origins_from_env() -> tuple[str, ...]:
+    raw = os.environ.get("CORS_ORIGINS")
+    if raw is None:
+        return DEV_ORIGINS
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
 @dataclass
 class StackConfig:
     base_dir: Path
@@ -85,6 +98,10 @@ class StackConfig:
     replicas: dict[str, int] = field(default_factory=dict)
     # Settings of one process only, e.g. {"challenges-2": {"MARKET_ADDR": ...}}.
     replica_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Other origins whose browsers may call the API (CORS): `CORS_ORIGINS` (comma-separated,
+    # empty for none), else the usual front-end dev servers'. The console needs none: the
+    # gateway serves it on its own origin.
+    cors_origins: tuple[str, ...] = field(default_factory=lambda: cors_origins_from_env())
 
     @classmethod
     def ephemeral(cls, base_dir: Path, **kw: object) -> StackConfig:
@@ -254,6 +271,7 @@ class Stack:
             jwks_cache_seconds=self.cfg.jwks_cache_seconds,
             upstream_source=GATEWAY_SOURCE,
             otlp_collector=self._collector(),
+            cors_origins=self.cfg.cors_origins,
         )
         if self.cfg.auth_rate_limit_per_client:
             s.auth_rate_limit_per_client_tokens, s.auth_rate_limit_per_client_per_second = (

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from services.common import catalog
@@ -117,6 +118,15 @@ def _query_params(s: _Schemas, m: Descriptor, exclude: set[str]) -> list[dict[st
     return out
 
 
+def _event_types(event: Descriptor) -> dict[str, str]:
+    """The `event:` types a stream sends and what each carries: a message with a `payload`
+    oneof (challenges' Event) names one type per member; others are one type."""
+    oneof = event.oneofs_by_name.get("payload")
+    if oneof is None:
+        return {event.name.lower(): f"#/components/schemas/{event.full_name}"}
+    return {f.name: f"#/components/schemas/{f.message_type.full_name}" for f in oneof.fields}
+
+
 def _operation(s: _Schemas, m: catalog.Method) -> tuple[str, dict[str, Any]]:
     assert m.http_path is not None
     d = m.descriptor
@@ -149,9 +159,27 @@ def _operation(s: _Schemas, m: catalog.Method) -> tuple[str, dict[str, Any]]:
     params += _query_params(s, d.input_type, bound)
     if params:
         op["parameters"] = params
-    if m.server_streaming:
-        # Server-Sent Events: one JSON message per `data:` line, for as long as the client listens.
-        ok = {"text/event-stream": {"schema": {"type": "string"}, "x-event-schema": s.message(d.output_type)}}
+    if m.sse_event:
+        # Server-Sent Events (services/common/sse.py): `id:`, `event:` and one JSON message per
+        # `data:` line; a heartbeat comment every 15 s; `event: end` when the stream is over.
+        event = descriptor_pool.Default().FindMessageTypeByName(m.sse_event)
+        ok = {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "x-event-schema": s.message(event),
+                "x-events": _event_types(event),
+            }
+        }
+        op["description"] = (
+            "A Server-Sent Events stream: each event has `id:` (send it back as `Last-Event-ID` to "
+            "resume after it), `event:` (its type) and `data:` (the JSON of "
+            f"`{m.sse_event}`); `retry:` first, a heartbeat comment every 15 s, and `event: end` once "
+            "the stream is over for good."
+        )
+    elif m.server_streaming and d.output_type.full_name == "google.api.HttpBody":
+        ok = {"text/csv": {"schema": {"type": "string"}}}
+    elif m.server_streaming:
+        ok = {"application/json": {"schema": s.message(d.output_type)}}
     else:
         ok = {"application/json": {"schema": s.message(d.output_type)}}
     op["responses"] = {

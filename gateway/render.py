@@ -32,7 +32,10 @@ class GatewaySettings:
     # service -> (host, port) or a list of them; hosts may be DNS names (headless Services)
     upstreams: dict[str, Any] = field(default_factory=lambda: {k: ("127.0.0.1", v) for k, v in DEFAULT_PORTS.items()})
     descriptor_path: str = str(GENERATED / "tradesense.pb")
-    cors_origins: tuple[str, ...] = ("*",)
+    # Origins whose browsers may read responses (CORS), exactly as the browser sends them
+    # ("https://app.example.com"); none by default: the console is served on the API's own
+    # origin. Credentials (the SSE cookie) are granted to these origins only.
+    cors_origins: tuple[str, ...] = ()
     max_request_bytes: int = 1 << 20
     health_check_interval_s: float = 2.0
     jwt_issuer: str = "tradesense-auth"
@@ -194,26 +197,29 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
             )
     # Browser streams (SSE): EventSource cannot set Authorization, so the token may come
     # from the access_token query parameter or cookie; sse_token.lua moves it into the
-    # header before jwt_authn. Only these routes run that script.
+    # header before jwt_authn. Only these routes run that script. Event streams are never
+    # cached nor buffered by a proxy on the way.
     for m in methods:
-        if m.server_streaming and m.http_path and m.service in s.upstreams and m.access != "PUBLIC":
-            routes.append(
-                {
-                    "match": {"path": m.grpc_path},
-                    "route": {"cluster": m.service, "timeout": "0s"},
-                    "typed_per_filter_config": {
-                        "envoy.filters.http.lua.sse_token": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
-                            "name": "sse_token",
-                        }
-                    },
+        if m.server_streaming and m.http_path and m.service in s.upstreams:
+            route: dict[str, Any] = {"match": {"path": m.grpc_path}, "route": {"cluster": m.service, "timeout": "0s"}}
+            if m.sse_event:
+                route["response_headers_to_add"] = [
+                    {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                    for k, v in (("cache-control", "no-cache"), ("x-accel-buffering", "no"))
+                ]
+            if m.access != "PUBLIC":
+                route["typed_per_filter_config"] = {
+                    "envoy.filters.http.lua.sse_token": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+                        "name": "sse_token",
+                    }
                 }
-            )
+            routes.append(route)
     for svc, full_names in catalog.services().items():
         if svc not in s.upstreams:
             continue
         for full in full_names:
-            route: dict[str, Any] = {
+            route = {
                 "match": {"prefix": f"/{full}/"},
                 # Streams (SSE) stay open; unary deadlines come from the client (grpc-timeout).
                 "route": {"cluster": svc, "timeout": "0s"},
@@ -304,9 +310,12 @@ def _transcoder(s: GatewaySettings) -> dict[str, Any]:
             "case_insensitive_enum_parsing": True,
             "query_param_unescape_plus": True,
             "ignored_query_parameters": ["access_token"],
+            # A query parameter no method has is ignored (a cache-buster, a tracking tag), as
+            # browsers and CDNs expect; unknown fields in a JSON body are still refused.
+            "ignore_unknown_query_parameters": True,
             "request_validation_options": {
                 "reject_unknown_method": False,
-                "reject_unknown_query_parameters": True,
+                "reject_unknown_query_parameters": False,
                 "reject_binding_body_field_collisions": True,
             },
             "max_request_body_size": s.max_request_bytes,
@@ -466,10 +475,42 @@ def _stats_listener(s: GatewaySettings) -> tuple[dict[str, Any], dict[str, Any]]
     return listener, cluster
 
 
+def _responses_lua(s: GatewaySettings) -> str:
+    allowed = ", ".join(f"[{json.dumps(o)}] = true" for o in s.cors_origins)
+    return (HERE / "responses.lua").read_text().replace("__ALLOWED_ORIGINS__", allowed)
+
+
+def _cors(s: GatewaySettings) -> dict[str, Any]:
+    """The allow-list, exact origins only (no wildcard: with credentials allowed, a wildcard
+    would hand the SSE cookie to any site). No origins: no policy, so no grant at all."""
+    if not s.cors_origins:
+        return {}
+    return {
+        "envoy.filters.http.cors": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+            "allow_origin_string_match": [{"exact": o} for o in s.cors_origins],
+            "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+            "allow_headers": "authorization, content-type, idempotency-key, last-event-id, x-request-id, traceparent",
+            "expose_headers": "x-request-id, retry-after",
+            "max_age": "600",
+            "allow_credentials": True,
+        }
+    }
+
+
 def render(s: GatewaySettings) -> dict[str, Any]:
     health_targets = sorted(s.upstreams)
     lua = _HEALTH_LUA.replace("__SERVICES__", ", ".join(f'"{n}"' for n in health_targets))
     http_filters: list[dict[str, Any]] = [
+        {
+            # First, so last on the way out (gateway/responses.lua): Envoy's own refusals get a
+            # stable reason, every response the allow-list's grant, REST no gRPC headers.
+            "name": "envoy.filters.http.lua.responses",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                "default_source_code": {"inline_string": _responses_lua(s)},
+            },
+        },
         {
             # Bodies above the limit are refused here with 413, before any service sees them
             # (the CSV upload route streams and opts out below).
@@ -545,19 +586,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                 {
                     "name": "api",
                     "domains": ["*"],
-                    "typed_per_filter_config": {
-                        "envoy.filters.http.cors": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
-                            "allow_origin_string_match": [
-                                {"safe_regex": {"regex": ".*"}} if o == "*" else {"exact": o} for o in s.cors_origins
-                            ],
-                            "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-                            "allow_headers": "authorization, content-type, idempotency-key, x-request-id, traceparent",
-                            "expose_headers": "grpc-status, grpc-message, x-request-id",
-                            "max_age": "600",
-                            "allow_credentials": True,
-                        }
-                    },
+                    "typed_per_filter_config": _cors(s),
                     "request_headers_to_remove": IDENTITY_HEADERS,
                     "routes": _routes(s),
                 }

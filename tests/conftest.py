@@ -80,6 +80,7 @@ def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
         # Every test client is 127.0.0.1 here: the per-client auth bucket is tested on a stack
         # of its own (tests/e2e/test_abuse.py).
         auth_rate_limit_per_client=(100_000, 100_000),
+        cors_origins=("https://app.example.com",),  # tests/e2e/test_browser_contract.py
         env={
             # Short lock-outs so a test can see one expire; every test shares 127.0.0.1,
             # so the per-address limit is raised here and tested on its own.
@@ -88,6 +89,8 @@ def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
             "LOGIN_ADDRESS_FREE_FAILURES": "10000",
             # Futures trade on Globex hours; the tests of futures accounts run at any hour.
             "MARKET_ALWAYS_OPEN": "GLOBEX",
+            # Quiet browser streams beat every second, so a test sees one (15 s in production).
+            "SSE_HEARTBEAT_SECONDS": "1",
         },
     )
     with Stack(cfg) as s:

@@ -61,11 +61,30 @@ def admin_headers(client: httpx.Client, stack: Stack) -> dict[str, str]:
     return bearer(r.json()["access_token"])
 
 
-def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """Parse `data: {...}` lines of a Server-Sent Events stream."""
+def sse_frames(response: httpx.Response) -> Iterator[tuple[str | None, str, dict[str, Any] | None]]:
+    """A Server-Sent Events stream as (id, event type, data), comments (heartbeats) as
+    (None, ":", None), as a browser's EventSource parses it."""
+    fields: dict[str, str] = {}
     for line in response.iter_lines():
-        if line.startswith("data:"):
-            yield json.loads(line[len("data:") :].strip())
+        if line.startswith(":"):
+            yield None, ":", None
+        elif line == "":
+            if "data" in fields or "event" in fields:
+                data = json.loads(fields["data"]) if "data" in fields else None
+                yield fields.get("id"), fields.get("event", "message"), data
+            fields = {}
+        else:
+            key, _, value = line.partition(":")
+            fields[key] = value[1:] if value.startswith(" ") else value
+
+
+def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The data of each event of a Server-Sent Events stream, until its `end`."""
+    for _, event, data in sse_frames(response):
+        if event == "end":
+            return
+        if data is not None:
+            yield data
 
 
 def gauge(stack: Stack, process: str, name: str) -> float | None:

@@ -139,7 +139,9 @@ async def setup(runtime: Runtime) -> Wiring:
             await ch.close()
 
     runtime.on_shutdown.append(close)
-    servicer = ChallengesServicer(runtime.engine, ledger, risk_pb2_grpc.RiskServiceStub(risk_ch))
+    servicer = ChallengesServicer(
+        runtime.engine, ledger, risk_pb2_grpc.RiskServiceStub(risk_ch), heartbeat=s.sse_heartbeat_seconds
+    )
 
     def register(server: grpc.aio.Server) -> list[str]:
         challenges_pb2_grpc.add_ChallengesServiceServicer_to_server(servicer, server)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
+from google.api import httpbody_pb2
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.challenges.v1 import challenges_pb2 as pb
@@ -21,83 +20,23 @@ from services.challenges import store
 from services.challenges.domain import days, engine
 from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.rules import RuleError
+from services.challenges.event_streams import EventStreams
 from services.challenges.ledger import Ledger
-from services.common import decimals, identity, pagination
-from services.common.db import driver
+from services.challenges.wire import (
+    breach_pb,
+    challenge_pb,
+    event_pb,
+    outbox_pb,
+    rule_pack_pb,
+    trade_pb,
+)
+from services.common import decimals, identity, pagination, sse, structs
 from services.common.errors import already_exists, invalid_argument, not_found
-from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
 from services.common.partition_leases import PARTITIONS, partition_of
 
-STATUS = {
-    name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"
-}
 OBJECTIVE = {"OK": pb.OK, "WARNING": pb.WARNING, "BREACHED": pb.BREACHED, "MET": pb.MET}
 MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
-
-
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    t = Timestamp()
-    t.FromDatetime(dt)
-    return t
-
-
-def challenge_pb(r: Mapping[Any, Any]) -> pb.Challenge:
-    acct = r["account"]
-    return pb.Challenge(
-        id=str(r["id"]),
-        user_id=str(r["user_id"]),
-        status=STATUS[r["status"]],
-        plan_id=r["plan_id"],
-        phase=r["phase"],
-        initial_balance=decimals.fmt(r["initial_balance"]),
-        balance=decimals.fmt(r["balance"]),
-        current_equity=decimals.fmt(r["equity"]),
-        daily_start_equity=str(acct.get("day_start_equity", "")),
-        max_equity_ever=str(acct.get("max_equity_ever", "")),
-        created_at=_ts(r["created_at"]),
-        started_at=_ts(r["started_at"]),
-        ended_at=_ts(r["ended_at"]),
-        last_trade_at=_ts(r["last_trade_at"]),
-        failure_reason=r["failure_reason"],
-        currency=r["currency"],
-    )
-
-
-def trade_pb(r: Mapping[Any, Any]) -> pb.Trade:
-    return pb.Trade(
-        id=str(r["id"]),
-        challenge_id=str(r["challenge_id"]),
-        symbol=r["symbol"],
-        side=pb.Side.Value(r["side"]),
-        quantity=decimals.fmt(r["quantity"]),
-        price=decimals.fmt(r["price"]),
-        commission=decimals.fmt(r["commission"]),
-        realized_pnl=decimals.fmt(r["realized_pnl"]),
-        executed_at=_ts(r["executed_at"]),
-        note=r["note"],
-        tags=list(r["tags"] or []),
-    )
-
-
-EVENTS_AFTER = (
-    "SELECT sequence, challenge_id, user_id, type, payload::text AS payload, occurred_at "
-    "FROM events WHERE sequence > $1 "
-)
-
-
-def event_pb(r: Any) -> pb.Event:
-    return pb.Event(
-        sequence=r["sequence"],
-        challenge_id=str(r["challenge_id"]),
-        user_id=str(r["user_id"]),
-        type=r["type"],
-        # The outbox's JSON as PostgreSQL renders it (payload::text): no decode and re-encode per event.
-        payload_json=r["payload"] if isinstance(r["payload"], str) else json.dumps(r["payload"], separators=(",", ":")),
-        occurred_at=_ts(r["occurred_at"]),
-    )
 
 
 def _key_reused() -> Exception:
@@ -107,18 +46,18 @@ def _key_reused() -> Exception:
 
 
 class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
-    def __init__(self, db: AsyncEngine, ledger: Ledger, risk: risk_pb2_grpc.RiskServiceStub | None) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        ledger: Ledger,
+        risk: risk_pb2_grpc.RiskServiceStub | None,
+        heartbeat: float = sse.HEARTBEAT,
+    ) -> None:
         self.db = db
         self.ledger = ledger
         self.risk = risk
-        # One outbox reader per process feeds every event stream (services/common/fanout.py).
-        self.events: Fanout[int] = Fanout(
-            self._events_after,
-            self._last_event,
-            lambda r: int(r["sequence"]),
-            lambda r: r["challenge_id"],
-            lambda: ledger.new_events,
-        )
+        self.heartbeat = heartbeat
+        self.streams = EventStreams(db, lambda: ledger.new_events)
 
     @staticmethod
     def _scope() -> uuid.UUID | None:
@@ -158,31 +97,24 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     async def ListRulePacks(self, request: pb.ListRulePacksRequest, context: Any) -> pb.ListRulePacksResponse:
         async with self.db.connect() as conn:
             rows = await store.list_packs(conn)
-        return pb.ListRulePacksResponse(
-            rule_packs=[
-                pb.RulePack(
-                    id=r["id"], version=r["version"], name=r["name"], definition_json=json.dumps(r["definition"])
-                )
-                for r in rows
-            ]
-        )
+        return pb.ListRulePacksResponse(rule_packs=[rule_pack_pb(r) for r in rows])
 
     async def CreateRulePack(self, request: pb.CreateRulePackRequest, context: Any) -> pb.RulePack:
         identity.require_admin()
         try:
-            pack = RulePack.from_dict(json.loads(request.definition_json))
+            pack = RulePack.from_dict(structs.plain(request.definition))
         except RuleError as exc:  # every problem, each at its field
-            violations = {f"definition_json.{k}".rstrip("."): v[:200] for k, v in list(exc.violations.items())[:20]}
+            violations = {f"definition.{k}".rstrip("."): v[:200] for k, v in list(exc.violations.items())[:20]}
             raise invalid_argument(violations, "not a valid rule pack") from None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise invalid_argument({"definition_json": f"not a valid rule pack: {str(exc)[:200]}"}) from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise invalid_argument({"definition": f"not a valid rule pack: {str(exc)[:200]}"}) from None
         async with self.db.begin() as conn:
             if not await store.insert_pack(conn, pack):
                 raise already_exists(
                     f"rule pack {pack.id} v{pack.version} exists; publish a new version",
                     reason="RULE_PACK_VERSION_EXISTS",
                 )
-        return pb.RulePack(id=pack.id, version=pack.version, name=pack.name, definition_json=request.definition_json)
+        return pb.RulePack(id=pack.id, version=pack.version, name=pack.name, definition=request.definition)
 
     async def CreatePlan(self, request: pb.CreatePlanRequest, context: Any) -> pb.Plan:
         identity.require_admin()
@@ -504,62 +436,51 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         more = len(rows) > page.size
         rows = rows[: page.size]
         return pb.ListBreachesResponse(
-            breaches=[
-                pb.Breach(
-                    id=str(r["id"]),
-                    challenge_id=str(cid),
-                    rule=r["rule"],
-                    hard=r["hard"],
-                    parameters_json=json.dumps(r["parameters"]),
-                    observed_json=json.dumps(r["observed"]),
-                    occurred_at=_ts(r["occurred_at"]),
-                )
-                for r in rows
-            ],
+            breaches=[breach_pb(r) for r in rows],
             next_page_token=pagination.token({"n": offset + page.size}) if more else "",
         )
 
     # --- events ------------------------------------------------------------------------------------------
 
-    async def _follow(self, after: int, challenge_id: uuid.UUID | None) -> AsyncIterator[pb.Event]:
-        """Replay from the cursor, then follow live, fed by the process's one outbox reader."""
-        async for r in self.events.follow(after, challenge_id):
-            yield event_pb(r)
-
-    async def _events_after(self, after: int, limit: int, challenge_id: uuid.UUID | None) -> list[Any]:
-        # Every event the service streams passes here (risk follows them all): the driver's own
-        # connection and the payload as text, the cheapest read of the outbox.
-        async with driver(self.db) as conn:
-            if challenge_id is None:
-                return list(await conn.fetch(EVENTS_AFTER + "ORDER BY sequence LIMIT $2", after, limit))
-            return list(
-                await conn.fetch(
-                    EVENTS_AFTER + "AND challenge_id = $3 ORDER BY sequence LIMIT $2", after, limit, challenge_id
-                )
-            )
-
-    async def _last_event(self) -> int:
-        async with self.db.connect() as conn:
-            return await store.last_sequence(conn)
-
-    async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
+    async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.OutboxEvent]:
         if request.after_sequence < 0:
             raise invalid_argument({"after_sequence": "must not be negative"})
         wanted = set(request.partitions)
         if any(not 0 <= p < PARTITIONS for p in wanted):
             raise invalid_argument({"partitions": f"partitions are 0 to {PARTITIONS - 1}"})
         await context.send_initial_metadata(())
-        async for r in self.events.follow(request.after_sequence, None):
+        async for r in self.streams.follow(request.after_sequence, None):
             if not wanted or partition_of(r["challenge_id"]) in wanted:
-                yield event_pb(r)
+                yield outbox_pb(r)
 
     async def StreamChallengeEvents(
         self, request: pb.StreamChallengeEventsRequest, context: Any
-    ) -> AsyncIterator[pb.Event]:
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         cid = parse_uuid(request.challenge_id, "challenge_id")
+        if request.after_sequence < 0:
+            raise invalid_argument({"after_sequence": "must not be negative"})
+        after = sse.resume_after(context, request.after_sequence)
+        async with self.db.connect() as conn:
+            row = await store.get_challenge(conn, cid, self._scope())
+        if row is None:
+            raise not_found("challenge")
+        await context.send_initial_metadata(())  # the stream is open even before its first event
+        async for body in self.streams.challenge_sse(cid, after, row["status"], self.heartbeat):
+            yield body
+
+    async def ListChallengeEvents(
+        self, request: pb.ListChallengeEventsRequest, context: Any
+    ) -> pb.ListChallengeEventsResponse:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        page = pagination.parse(request.page_size, request.page_token)
+        after = max(request.after_sequence, int(page.text("after") or 0))
         async with self.db.connect() as conn:
             if await store.get_challenge(conn, cid, self._scope()) is None:
                 raise not_found("challenge")
-        await context.send_initial_metadata(())  # the stream is open even before its first event
-        async for e in self._follow(max(request.after_sequence, 0), cid):
-            yield e
+        rows = await self.streams.events_after(after, page.size + 1, cid, list(request.types))
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        return pb.ListChallengeEventsResponse(
+            events=[event_pb(r) for r in rows],
+            next_page_token=pagination.token({"after": str(rows[-1]["sequence"])}) if more else "",
+        )

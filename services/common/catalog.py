@@ -32,6 +32,7 @@ class Method:
     server_streaming: bool
     client_streaming: bool
     descriptor: MethodDescriptor
+    sse_event: str | None = None  # a browser stream: the message each event carries
 
     @property
     def grpc_path(self) -> str:
@@ -81,6 +82,7 @@ def methods() -> tuple[Method, ...]:
                         server_streaming=m.server_streaming,
                         client_streaming=m.client_streaming,
                         descriptor=m,
+                        sse_event=m.GetOptions().Extensions[options_pb2.sse_event] or None,
                     )
                 )
     return tuple(sorted(out, key=lambda m: m.grpc_path))

@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     shutdown_drain_seconds: float = 0.5
     shutdown_grace_seconds: float = 10.0
     otel_exporter_otlp_endpoint: str = ""
+    # Seconds between the comment lines a quiet browser stream (SSE) gets, so no idle timeout
+    # (the gateway's is 300 s, a proxy's may be 60 s) cuts it.
+    sse_heartbeat_seconds: float = 15.0
     sentry_dsn: SecretStr = SecretStr("")
     environment: str = "development"
     # Other services' gRPC addresses (host:port).

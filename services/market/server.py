@@ -199,7 +199,13 @@ async def setup(runtime: Runtime) -> Wiring:
 
     runtime.on_shutdown.append(close)
     servicer = MarketServicer(
-        runtime.engine, hub, router, instruments, scripted=s.market_scripted_prices, ingestion=ingestion
+        runtime.engine,
+        hub,
+        router,
+        instruments,
+        scripted=s.market_scripted_prices,
+        ingestion=ingestion,
+        heartbeat=s.sse_heartbeat_seconds,
     )
 
     def register(server: grpc.aio.Server) -> list[str]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
-from services.common import decimals, identity, pagination
+from services.common import decimals, identity, pagination, sse
 from services.common.errors import invalid_argument, not_found, permission_denied
 from services.market import recording, store
 from services.market.domain.calendars import Status
@@ -22,7 +22,7 @@ from services.market.domain.instruments import Instrument
 from services.market.domain.ticker import Ticker
 from services.market.domain.ticks import Tick
 from services.market.feed import PriceRouter
-from services.market.hub import PriceHub
+from services.market.hub import PriceHub, Subscription
 from services.market.ingestion import Ingestion
 
 MAX_SYMBOLS_PER_REQUEST = 100
@@ -121,7 +121,9 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         instruments: dict[str, Instrument],
         scripted: bool,
         ingestion: Ingestion,
+        heartbeat: float = sse.HEARTBEAT,
     ) -> None:
+        self.heartbeat = heartbeat
         self.ingestion = ingestion
         self.engine = engine
         self.hub = hub
@@ -299,14 +301,36 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     async def StreamPrices(
         self, request: market_pb2.StreamPricesRequest, context: Any
     ) -> AsyncIterator[market_pb2.Price]:
+        async for tick in self._ticks(self._subscribe(request)):
+            yield self._streamed(tick)
+
+    async def StreamPricesSse(
+        self, request: market_pb2.StreamPricesRequest, context: Any
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        sub = self._subscribe(request)  # an unknown symbol is refused before the stream opens
+        after = sse.resume_after(context, 0)
+        async for body in sse.stream(self._price_events(sub, after), self.heartbeat):
+            yield body
+
+    async def _price_events(self, sub: Subscription, after: int) -> AsyncIterator[sse.Event]:
+        # A price's id is its tick's time in microseconds: a reconnect skips what it has seen
+        # (the current prices it starts with included) and gets everything newer.
+        async for tick in self._ticks(sub):
+            tick_id = int(tick.time.timestamp() * 1_000_000)
+            if tick_id > after:
+                yield sse.Event("price", self._streamed(tick), tick_id)
+
+    def _subscribe(self, request: market_pb2.StreamPricesRequest) -> Subscription:
         symbols = split_symbols(list(request.symbols))
         for s in symbols:
             self._known(s, "symbols")
-        sub = self.hub.subscribe(symbols or None)
+        return self.hub.subscribe(symbols or None)
+
+    async def _ticks(self, sub: Subscription) -> AsyncIterator[Tick]:
         try:
             while (batch := await sub.next_batch()) is not None:
                 for tick in batch:
-                    yield self._streamed(tick)
+                    yield tick
         finally:
             # Client gone (cancelled) or server stopping: free the subscription.
             self.hub.unsubscribe(sub)

@@ -105,7 +105,7 @@ class Batch:
     alerts: list[tuple[State, alert_rules.Alert, datetime]] = field(default_factory=list)
     touched: set[uuid.UUID] = field(default_factory=set)
 
-    def apply(self, e: challenges_pb2.Event) -> None:
+    def apply(self, e: challenges_pb2.OutboxEvent) -> None:
         p = json.loads(e.payload_json)
         cid = uuid.UUID(e.challenge_id)
         at = e.occurred_at.ToDatetime(UTC)
@@ -214,13 +214,20 @@ async def write(conn: asyncpg.Connection, b: Batch) -> list[alert_rules.Alert]:
     return raised
 
 
+# Alerts are numbered as they are inserted; this lock, taken in the inserting statement and
+# held to commit, makes commit order equal sequence order across replicas, so a stream that
+# follows `sequence > cursor` never skips an alert that committed late.
+ALERTS_LOCK = 7245002
+
+
 async def insert_alert(
     conn: asyncpg.Connection, cid: uuid.UUID, uid: uuid.UUID, a: alert_rules.Alert, at: datetime
 ) -> bool:
     """Whether the alert is new (its dedup key not raised before)."""
     r = await conn.execute(
         "INSERT INTO alerts (id, challenge_id, user_id, kind, severity, message, details, dedup_key, created_at) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,$9) ON CONFLICT (dedup_key) DO NOTHING",
+        "SELECT $1,$2,$3,$4,$5,$6,$7::jsonb,$8,$9 FROM (SELECT pg_advisory_xact_lock($10)) AS ordered "
+        "ON CONFLICT (dedup_key) DO NOTHING",
         uuid.uuid4(),
         cid,
         uid,
@@ -230,5 +237,6 @@ async def insert_alert(
         json.dumps(a.details),
         a.dedup_key,
         at,
+        ALERTS_LOCK,
     )
     return str(r).endswith(" 1")

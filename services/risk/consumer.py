@@ -146,7 +146,7 @@ class Consumer:
 
     async def _consume(self, conn: asyncpg.Connection, call: grpc.aio.UnaryStreamCall) -> None:
         """Apply the stream in runs until it ends or our partitions change."""
-        queue: asyncio.Queue[challenges_pb2.Event | None] = asyncio.Queue(self.batch * 4)
+        queue: asyncio.Queue[challenges_pb2.OutboxEvent | None] = asyncio.Queue(self.batch * 4)
 
         async def read() -> None:
             try:
@@ -194,9 +194,9 @@ class Consumer:
             reader.cancel()
             await asyncio.gather(reader, moved, return_exceptions=True)
 
-    async def apply(self, conn: asyncpg.Connection, events: list[challenges_pb2.Event]) -> None:
+    async def apply(self, conn: asyncpg.Connection, events: list[challenges_pb2.OutboxEvent]) -> None:
         """One run of events, with the cursors of their partitions, in one transaction."""
-        by_partition: dict[int, list[challenges_pb2.Event]] = {}
+        by_partition: dict[int, list[challenges_pb2.OutboxEvent]] = {}
         for e in events:
             by_partition.setdefault(partition_of(uuid.UUID(e.challenge_id)), []).append(e)
         async with conn.transaction():

@@ -48,7 +48,7 @@ async def setup(runtime: Runtime) -> Wiring:
         await challenges.close()
 
     runtime.on_shutdown.append(close)
-    servicer = RiskServicer(runtime.engine, consumer)
+    servicer = RiskServicer(runtime.engine, consumer, heartbeat=s.sse_heartbeat_seconds)
 
     def register(server: grpc.aio.Server) -> list[str]:
         risk_pb2_grpc.add_RiskServiceServicer_to_server(servicer, server)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
+from google.api import httpbody_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
-from services.common import identity, pagination
+from services.common import identity, pagination, sse
 from services.common.db import driver
 from services.common.errors import invalid_argument, not_found
 from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
+from services.common.structs import struct
 from services.risk import store, upload
 from services.risk.consumer import Consumer
 from services.risk.domain.metrics import TradeAccumulator, compute
@@ -30,7 +32,9 @@ def _ts(dt: datetime) -> Timestamp:
     return ts
 
 
-ALERT_COLUMNS = "id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, created_at"
+ALERT_COLUMNS = (
+    "id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, created_at, sequence"
+)
 
 
 def alert_pb(r: Any) -> risk_pb2.Alert:
@@ -42,9 +46,10 @@ def alert_pb(r: Any) -> risk_pb2.Alert:
         kind=r["kind"],
         severity=risk_pb2.AlertSeverity.Value(r["severity"]),
         message=r["message"],
-        details_json=details if isinstance(details, str) else json.dumps(details, separators=(",", ":")),
+        details=struct(json.loads(details) if isinstance(details, str) else details),
         acknowledged=r["acknowledged"],
         created_at=_ts(r["created_at"]),
+        sequence=r["sequence"],
     )
 
 
@@ -94,14 +99,15 @@ def metrics_pb(m: dict[str, Any]) -> risk_pb2.Metrics:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, engine: AsyncEngine, consumer: Consumer) -> None:
+    def __init__(self, engine: AsyncEngine, consumer: Consumer, heartbeat: float = sse.HEARTBEAT) -> None:
         self.engine = engine
         self.consumer = consumer
+        self.heartbeat = heartbeat
         # One reader of new alerts per process feeds every alert stream (services/common/fanout.py).
-        self.alerts: Fanout[tuple[datetime, uuid.UUID]] = Fanout(
+        self.alerts: Fanout[int] = Fanout(
             self._alerts_after,
             self._last_alert,
-            lambda r: (r["created_at"], r["id"]),
+            lambda r: int(r["sequence"]),
             lambda r: r["user_id"],
             lambda: consumer.new_alerts,
             poll=1.0,
@@ -139,8 +145,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async with driver(self.engine) as conn:
             row = await conn.fetchrow(
                 "UPDATE alerts SET acknowledged = true WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) "
-                "RETURNING id, challenge_id, user_id, kind, severity, message, details::text AS details, "
-                "acknowledged, created_at",
+                f"RETURNING {ALERT_COLUMNS}",
                 aid,
                 scope,
             )
@@ -148,31 +153,38 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise not_found("alert")
         return alert_pb(row)
 
-    async def StreamAlerts(self, request: risk_pb2.StreamAlertsRequest, context: Any) -> AsyncIterator[risk_pb2.Alert]:
+    async def StreamAlerts(
+        self, request: risk_pb2.StreamAlertsRequest, context: Any
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         scope = self._scope()
+        if request.after_sequence < 0:
+            raise invalid_argument({"after_sequence": "must not be negative"})
+        after = sse.resume_after(context, request.after_sequence)
         # Headers now, not with the first alert: a browser's EventSource is "open" at once.
         await context.send_initial_metadata(())
-        async for r in self.alerts.follow(None, scope):  # from now on, fed by the one reader
-            yield alert_pb(r)
+        async for body in sse.stream(self._alert_events(after or None, scope), self.heartbeat):
+            yield body
 
-    async def _alerts_after(
-        self, after: tuple[datetime, uuid.UUID], limit: int, user_id: uuid.UUID | None
-    ) -> list[Any]:
+    async def _alert_events(self, after: int | None, scope: uuid.UUID | None) -> AsyncIterator[sse.Event]:
+        # From now on, or after the last one a reconnecting browser saw; fed by the one reader.
+        async for r in self.alerts.follow(after, scope):
+            yield sse.Event("alert", alert_pb(r), int(r["sequence"]))
+
+    async def _alerts_after(self, after: int, limit: int, user_id: uuid.UUID | None) -> list[Any]:
         async with driver(self.engine) as conn:
             return list(
                 await conn.fetch(
-                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE (created_at, id) > ($1, $2) "
-                    "AND ($3::uuid IS NULL OR user_id = $3) ORDER BY created_at, id LIMIT $4",
-                    *after,
+                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE sequence > $1 "
+                    "AND ($2::uuid IS NULL OR user_id = $2) ORDER BY sequence LIMIT $3",
+                    after,
                     user_id,
                     limit,
                 )
             )
 
-    async def _last_alert(self) -> tuple[datetime, uuid.UUID]:
+    async def _last_alert(self) -> int:
         async with driver(self.engine) as conn:
-            r = await conn.fetchrow("SELECT created_at, id FROM alerts ORDER BY created_at DESC, id DESC LIMIT 1")
-        return (r["created_at"], r["id"]) if r else (datetime.fromtimestamp(0, UTC), uuid.UUID(int=0))
+            return int(await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM alerts"))
 
     async def GetScore(self, request: risk_pb2.GetScoreRequest, context: Any) -> risk_pb2.RiskScore:
         cid = parse_uuid(request.challenge_id, "challenge_id")

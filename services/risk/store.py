@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, Table, Text, Uuid, and_, or_, select
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, Table, Text, Uuid, and_, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +25,7 @@ alerts = Table(
     Column("dedup_key", Text),
     Column("acknowledged", Boolean),
     Column("created_at", DateTime(timezone=True)),
+    Column("sequence", BigInteger),
 )
 
 

@@ -123,7 +123,7 @@ async def test_a_user_holds_at_most_ten_open_streams(stack: Stack) -> None:
         me = register_and_login(c)
         cid = new_challenge(c, me)["id"]
     h = bearer(me["access_token"])
-    path = f"/api/challenges/{cid}/events"
+    path = f"/api/challenges/{cid}/events/stream"
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as c:
         streams = [c.stream("GET", path, headers=h) for _ in range(10)]
         opened = [await s.__aenter__() for s in streams]

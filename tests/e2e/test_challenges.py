@@ -81,7 +81,7 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     assert trade["tags"] == ["btc", "momentum"]
 
     with client.stream(
-        "GET", f"/api/challenges/{c['id']}/events", params={"access_token": trader["access_token"]}
+        "GET", f"/api/challenges/{c['id']}/events/stream", params={"access_token": trader["access_token"]}
     ) as resp:
         assert resp.status_code == 200
         events = sse_events(resp)
@@ -107,7 +107,7 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
 
     breaches = client.get(f"/api/challenges/{c['id']}/breaches", headers=h).json()["breaches"]
     assert len(breaches) == 1 and breaches[0]["rule"] == "daily_loss" and breaches[0]["hard"]
-    observed = json.loads(breaches[0]["observed_json"])
+    observed = breaches[0]["observed"]
     assert observed["floor"] == "95000.00" and observed["prices"]["BTCUSD"] == "49490.00/49500.00"
     assert Decimal(observed["equity"]) <= Decimal("95000.00")
 
@@ -141,19 +141,19 @@ FAST_PACK = {
 def test_admin_adds_a_pack_and_a_trader_is_funded(client: httpx.Client, admin: dict[str, str]) -> None:
     trader = register_and_login(client)
     h = bearer(trader["access_token"])
-    r = client.post("/api/rule-packs", json={"definition_json": json.dumps(FAST_PACK)}, headers=h)
+    r = client.post("/api/rule-packs", json={"definition": FAST_PACK}, headers=h)
     assert r.status_code == 403  # traders cannot
-    r = client.post("/api/rule-packs", json={"definition_json": json.dumps(FAST_PACK)}, headers=admin)
+    r = client.post("/api/rule-packs", json={"definition": FAST_PACK}, headers=admin)
     assert r.status_code in (200, 409), r.text
-    r = client.post("/api/rule-packs", json={"definition_json": '{"id": 1}'}, headers=admin)
+    r = client.post("/api/rule-packs", json={"definition": {"id": 1}}, headers=admin)
     assert r.status_code == 400
     # A misspelt parameter is refused at its field, never judged by a default.
     bad = json.loads(json.dumps(FAST_PACK))
     bad["phases"][0]["rules"][1]["params"] = {"pct": "10", "moed": "static"}
-    r = client.post("/api/rule-packs", json={"definition_json": json.dumps(bad)}, headers=admin)
+    r = client.post("/api/rule-packs", json={"definition": bad}, headers=admin)
     assert r.status_code == 400, r.text
     fields = [v["field"] for d in r.json()["details"] for v in d.get("field_violations", d.get("fieldViolations", []))]
-    assert fields == ["definition_json.phases[0].rules[1].params.moed"], r.text
+    assert fields == ["definition.phases[0].rules[1].params.moed"], r.text
     r = client.post(
         "/api/plans",
         json={
@@ -192,7 +192,7 @@ def test_phase_one_pass_opens_phase_two(client: httpx.Client, admin: dict[str, s
             FAST_PACK["phases"][0],  # type: ignore[index]
         ],
     }
-    r = client.post("/api/rule-packs", json={"definition_json": json.dumps(pack)}, headers=admin)
+    r = client.post("/api/rule-packs", json={"definition": pack}, headers=admin)
     assert r.status_code in (200, 409), r.text
     for phase in (1, 2):
         client.post(
@@ -280,7 +280,7 @@ def test_another_trader_sees_nothing(client: httpx.Client, admin: dict[str, str]
     assert r.status_code == 404
     assert client.post(f"/api/challenges/{c['id']}/start", json={}, headers=hb).status_code == 404
     assert all(x["id"] != c["id"] for x in client.get("/api/challenges", headers=hb).json()["challenges"])
-    with client.stream("GET", f"/api/challenges/{c['id']}/events", headers=hb) as r:
+    with client.stream("GET", f"/api/challenges/{c['id']}/events/stream", headers=hb) as r:
         assert r.status_code == 404
 
 

@@ -5,7 +5,6 @@ acted on by the service's clock."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def _publish(c: httpx.Client, admin: dict[str, str], pack: dict, size: str) -> str:
     """Publish `pack` under a fresh id with a plan of the same id; the plan's id."""
     pack = {**pack, "id": f"e2e-{uuid.uuid4().hex[:8]}", "version": 1}
-    r = c.post("/api/rule-packs", json={"definition_json": json.dumps(pack)}, headers=admin)
+    r = c.post("/api/rule-packs", json={"definition": pack}, headers=admin)
     assert r.status_code == 200, r.text
     plan = {"id": pack["id"], "rule_pack": pack["id"], "rule_pack_version": 1, "phase": 1, "account_sizes": [size]}
     r = c.post("/api/plans", json=plan, headers=admin)
@@ -47,7 +46,7 @@ def test_an_es_position_under_the_topstep_combine_breaks_the_mll_on_a_price_move
         h = bearer(me["access_token"])
         # The Combine as published, but for its 15:10–17:00 CT flat window (which the next test
         # covers at a moment of its choosing), so that this one passes at any hour CI runs.
-        packs = {p["id"]: json.loads(p["definition_json"]) for p in c.get("/api/rule-packs").json()["rule_packs"]}
+        packs = {p["id"]: p["definition"] for p in c.get("/api/rule-packs").json()["rule_packs"]}
         combine = packs["topstep-combine"]
         [rules] = [phase["rules"] for phase in combine["phases"]]
         assert {"kind": "flat_by", "params": {"at": "15:10"}} in rules
@@ -84,7 +83,7 @@ def test_an_es_position_under_the_topstep_combine_breaks_the_mll_on_a_price_move
         ch = eventually(failed, 15, 0.1)
         assert ch["failure_reason"] == "MAX_LOSS_LIMIT_BREACHED"
         [breach] = c.get(f"/api/challenges/{cid}/breaches", headers=h).json()["breaches"]
-        params, observed = json.loads(breach["parameters_json"]), json.loads(breach["observed_json"])
+        params, observed = breach["parameters"], breach["observed"]
         assert breach["rule"] == "max_loss" and breach["hard"] is True
         assert (params["mode"], params["amount"], params["comparator"]) == ("trailing_eod", "2000", "touch")
         assert Decimal(observed["floor"]) == Decimal("48000.00")

@@ -50,7 +50,7 @@ class Stream(threading.Thread):
         self.lines: list[str] = []
 
     def run(self) -> None:
-        path = f"/api/challenges/{self.cid}/events"
+        path = f"/api/challenges/{self.cid}/events/stream"
         with httpx.Client(base_url=self.url, timeout=60) as c, c.stream("GET", path, headers=bearer(self.token)) as r:
             self.opened.set()
             for line in r.iter_lines():

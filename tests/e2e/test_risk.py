@@ -17,7 +17,7 @@ import pytest
 from devstack.stack import Stack
 from services.risk.domain.metrics import TradeAccumulator, compute
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, eventually, register_and_login, sse_events
+from tests.helpers import admin_headers, bearer, eventually, register_and_login, sse_events, sse_frames
 
 pytestmark = pytest.mark.e2e
 
@@ -164,6 +164,12 @@ def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Cl
     # The daily loss crossed 80% then 90%: one alert each; max loss (10%) is under half used: none.
     assert sorted((eval_threshold(a), a["severity"]) for a in alerts) == [(0.8, "WARNING"), (0.9, "CRITICAL")]
     assert {json_rule(a) for a in alerts} == {"daily_loss"}
+    # A browser that saw the first alert and reconnects with its id gets the second next.
+    seqs = sorted(int(a["sequence"]) for a in alerts)
+    with client.stream("GET", "/api/risk/alerts/stream", headers={**h, "last-event-id": str(seqs[0])}) as r:
+        frame = next(f for f in sse_frames(r) if f[1] == "alert")
+    assert frame[0] is not None and int(frame[0]) == seqs[1]
+    assert frame[2] is not None and frame[2]["details"]["threshold"] == 0.9
     # Live: the trader's open stream got them (fed by risk's one alert reader), the bystander's none.
     mine, theirs = streams
     eventually(lambda: {a["id"] for a in alerts} <= {a["id"] for a in mine.alerts})
@@ -189,15 +195,13 @@ def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Cl
 
 
 def json_rule(alert: dict[str, Any]) -> str:
-    import json
 
-    return str(json.loads(alert["details_json"])["rule"])
+    return str(alert["details"]["rule"])
 
 
 def eval_threshold(alert: dict[str, Any]) -> float:
-    import json
 
-    return float(json.loads(alert["details_json"])["threshold"])
+    return float(alert["details"]["threshold"])
 
 
 def test_upload_any_trade_history(client: httpx.Client) -> None:
@@ -246,7 +250,7 @@ def test_floating_losses_reach_risk_without_a_trade(client: httpx.Client, admin:
 
     eventually(lambda: abs(daily_used() - 0.61) < 1e-9, timeout=20)
     with client.stream(
-        "GET", f"/api/challenges/{c['id']}/events", params={"access_token": trader["access_token"]}
+        "GET", f"/api/challenges/{c['id']}/events/stream", params={"access_token": trader["access_token"]}
     ) as s:
         from tests.helpers import sse_events
 

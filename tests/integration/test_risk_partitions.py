@@ -5,7 +5,6 @@ state in risk match what challenges recorded — nothing counted twice, nothing 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 import uuid
@@ -70,7 +69,7 @@ def test_a_killed_risk_replica_loses_nothing_and_doubles_nothing(tmp_path: Path,
             "reset_time": reset,
             "phases": [{"rules": [{"kind": "max_loss", "params": {"pct": "50"}}]}],
         }
-        assert c.post("/api/rule-packs", json={"definition_json": json.dumps(pack)}, headers=admin).status_code == 200
+        assert c.post("/api/rule-packs", json={"definition": pack}, headers=admin).status_code == 200
         plan = {"id": "e2e-risk-split", "rule_pack": "e2e-risk-split", "rule_pack_version": 1, "phase": 1}
         assert c.post("/api/plans", json={**plan, "account_sizes": ["10000.00"]}, headers=admin).status_code == 200
         set_price(c, admin, "ETHUSD", "3000.00", "3000.50")

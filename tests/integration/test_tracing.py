@@ -82,7 +82,7 @@ def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Pat
             # An SSE stream opened with its token in the query (as EventSource must): the
             # gateway's span names the path, never the token (issue 16, item 10).
             token = trader["access_token"]
-            path = f"/api/challenges/{ch['id']}/events"
+            path = f"/api/challenges/{ch['id']}/events/stream"
             with c.stream("GET", path, params={"access_token": token, "after_sequence": "0"}) as r:
                 assert r.status_code == 200
                 next(r.iter_lines())

@@ -1,0 +1,89 @@
+"""The outbox read three ways: a challenge's events for its owner's browser (SSE), the same as
+a paged list, and every event for internal consumers (risk) — one reader per process feeds
+every live stream (services/common/fanout.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from google.api import httpbody_pb2
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tradesense.challenges.v1 import challenges_pb2 as pb
+
+from services.challenges import store
+from services.challenges.wire import event_pb
+from services.common import sse
+from services.common.db import driver
+from services.common.fanout import Fanout
+
+EVENTS_AFTER = (
+    "SELECT sequence, challenge_id, user_id, type, payload::text AS payload, occurred_at "
+    "FROM events WHERE sequence > $1 "
+)
+# A challenge in one of these can still change; past them its stream ends.
+OPEN = ("PENDING", "ACTIVE", "PAUSED")
+
+
+class EventStreams:
+    def __init__(self, db: AsyncEngine, new_events: Callable[[], asyncio.Event]) -> None:
+        self.db = db
+        self.fanout: Fanout[int] = Fanout(
+            self.events_after, self._last_event, lambda r: int(r["sequence"]), lambda r: r["challenge_id"], new_events
+        )
+
+    async def events_after(
+        self, after: int, limit: int, challenge_id: uuid.UUID | None, types: list[str] | None = None
+    ) -> list[Any]:
+        # Every event the service streams passes here (risk follows them all): the driver's own
+        # connection and the payload as text, the cheapest read of the outbox.
+        async with driver(self.db) as conn:
+            if challenge_id is None:
+                return list(await conn.fetch(EVENTS_AFTER + "ORDER BY sequence LIMIT $2", after, limit))
+            if types:
+                return list(
+                    await conn.fetch(
+                        EVENTS_AFTER + "AND challenge_id = $3 AND type = ANY($4::text[]) ORDER BY sequence LIMIT $2",
+                        after,
+                        limit,
+                        challenge_id,
+                        types,
+                    )
+                )
+            return list(
+                await conn.fetch(
+                    EVENTS_AFTER + "AND challenge_id = $3 ORDER BY sequence LIMIT $2", after, limit, challenge_id
+                )
+            )
+
+    async def _last_event(self) -> int:
+        async with self.db.connect() as conn:
+            return await store.last_sequence(conn)
+
+    def follow(self, after: int, challenge_id: uuid.UUID | None) -> AsyncIterator[Any]:
+        """Replay from the cursor, then follow live, fed by the process's one outbox reader."""
+        return self.fanout.follow(after, challenge_id)
+
+    async def _challenge_events(self, challenge_id: uuid.UUID, after: int, status: str) -> AsyncIterator[sse.Event]:
+        if status not in OPEN:  # ended: what is left to replay, then the end
+            while rows := await self.events_after(after, 500, challenge_id):
+                for r in rows:
+                    after = r["sequence"]
+                    yield sse.Event(r["type"], event_pb(r), r["sequence"])
+            yield sse.END
+            return
+        async for r in self.follow(after, challenge_id):
+            e = event_pb(r)
+            yield sse.Event(r["type"], e, r["sequence"])
+            if r["type"] == "status_changed" and pb.ChallengeStatus.Name(e.status_changed.to_status) not in OPEN:
+                yield sse.END
+                return
+
+    def challenge_sse(
+        self, challenge_id: uuid.UUID, after: int, status: str, heartbeat: float = sse.HEARTBEAT
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        """A challenge's events as Server-Sent Events, from after `after`; `status` is the
+        challenge's when the stream opens (an ended one replays and ends)."""
+        return sse.stream(self._challenge_events(challenge_id, after, status), heartbeat)

@@ -1,0 +1,152 @@
+"""What a browser on another origin, or any browser, can rely on at the gateway: CORS on every
+response for listed origins only, errors in one shape with a stable reason, no token echoed,
+unknown query parameters ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from tests.e2e.test_challenges import new_challenge, set_price
+from tests.helpers import admin_headers, bearer, reason, register_and_login, sse_frames
+
+pytestmark = pytest.mark.e2e
+
+ALLOWED, OTHER = "https://app.example.com", "https://evil.example"  # the test stack's allow-list
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.gateway_url, timeout=20)
+
+
+@pytest.fixture(scope="module")
+def admin(client: httpx.Client, stack: Stack) -> dict[str, str]:
+    return admin_headers(client, stack)
+
+
+def grant(r: httpx.Response) -> tuple[str | None, str | None]:
+    return r.headers.get("access-control-allow-origin"), r.headers.get("access-control-allow-credentials")
+
+
+def test_a_preflight_is_granted_to_a_listed_origin_only(client: httpx.Client) -> None:
+    ask = {"access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type"}
+    r = client.options("/api/trades", headers={"origin": ALLOWED, **ask})
+    assert r.status_code == 200 and grant(r) == (ALLOWED, "true")
+    assert "authorization" in r.headers["access-control-allow-headers"]
+    r = client.options("/api/trades", headers={"origin": OTHER, **ask})
+    assert grant(r) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "authorized", "status"),
+    [
+        ("GET", "/api/plans", False, 200),  # a unary answer
+        ("GET", "/api/challenges/00000000-0000-4000-8000-000000000000", True, 404),  # a service's error
+        ("GET", "/api/challenges", False, 401),  # Envoy's own refusal: no token
+        ("GET", "/api/nothing-here", False, 404),  # no route
+        ("POST", "/api/auth/login", False, 400),  # the transcoder's: not JSON
+    ],
+)
+def test_every_response_carries_the_grant_for_a_listed_origin_and_none_for_another(
+    client: httpx.Client, method: str, path: str, authorized: bool, status: int
+) -> None:
+    h = bearer(register_and_login(client)["access_token"]) if authorized else {}
+    for origin, expected in ((ALLOWED, (ALLOWED, "true")), (OTHER, (None, None))):
+        r = client.request(method, path, headers={"origin": origin, **h}, content=b"{" if method == "POST" else None)
+        assert r.status_code == status, r.text
+        assert grant(r) == expected, (origin, dict(r.headers))
+
+
+def test_a_price_stream_carries_the_grant(client: httpx.Client) -> None:
+    with client.stream("GET", "/api/market/stream", params={"symbols": "EURUSD"}, headers={"origin": ALLOWED}) as r:
+        assert r.status_code == 200 and grant(r) == (ALLOWED, "true")
+
+
+def test_gateway_refusals_have_a_stable_reason_and_no_internals(client: httpx.Client) -> None:
+    r = client.get("/api/challenges")
+    assert (r.status_code, reason(r)) == (401, "TOKEN_MISSING")
+    assert r.headers["www-authenticate"] == 'Bearer realm="tradesense.io"'
+    token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    r = client.get("/api/challenges/00000000-0000-4000-8000-000000000000/events/stream", params={"access_token": token})
+    assert (r.status_code, reason(r)) == (401, "TOKEN_INVALID")
+    assert not any(token in v for v in r.headers.values())  # the SSE query token is never echoed
+    assert r.headers["www-authenticate"] == 'Bearer realm="tradesense.io", error="invalid_token"'
+    h = bearer(register_and_login(client)["access_token"])
+    r = client.post("/api/trades", json={"challenge_id": "x", "symbol": "EURUSD", "side": "SIDEWAYS"}, headers=h)
+    assert (r.status_code, reason(r)) == (400, "MALFORMED_REQUEST"), r.text
+    assert "googleapis" not in r.json()["message"] and "SIDEWAYS" in r.json()["message"]
+    assert "grpc-status" not in r.headers and "grpc-message" not in r.headers
+    r = client.post("/api/auth/login", content=b"x" * (2 << 20), headers={"content-type": "application/json"})
+    assert (r.status_code, reason(r)) == (413, "BODY_TOO_LARGE")
+    r = client.get("/api/nothing-here")
+    assert (r.status_code, reason(r), r.json()["message"]) == (404, "NOT_FOUND", "no such route")
+
+
+def test_an_unknown_query_parameter_is_ignored(client: httpx.Client) -> None:
+    r = client.get("/api/plans", params={"_": "1733100000000", "utm_source": "mail"})
+    assert r.status_code == 200 and r.json()["plans"]
+
+
+def _frames(client: httpx.Client, path: str, n: int, **headers: str) -> tuple[httpx.Headers, list[Any]]:
+    """The first `n` events (heartbeats aside) of a stream, then the connection dropped."""
+    out = []
+    with client.stream("GET", path, headers=headers) as r:
+        assert r.status_code == 200, r.read()
+        for frame in sse_frames(r):
+            if frame[1] != ":":
+                out.append(frame)
+            if len(out) == n:
+                break
+    return r.headers, out
+
+
+def test_a_dropped_event_stream_resumes_after_its_last_id_with_nothing_lost_or_doubled(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    trader = register_and_login(client)
+    h = bearer(trader["access_token"])
+    c = new_challenge(client, trader)
+    set_price(client, admin, "BTCUSD", "50000.00", "50010.00")
+    path = f"/api/challenges/{c['id']}/events/stream"
+    headers, first = _frames(client, path, 2, **h)  # created, started; then the browser drops
+    assert headers["content-type"] == "text/event-stream" and headers["cache-control"] == "no-cache"
+    assert [e for _, e, _ in first] == ["status_changed", "status_changed"]
+    assert [d["status_changed"]["to_status"] for _, _, d in first] == ["PENDING", "ACTIVE"]
+    order = {"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "0.1"}
+    for k in ("a", "b"):  # while it is away
+        assert client.post("/api/trades", json={**order, "idempotency_key": k}, headers=h).status_code == 200
+    last_id = first[-1][0]
+    _, resumed = _frames(client, path, 2, **h, **{"last-event-id": str(last_id)})
+    assert [e for _, e, _ in resumed] == ["trade_executed", "trade_executed"]
+    assert [int(i) for i, _, _ in resumed] == sorted({int(i) for i, _, _ in resumed})
+    assert int(resumed[0][0]) > int(last_id)
+    fill = resumed[0][2]["trade_executed"]
+    assert (fill["side"], fill["quantity"], fill["reason"]) == ("BUY", "0.1", "order")  # typed, not a JSON string
+    # The same events as a page of the list beside the stream.
+    page = client.get(f"/api/challenges/{c['id']}/events", params={"after_sequence": last_id}, headers=h).json()
+    assert [e["sequence"] for e in page["events"]] == [i for i, _, _ in resumed]
+    assert [e["type"] for e in page["events"]] == ["trade_executed", "trade_executed"]
+
+
+def test_a_quiet_stream_gets_heartbeats_and_an_ended_challenge_stream_ends(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    trader = register_and_login(client)
+    h = bearer(trader["access_token"])
+    c = new_challenge(client, trader)
+    path = f"/api/challenges/{c['id']}/events/stream"
+    with client.stream("GET", path, headers=h) as r:
+        kinds = []
+        for _, event, _ in sse_frames(r):
+            kinds.append(event)
+            if event == ":":  # the test stack beats every second (SSE_HEARTBEAT_SECONDS)
+                break
+    assert kinds[:2] == ["status_changed", "status_changed"] and kinds[-1] == ":"
+    assert client.post(f"/api/challenges/{c['id']}/cancel", json={"reason": "test"}, headers=admin).status_code == 200
+    with client.stream("GET", path, headers=h) as r:  # replays, then ends by itself
+        events = [e for _, e, _ in sse_frames(r) if e != ":"]
+    assert events[-2:] == ["status_changed", "end"]

@@ -1,12 +1,13 @@
-"""The outbox read three ways: a challenge's events for its owner's browser (SSE), the same as
-a paged list, and every event for internal consumers (risk) — one reader per process feeds
-every live stream (services/common/fanout.py)."""
+"""The outbox read four ways: a challenge's events for its owner's browser (SSE), the same as
+a paged list, its equity curve, and every event for internal consumers (risk) — one reader
+per process feeds every live stream (services/common/fanout.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.api import httpbody_pb2
@@ -25,6 +26,18 @@ EVENTS_AFTER = (
 )
 # A challenge in one of these can still change; past them its stream ends.
 OPEN = ("PENDING", "ACTIVE", "PAUSED")
+# The equity curve's intervals, and the most points one answer holds.
+INTERVALS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15),
+             "1h": timedelta(hours=1), "1d": timedelta(days=1)}  # fmt: skip
+MAX_POINTS = 2000
+# The last equity in each interval: fills carry the exact equity after them, the throttled
+# equity updates the floating equity in between.
+_CURVE = (
+    "SELECT date_bin($2::interval, occurred_at, TIMESTAMPTZ '2000-01-01') AS t, "
+    "(array_agg(payload->>'equity' ORDER BY sequence DESC))[1] AS equity FROM events "
+    "WHERE challenge_id = $1 AND type IN ('equity_updated', 'trade_executed') "
+    "AND occurred_at >= $3 AND occurred_at < $4 GROUP BY 1 ORDER BY 1 LIMIT $5"
+)
 
 
 class EventStreams:
@@ -57,6 +70,13 @@ class EventStreams:
                     EVENTS_AFTER + "AND challenge_id = $3 ORDER BY sequence LIMIT $2", after, limit, challenge_id
                 )
             )
+
+    async def equity_curve(
+        self, challenge_id: uuid.UUID, interval: timedelta, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str]]:
+        async with driver(self.db) as conn:
+            rows = await conn.fetch(_CURVE, challenge_id, interval, start, end, MAX_POINTS)
+        return [(r["t"], r["equity"]) for r in rows if r["equity"]]
 
     async def _last_event(self) -> int:
         async with self.db.connect() as conn:

@@ -164,7 +164,9 @@ class Ledger:
     async def _locked_order(
         self, cid: uuid.UUID, user_id: uuid.UUID, act: Action, extra: dict[str, Any], key: str | None
     ) -> list[Any]:
-        _, _, _, trade_rows = await self.transact(cid, user_id, act, extra=extra, key=key)
+        _, session, _, trade_rows = await self.transact(cid, user_id, act, extra=extra, key=key)
+        if session is not None and trade_rows:  # the answer says where the fill left the challenge
+            trade_rows = [{**trade_rows[0], "challenge_status": session.account.status}, *trade_rows[1:]]
         return trade_rows
 
     # --- use cases -----------------------------------------------------------------------------------

@@ -183,13 +183,18 @@ WITH
        AS u(id, cid, uid, symbol, side, quantity, price, commission, realized_pnl, reason, key, note, tags)
   JOIN ch ON ch.id = u.cid),
  pos AS (
-  INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at)
-  SELECT p.cid, p.symbol, p.quantity, p.avg_price, p.sl, p.tp, $1
+  INSERT INTO positions (challenge_id, symbol, quantity, avg_price, stop_loss, take_profit, updated_at, opened_at)
+  SELECT p.cid, p.symbol, p.quantity, p.avg_price, p.sl, p.tp, $1, CASE WHEN p.quantity <> 0 THEN $1 END
   FROM unnest($29::uuid[], $30::text[], $31::numeric[], $32::numeric[], $33::numeric[], $34::numeric[])
        AS p(cid, symbol, quantity, avg_price, sl, tp)
   JOIN ch ON ch.id = p.cid
   ON CONFLICT (challenge_id, symbol) DO UPDATE SET quantity = EXCLUDED.quantity, avg_price = EXCLUDED.avg_price,
-     stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, updated_at = EXCLUDED.updated_at),
+     stop_loss = EXCLUDED.stop_loss, take_profit = EXCLUDED.take_profit, updated_at = EXCLUDED.updated_at,
+     -- opened when it leaves flat or reverses; kept while it grows or shrinks; none when flat
+     opened_at = CASE WHEN EXCLUDED.quantity = 0 THEN NULL
+                      WHEN positions.quantity = 0 OR sign(positions.quantity) <> sign(EXCLUDED.quantity)
+                        OR positions.opened_at IS NULL THEN EXCLUDED.updated_at
+                      ELSE positions.opened_at END),
  lk AS (
   SELECT pg_advisory_xact_lock({OUTBOX_LOCK}) FROM (SELECT count(*) AS n FROM ch) AS done
   WHERE done.n > 0 AND cardinality($37::text[]) > 0),

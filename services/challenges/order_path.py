@@ -201,7 +201,7 @@ class OrderPath:
                 written.pop("rules", None)  # the session holds them
                 self.sessions.put(change.challenge_id, written, session)
                 self.sync.refresh(read["id"], read["user_id"], session, written["version"])
-                order.resolve(change.trades[0])
+                order.resolve({**change.trades[0], "challenge_status": session.account.status})
             else:
                 order.fail(StaleChallenge())
 

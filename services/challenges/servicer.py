@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -20,22 +19,25 @@ from services.challenges import store
 from services.challenges.domain import days, engine
 from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.rules import RuleError
-from services.challenges.event_streams import EventStreams
+from services.challenges.event_streams import INTERVALS, MAX_POINTS, EventStreams
 from services.challenges.ledger import Ledger
 from services.challenges.wire import (
     breach_pb,
     challenge_pb,
+    dashboard,
     event_pb,
+    objective_pb,
     outbox_pb,
+    position_pb,
     rule_pack_pb,
     trade_pb,
+    ts,
 )
 from services.common import decimals, identity, pagination, sse, structs
 from services.common.errors import already_exists, invalid_argument, not_found
 from services.common.ids import parse_uuid
 from services.common.partition_leases import PARTITIONS, partition_of
 
-OBJECTIVE = {"OK": pb.OK, "WARNING": pb.WARNING, "BREACHED": pb.BREACHED, "MET": pb.MET}
 MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
 
 
@@ -58,6 +60,19 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         self.risk = risk
         self.heartbeat = heartbeat
         self.streams = EventStreams(db, lambda: ledger.new_events)
+        self._plan_names: dict[str, str] = {}  # plans are added, never renamed: reloaded on a miss
+
+    async def _challenges(self, rows: list[Any]) -> list[pb.Challenge]:
+        """Challenges as the API shows them: with the plan's name and, live, the dashboard's
+        fields (wire.dashboard)."""
+        if any(r["plan_id"] not in self._plan_names for r in rows):
+            async with self.db.connect() as conn:
+                self._plan_names = await store.plan_names(conn)
+        now = datetime.now(UTC)
+        return [
+            dashboard(challenge_pb(r, self._plan_names.get(r["plan_id"], "")), r, self.ledger.states.rules(r), now)
+            for r in rows
+        ]
 
     @staticmethod
     def _scope() -> uuid.UUID | None:
@@ -172,11 +187,11 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         row = await self.ledger.create(
             parse_uuid(caller.user_id, "user"), request.plan_id, size, request.idempotency_key or None
         )
-        return challenge_pb(row)
+        return (await self._challenges([row]))[0]
 
     async def StartChallenge(self, request: pb.StartChallengeRequest, context: Any) -> pb.Challenge:
         cid = parse_uuid(request.challenge_id, "challenge_id")
-        return challenge_pb(await self.ledger.start(cid, self._scope()))
+        return (await self._challenges([await self.ledger.start(cid, self._scope())]))[0]
 
     async def CancelChallenge(self, request: pb.CancelChallengeRequest, context: Any) -> pb.Challenge:
         identity.require_admin()
@@ -185,7 +200,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         async with self.db.connect() as conn:
             row = await store.get_challenge(conn, cid, None)
         assert row is not None
-        return challenge_pb(row)
+        return (await self._challenges([row]))[0]
 
     async def GetChallenge(self, request: pb.GetChallengeRequest, context: Any) -> pb.ChallengeDetail:
         cid = parse_uuid(request.challenge_id, "challenge_id")
@@ -211,23 +226,15 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             session.account.equity = session.equity()  # live, not as of the last write
         closed = row["winning_trades"] + row["losing_trades"]
         detail = pb.ChallengeDetail(
-            challenge=challenge_pb(row),
+            challenge=(await self._challenges([row]))[0],
             recent_trades=[trade_pb(t) for t in recent],
-            total_trades=row["total_trades"],
-            win_rate=row["winning_trades"] / closed if closed else 0.0,
-            avg_trade_pnl=decimals.fmt((row["realized_pnl"] / closed).quantize(Decimal("0.01"))) if closed else "0",
-            objectives=[
-                pb.Objective(
-                    rule=o.rule,
-                    limit=decimals.fmt(o.limit),
-                    current=decimals.fmt(o.current),
-                    room_left=decimals.fmt(o.room_left),
-                    state=OBJECTIVE[o.state],
-                )
-                for o in engine.objectives(session.account, session.rules, datetime.now(UTC))
-            ],
+            total_trades=closed,
+            fills=row["total_trades"],
+            win_rate_ratio=round(row["winning_trades"] / closed, 4) if closed else 0.0,
+            avg_trade_pnl=decimals.money(row["realized_pnl"] / closed) if closed else "0.00",
+            objectives=[objective_pb(o) for o in engine.objectives(session.account, session.rules, datetime.now(UTC))],
         )
-        detail.challenge.current_equity = decimals.fmt(session.account.equity)
+        detail.challenge.current_equity = decimals.money(session.account.equity)
         if row["status"] in (engine.ACTIVE, engine.PAUSED):  # the countdowns the console shows
             r, now = session.rules, datetime.now(UTC)
             detail.next_reset_at.FromDatetime(days.next_reset(now, r.tz, r.reset_time).astimezone(UTC))
@@ -265,7 +272,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         more = len(rows) > page.size
         rows = rows[: page.size]
         token = pagination.time_id_token(rows, "created_at", more)
-        return pb.ListChallengesResponse(challenges=[challenge_pb(r) for r in rows], next_page_token=token)
+        return pb.ListChallengesResponse(challenges=await self._challenges(rows), next_page_token=token)
 
     # --- trading ---------------------------------------------------------------------------------------
 
@@ -383,40 +390,9 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             if row is None:
                 raise not_found("challenge")
             rows = await store.get_positions(conn, cid)
+            fees = await store.position_fees(conn, cid)
         session = self.ledger.session_of(row, rows)
-        out = []
-        for r in rows:
-            if r["quantity"] == 0:
-                continue
-            q = session.quotes.get(r["symbol"])
-            pos = session.positions[r["symbol"]]
-            mark, upnl = "", ""
-            if q is not None:
-                from services.challenges.domain.positions import money, unrealized
-
-                mark = decimals.fmt(q.bid if pos.quantity > 0 else q.ask)
-                try:
-                    upnl = decimals.fmt(
-                        money(
-                            unrealized(
-                                pos, q.bid, q.ask, session.specs[pos.symbol].contract_size, session.rate(pos.symbol)
-                            )
-                        )
-                    )
-                except Exception:
-                    upnl = ""
-            out.append(
-                pb.Position(
-                    challenge_id=str(cid),
-                    symbol=r["symbol"],
-                    quantity=decimals.fmt(r["quantity"]),
-                    avg_price=decimals.fmt(r["avg_price"]),
-                    mark_price=mark,
-                    unrealized_pnl=upnl,
-                    stop_loss=decimals.fmt(r["stop_loss"]),
-                    take_profit=decimals.fmt(r["take_profit"]),
-                )
-            )
+        out = [position_pb(cid, r, session, fees.get(r["symbol"])) for r in rows if r["quantity"] != 0]
         page = pagination.parse(request.page_size, request.page_token)
         start = page.offset("i")
         chunk = out[start : start + page.size]
@@ -467,6 +443,33 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         await context.send_initial_metadata(())  # the stream is open even before its first event
         async for body in self.streams.challenge_sse(cid, after, row["status"], self.heartbeat):
             yield body
+
+    async def GetEquityCurve(self, request: pb.GetEquityCurveRequest, context: Any) -> pb.EquityCurve:
+        cid = parse_uuid(request.challenge_id, "challenge_id")
+        name = request.interval or "1m"
+        interval = INTERVALS.get(name)
+        if interval is None:
+            raise invalid_argument({"interval": f"one of {', '.join(INTERVALS)}"})
+        async with self.db.connect() as conn:
+            row = await store.get_challenge(conn, cid, self._scope())
+        if row is None:
+            raise not_found("challenge")
+        now = datetime.now(UTC)
+        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else now
+        if request.HasField("start_time"):
+            start = request.start_time.ToDatetime(UTC)
+        else:  # the current trading day, in the pack's zone
+            rules = self.ledger.states.rules(row)
+            start = days.day_start(days.trading_day(now, rules.tz, rules.reset_time), rules.tz, rules.reset_time)
+        if start >= end:
+            raise invalid_argument({"end_time": "must be after start_time"})
+        if (end - start) / interval > MAX_POINTS:
+            raise invalid_argument({"interval": f"at most {MAX_POINTS} points: a longer interval or a shorter span"})
+        points = await self.streams.equity_curve(cid, interval, start, end)
+        return pb.EquityCurve(
+            interval=name,
+            points=[pb.EquityPoint(time=ts(t), equity=decimals.money(e)) for t, e in points],
+        )
 
     async def ListChallengeEvents(
         self, request: pb.ListChallengeEventsRequest, context: Any

@@ -22,7 +22,7 @@ class States:
         self.market = market
         self._rules: dict[str | uuid.UUID, Rules] = {}
 
-    def session(self, row: Mapping[Any, Any], pos_rows: list[Any]) -> Session:
+    def rules(self, row: Mapping[Any, Any]) -> Rules:
         # A challenge's rules never change once copied, and every challenge of one program and
         # size has the same copy: built once per distinct text (building validates every
         # parameter, ~30 µs, and Rules are immutable, so challenges share them). A row read
@@ -34,6 +34,10 @@ class States:
             if len(self._rules) >= RULES_CACHE:
                 self._rules.clear()
             rules = self._rules[key] = Rules.from_json(raw)
+        return rules
+
+    def session(self, row: Mapping[Any, Any], pos_rows: list[Any]) -> Session:
+        rules = self.rules(row)
         account = Account.from_json(row["account"])
         positions = {p["symbol"]: Position(p["symbol"], p["quantity"], p["avg_price"]) for p in pos_rows}
         stops = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -97,6 +98,7 @@ positions = Table(
     Column("stop_loss", Numeric),
     Column("take_profit", Numeric),
     Column("updated_at", DateTime(timezone=True)),
+    Column("opened_at", DateTime(timezone=True)),
 )
 
 trades = Table(
@@ -250,9 +252,24 @@ async def list_challenges(
 # --- positions and trades ----------------------------------------------------------------------
 
 
+async def plan_names(conn: AsyncConnection) -> dict[str, str]:
+    return {pid: name for pid, name in (await conn.execute(select(plans.c.id, plans.c.name))).all()}
+
+
 async def get_positions(conn: AsyncConnection, challenge_id: uuid.UUID) -> list[RowMapping]:
     stmt = select(positions).where(positions.c.challenge_id == challenge_id).order_by(positions.c.symbol)
     return list((await conn.execute(stmt)).mappings())
+
+
+async def position_fees(conn: AsyncConnection, challenge_id: uuid.UUID) -> dict[str, Decimal]:
+    """Per open position, the commissions of its fills since it was opened."""
+    stmt = (
+        select(trades.c.symbol, func.sum(trades.c.commission))
+        .join(positions, and_(positions.c.challenge_id == trades.c.challenge_id, positions.c.symbol == trades.c.symbol))
+        .where(trades.c.challenge_id == challenge_id, trades.c.executed_at >= positions.c.opened_at)
+        .group_by(trades.c.symbol)
+    )
+    return {sym: total for sym, total in (await conn.execute(stmt)).all()}
 
 
 async def list_trades(

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from tradesense.challenges.v1 import challenges_pb2 as pb
 
+from services.challenges.domain import days
+from services.challenges.domain.engine import Account
+from services.challenges.domain.positions import unrealized
+from services.challenges.domain.rulepacks import Rules
+from services.challenges.domain.rules.base import Objective
+from services.challenges.domain.session import OrderRejected, Session
 from services.common import decimals
 from services.common.structs import struct
 
@@ -28,19 +36,20 @@ def ts(dt: datetime | None) -> Timestamp | None:
     return t
 
 
-def challenge_pb(r: Mapping[Any, Any]) -> pb.Challenge:
+def challenge_pb(r: Mapping[Any, Any], plan_name: str = "") -> pb.Challenge:
     acct = r["account"]
     return pb.Challenge(
+        plan_name=plan_name,
         id=str(r["id"]),
         user_id=str(r["user_id"]),
         status=STATUS[r["status"]],
         plan_id=r["plan_id"],
         phase=r["phase"],
-        initial_balance=decimals.fmt(r["initial_balance"]),
-        balance=decimals.fmt(r["balance"]),
-        current_equity=decimals.fmt(r["equity"]),
-        daily_start_equity=str(acct.get("day_start_equity", "")),
-        max_equity_ever=str(acct.get("max_equity_ever", "")),
+        initial_balance=decimals.money(r["initial_balance"]),
+        balance=decimals.money(r["balance"]),
+        current_equity=decimals.money(r["equity"]),
+        daily_start_equity=decimals.money(acct.get("day_start_equity")),
+        max_equity_ever=decimals.money(acct.get("max_equity_ever")),
         created_at=ts(r["created_at"]),
         started_at=ts(r["started_at"]),
         ended_at=ts(r["ended_at"]),
@@ -50,16 +59,28 @@ def challenge_pb(r: Mapping[Any, Any]) -> pb.Challenge:
     )
 
 
+def _fill_reason(raw: str) -> tuple[str, str]:
+    """(reason, breached rule): the engine writes a breach's closing fills as "<rule> breach"."""
+    if raw.endswith(BREACH_SUFFIX):
+        return "breach", raw[: -len(BREACH_SUFFIX)]
+    return raw, ""
+
+
 def trade_pb(r: Mapping[Any, Any]) -> pb.Trade:
+    reason, rule = _fill_reason(str(r.get("reason") or ""))
+    status = r.get("challenge_status")
     return pb.Trade(
+        reason=reason,
+        breached_rule=rule,
+        challenge_status=STATUS.get(status, 0) if status else 0,  # type: ignore[arg-type]
         id=str(r["id"]),
         challenge_id=str(r["challenge_id"]),
         symbol=r["symbol"],
         side=pb.Side.Value(r["side"]),
         quantity=decimals.fmt(r["quantity"]),
         price=decimals.fmt(r["price"]),
-        commission=decimals.fmt(r["commission"]),
-        realized_pnl=decimals.fmt(r["realized_pnl"]),
+        commission=decimals.money(r["commission"]),
+        realized_pnl=decimals.money(r["realized_pnl"]),
         executed_at=ts(r["executed_at"]),
         note=r["note"],
         tags=list(r["tags"] or []),
@@ -101,20 +122,20 @@ def outbox_pb(r: Mapping[Any, Any]) -> pb.OutboxEvent:
 
 
 def _limits(d: Mapping[str, Any] | None) -> dict[str, pb.Limit]:
-    return {k: pb.Limit(floor=str(v.get("floor", "")), limit=str(v.get("limit", ""))) for k, v in (d or {}).items()}
+    return {
+        k: pb.Limit(floor=decimals.money(v.get("floor")), limit=decimals.money(v.get("limit")))
+        for k, v in (d or {}).items()
+    }
 
 
 def _trade_executed(p: dict[str, Any]) -> pb.TradeExecutedEvent:
-    reason = str(p.get("reason", ""))
-    rule = ""
-    if reason.endswith(BREACH_SUFFIX):
-        reason, rule = "breach", reason[: -len(BREACH_SUFFIX)]
+    reason, rule = _fill_reason(str(p.get("reason", "")))
     return pb.TradeExecutedEvent(
         trade_id=str(p.get("trade_id", "")),
         symbol=p.get("symbol", ""),
         side=pb.Side.Value(p["side"]) if p.get("side") in ("BUY", "SELL") else pb.SIDE_UNSPECIFIED,
-        **{k: str(p.get(k, "")) for k in ("quantity", "price", "commission", "realized_pnl", "position")},
-        **{k: str(p.get(k, "")) for k in ("balance", "equity", "notional")},
+        **{k: str(p.get(k, "")) for k in ("quantity", "price", "position")},
+        **{k: decimals.money(p.get(k)) for k in ("commission", "realized_pnl", "balance", "equity", "notional")},
         reason=reason,
         breached_rule=rule,
         limits=_limits(p.get("limits")),
@@ -136,14 +157,14 @@ def _set_payload(e: pb.Event, t: str, p: dict[str, Any]) -> None:
     if t == "trade_executed":
         e.trade_executed.CopyFrom(_trade_executed(p))
     elif t == "equity_updated":
-        e.equity_updated.CopyFrom(pb.EquityUpdatedEvent(equity=str(p.get("equity", ""))))
+        e.equity_updated.CopyFrom(pb.EquityUpdatedEvent(equity=decimals.money(p.get("equity"))))
     elif t == "rule_warning":
         e.rule_warning.CopyFrom(
             pb.RuleWarningEvent(
                 rule=str(p.get("rule", "")),
                 used_ratio=str(p.get("used_share", "")),
-                limit=str(p.get("limit", "")),
-                current=str(p.get("current", "")),
+                limit=decimals.money(p.get("limit")),
+                current=decimals.money(p.get("current")),
             )
         )
     elif t == "status_changed":
@@ -152,8 +173,8 @@ def _set_payload(e: pb.Event, t: str, p: dict[str, Any]) -> None:
         e.day_rolled.CopyFrom(
             pb.DayRolledEvent(
                 trading_day=str(p.get("trading_day", "")),
-                day_start_balance=str(p.get("day_start_balance", "")),
-                day_start_equity=str(p.get("day_start_equity", "")),
+                day_start_balance=decimals.money(p.get("day_start_balance")),
+                day_start_equity=decimals.money(p.get("day_start_equity")),
                 limits=_limits(p.get("limits")),
             )
         )
@@ -161,7 +182,7 @@ def _set_payload(e: pb.Event, t: str, p: dict[str, Any]) -> None:
         e.end_of_day.CopyFrom(
             pb.EndOfDayEvent(
                 trading_day=str(p.get("trading_day", "")),
-                balance=str(p.get("balance", "")),
+                balance=decimals.money(p.get("balance")),
                 limits=_limits(p.get("limits")),
             )
         )
@@ -188,3 +209,79 @@ def event_pb(r: Mapping[Any, Any]) -> pb.Event:
     )
     _set_payload(e, r["type"], _payload(r))
     return e
+
+
+def position_pb(cid: uuid.UUID, r: Mapping[Any, Any], session: Session, fees: Decimal | None) -> pb.Position:
+    """An open position, marked at the current quote (the price that would close it)."""
+    pos = session.positions[r["symbol"]]
+    q = session.quotes.get(r["symbol"])
+    mark, upnl, avg = "", "", decimals.fmt(r["avg_price"])
+    if q is not None:
+        closing = q.bid if pos.quantity > 0 else q.ask
+        mark, avg = decimals.fmt(closing), decimals.scaled(r["avg_price"], closing)  # at the quote's precision
+        try:
+            spec = session.specs[pos.symbol]
+            upnl = decimals.money(unrealized(pos, q.bid, q.ask, spec.contract_size, session.rate(pos.symbol)))
+        except (KeyError, OrderRejected):  # no spec or no conversion rate: not markable now
+            upnl = ""
+    return pb.Position(
+        challenge_id=str(cid),
+        symbol=r["symbol"],
+        quantity=decimals.fmt(r["quantity"]),
+        avg_price=avg,
+        mark_price=mark,
+        unrealized_pnl=upnl,
+        stop_loss=decimals.fmt(r["stop_loss"]),
+        take_profit=decimals.fmt(r["take_profit"]),
+        side=pb.LONG if pos.quantity > 0 else pb.SHORT,
+        opened_at=ts(r.get("opened_at")),
+        fees=decimals.money(fees if fees is not None else Decimal(0)),
+    )
+
+
+LIVE = ("ACTIVE", "PAUSED")
+
+
+def dashboard(c: pb.Challenge, row: Mapping[Any, Any], rules: Rules, now: datetime) -> pb.Challenge:
+    """What a dashboard shows beside the balance, set on a live challenge's message: the next
+    reset, the trading day, the equity floors of the daily and maximum loss, a pause's end."""
+    if row["status"] not in LIVE:
+        return c
+    a = Account.from_json(row["account"])
+    c.next_reset_at.CopyFrom(ts(days.next_reset(now, rules.tz, rules.reset_time).astimezone(UTC)))
+    if a.day is not None:
+        c.trading_day = a.day.isoformat()
+    levels = rules.levels(a)
+    c.daily_loss_floor = decimals.money(levels["daily_loss"]["floor"]) if "daily_loss" in levels else ""
+    c.max_loss_floor = decimals.money(levels["max_loss"]["floor"]) if "max_loss" in levels else ""
+    if a.paused_until is not None:
+        c.paused_until.CopyFrom(ts(a.paused_until))
+    return c
+
+
+# What each rule's objective is counted in (limit and current); room_left is money for the
+# money rules and for consistency (the profit still needed).
+_MONEY_RULES = {"daily_loss", "max_loss", "profit_target"}
+_RATIO_RULES = {"consistency"}
+OBJECTIVE = {"OK": pb.OK, "WARNING": pb.WARNING, "BREACHED": pb.BREACHED, "MET": pb.MET}
+
+
+def objective_pb(o: Objective) -> pb.Objective:
+    if o.rule in _MONEY_RULES:
+        unit, limit, current, room = (
+            "money",
+            decimals.money(o.limit),
+            decimals.money(o.current),
+            decimals.money(o.room_left),
+        )
+    elif o.rule in _RATIO_RULES:
+        four = Decimal("0.0001")
+        unit, limit, current, room = (
+            "ratio",
+            decimals.scaled(o.limit, four),
+            decimals.scaled(o.current, four),
+            (decimals.money(o.room_left)),
+        )
+    else:
+        unit, limit, current, room = "days", decimals.fmt(o.limit), decimals.fmt(o.current), decimals.fmt(o.room_left)
+    return pb.Objective(rule=o.rule, limit=limit, current=current, room_left=room, state=OBJECTIVE[o.state], unit=unit)

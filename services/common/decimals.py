@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from services.common.errors import invalid_argument
 
@@ -30,3 +30,25 @@ def fmt(d: Decimal | None) -> str:
     # Normalise -0 and trailing exponent forms: "100000.00" stays as stored.
     s = format(d, "f")
     return "0" if s in ("-0", "0") else s
+
+
+CENT = Decimal("0.01")
+
+
+def money(d: Decimal | str | None) -> str:
+    """An amount of the account currency on the wire: always to the cent ("5000.00", never
+    "5000" or "5000.0000"); "" for none. Half-up, as a statement rounds."""
+    if d is None or d == "":
+        return ""
+    return fmt(Decimal(d).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def scaled(d: Decimal | None, like: Decimal) -> str:
+    """`d` at the scale of `like` (a price at its instrument's quote precision, a quantity at
+    its step); "" for none."""
+    if d is None:
+        return ""
+    exponent = like.as_tuple().exponent
+    if not isinstance(exponent, int):
+        return fmt(d)
+    return fmt(d.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -69,30 +70,37 @@ def score_pb(r: Any) -> risk_pb2.RiskScore:
     )
 
 
+def _ratio(x: float) -> float:
+    """Ratios on the wire: four decimals (no float noise like -0.0015080000000000648)."""
+    return round(x, 4) if math.isfinite(x) else x
+
+
 def metrics_pb(m: dict[str, Any]) -> risk_pb2.Metrics:
     return risk_pb2.Metrics(
-        total_return=m["total_return"],
+        total_return_ratio=_ratio(m["total_return"]),
         total_trades=m["total_trades"],
-        win_rate=m["win_rate"],
+        win_rate_ratio=_ratio(m["win_rate"]),
         average_win=m["average_win"],
         average_loss=m["average_loss"],
-        profit_factor=m["profit_factor"],
+        profit_factor=_ratio(m["profit_factor"]),
         expectancy=m["expectancy"],
         largest_winning_day=m["largest_winning_day"],
         largest_losing_day=m["largest_losing_day"],
-        profitable_days_pct=m["profitable_days_pct"],
+        profitable_days_ratio=_ratio(m["profitable_days_pct"]),
         longest_losing_streak_trades=m["longest_losing_streak_trades"],
         longest_losing_streak_days=m["longest_losing_streak_days"],
-        max_drawdown_pct=m["max_drawdown_pct"],
+        max_drawdown_ratio=_ratio(m["max_drawdown_pct"]),
         max_drawdown_amount=m["max_drawdown_amount"],
         max_drawdown_date=m["max_drawdown_date"],
         time_to_recovery_days=m["time_to_recovery_days"] or 0,
         recovered=m["recovered"],
-        sharpe=m["sharpe"],
-        sortino=m["sortino"],
+        sharpe=_ratio(m["sharpe"]),
+        sortino=_ratio(m["sortino"]),
         daily=[risk_pb2.DailyPoint(date=d["date"], pnl=d["pnl"], equity=d["equity"]) for d in m["daily"]],
         by_symbol=[
-            risk_pb2.SymbolBreakdown(symbol=s["symbol"], trades=s["trades"], pnl=s["pnl"], win_rate=s["win_rate"])
+            risk_pb2.SymbolBreakdown(
+                symbol=s["symbol"], trades=s["trades"], pnl=s["pnl"], win_rate_ratio=_ratio(s["win_rate"])
+            )
             for s in m["by_symbol"]
         ],
     )

@@ -4,6 +4,7 @@ unknown query parameters ignored."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from devstack.stack import Stack
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, reason, register_and_login, sse_frames
+from tests.helpers import admin_headers, bearer, eventually, reason, register_and_login, sse_frames
 
 pytestmark = pytest.mark.e2e
 
@@ -150,3 +151,45 @@ def test_a_quiet_stream_gets_heartbeats_and_an_ended_challenge_stream_ends(
     with client.stream("GET", path, headers=h) as r:  # replays, then ends by itself
         events = [e for _, e, _ in sse_frames(r) if e != ":"]
     assert events[-2:] == ["status_changed", "end"]
+
+
+MONEY = re.compile(r"^-?\d+\.\d\d$")
+
+
+def test_what_a_dashboard_needs_is_in_the_api_in_one_number_format(client: httpx.Client, admin: dict[str, str]) -> None:
+    trader = register_and_login(client)
+    h = bearer(trader["access_token"])
+    c = new_challenge(client, trader)  # FTMO-style phase 1, $100,000: daily loss $5,000, max loss $10,000
+    set_price(client, admin, "BTCUSD", "50000.00", "50010.00")
+    order = {"challenge_id": c["id"], "symbol": "BTCUSD", "side": "BUY", "quantity": "0.5", "idempotency_key": "d1"}
+    fill = client.post("/api/trades", json=order, headers=h).json()
+    assert (fill["reason"], fill["challenge_status"]) == ("order", "ACTIVE")  # where the fill left it
+    assert MONEY.match(fill["commission"]) and MONEY.match(fill["realized_pnl"])
+
+    detail = client.get(f"/api/challenges/{c['id']}", headers=h).json()
+    listed = client.get("/api/challenges", headers=h).json()["challenges"]
+    for ch in (detail["challenge"], next(x for x in listed if x["id"] == c["id"])):
+        assert ch["plan_name"] and ch["trading_day"] and ch["next_reset_at"]
+        assert (ch["daily_loss_floor"], ch["max_loss_floor"]) == ("95000.00", "90000.00")
+        assert all(MONEY.match(ch[k]) for k in ("initial_balance", "balance", "current_equity", "daily_start_equity"))
+    assert isinstance(detail["total_trades"], int) and isinstance(detail["fills"], int)
+    assert (detail["fills"], detail["total_trades"], detail["avg_trade_pnl"]) == (1, 0, "0.00")
+    units = {o["rule"]: o["unit"] for o in detail["objectives"]}
+    assert units["daily_loss"] == "money" and units["min_trading_days"] == "days"
+    assert all(MONEY.match(o["limit"]) for o in detail["objectives"] if o["unit"] == "money")
+
+    [pos] = client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"]
+    assert (pos["side"], pos["fees"], pos["quantity"]) == ("LONG", fill["commission"], "0.5")
+    assert pos["opened_at"] == fill["executed_at"]
+    curve = client.get(f"/api/challenges/{c['id']}/equity", params={"interval": "1m"}, headers=h).json()
+    assert curve["interval"] == "1m" and curve["points"] and all(MONEY.match(p["equity"]) for p in curve["points"])
+    bad = client.get(f"/api/challenges/{c['id']}/equity", params={"interval": "7s"}, headers=h)
+    assert bad.status_code == 400
+
+    # The price falls through the daily loss: the closing fill says why, and the list says it failed.
+    set_price(client, admin, "BTCUSD", "39000.00", "39010.00")
+    trades = eventually(
+        lambda: [t for t in client.get("/api/trades", params={"challenge_id": c["id"]}, headers=h).json()["trades"]
+                 if t["reason"] == "breach"]
+    )  # fmt: skip
+    assert trades[0]["breached_rule"] in ("daily_loss", "max_loss")

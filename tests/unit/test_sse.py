@@ -26,7 +26,7 @@ async def test_events_are_framed_with_id_and_type_after_a_retry_hint() -> None:
     chunks = await collect(source(), heartbeat=5)
     assert chunks[0] == f"retry: {sse.RETRY_MS}\n\n"
     assert chunks[1].startswith('id: 7\nevent: price\ndata: {"symbol": "EURUSD", "bid": "1.07214"')
-    assert chunks[1].endswith("}\n\n") and "\n" not in chunks[1][: -2].split("data: ")[1]
+    assert chunks[1].endswith("}\n\n") and "\n" not in chunks[1][:-2].split("data: ")[1]
     assert chunks[2] == "event: end\ndata: {}\n\n"
 
 

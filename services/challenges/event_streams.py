@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.challenges.v1 import challenges_pb2 as pb
 
 from services.challenges import store
+from services.challenges.domain.session import Spec
 from services.challenges.wire import event_pb
 from services.common import sse
 from services.common.db import driver
@@ -41,8 +42,14 @@ _CURVE = (
 
 
 class EventStreams:
-    def __init__(self, db: AsyncEngine, new_events: Callable[[], asyncio.Event]) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        new_events: Callable[[], asyncio.Event],
+        specs: Callable[[], Mapping[str, Spec]] = dict,
+    ) -> None:
         self.db = db
+        self.specs = specs  # the market's instrument specs as they are now
         self.fanout: Fanout[int] = Fanout(
             self.events_after, self._last_event, lambda r: int(r["sequence"]), lambda r: r["challenge_id"], new_events
         )
@@ -91,11 +98,11 @@ class EventStreams:
             while rows := await self.events_after(after, 500, challenge_id):
                 for r in rows:
                     after = r["sequence"]
-                    yield sse.Event(r["type"], event_pb(r), r["sequence"])
+                    yield sse.Event(r["type"], event_pb(r, self.specs()), r["sequence"])
             yield sse.END
             return
         async for r in self.follow(after, challenge_id):
-            e = event_pb(r)
+            e = event_pb(r, self.specs())
             yield sse.Event(r["type"], e, r["sequence"])
             if r["type"] == "status_changed" and pb.ChallengeStatus.Name(e.status_changed.to_status) not in OPEN:
                 yield sse.END

@@ -58,6 +58,7 @@ class MarketView:
                     Decimal(i.min_quantity),
                     Decimal(i.max_quantity),
                     Decimal(i.quantity_step),
+                    Decimal(i.tick_size) if i.tick_size else None,
                 )
             token = r.next_page_token
             if not token:

@@ -59,7 +59,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         self.ledger = ledger
         self.risk = risk
         self.heartbeat = heartbeat
-        self.streams = EventStreams(db, lambda: ledger.new_events)
+        self.streams = EventStreams(db, lambda: ledger.new_events, lambda: ledger.market.specs)
         self._plan_names: dict[str, str] = {}  # plans are added, never renamed: reloaded on a miss
 
     async def _challenges(self, rows: list[Any]) -> list[pb.Challenge]:
@@ -73,6 +73,9 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             dashboard(challenge_pb(r, self._plan_names.get(r["plan_id"], "")), r, self.ledger.states.rules(r), now)
             for r in rows
         ]
+
+    def _trade(self, r: Any) -> pb.Trade:
+        return trade_pb(r, self.ledger.market.specs.get(r["symbol"]))
 
     @staticmethod
     def _scope() -> uuid.UUID | None:
@@ -227,7 +230,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         closed = row["winning_trades"] + row["losing_trades"]
         detail = pb.ChallengeDetail(
             challenge=(await self._challenges([row]))[0],
-            recent_trades=[trade_pb(t) for t in recent],
+            recent_trades=[self._trade(t) for t in recent],
             total_trades=closed,
             fills=row["total_trades"],
             win_rate_ratio=round(row["winning_trades"] / closed, 4) if closed else 0.0,
@@ -319,7 +322,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             request.note,
         ):
             raise _key_reused()
-        return trade_pb(row)
+        return self._trade(row)
 
     async def ClosePosition(self, request: pb.ClosePositionRequest, context: Any) -> pb.Trade:
         caller = identity.require()
@@ -332,7 +335,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         )
         if request.idempotency_key and row["symbol"] != request.symbol.strip().upper():
             raise _key_reused()
-        return trade_pb(row)
+        return self._trade(row)
 
     async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Any) -> pb.Trade:
         tid = parse_uuid(request.trade_id, "trade_id")
@@ -351,7 +354,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 raise not_found("trade")
             if note is not None or tags is not None:
                 row = await store.update_journal(conn, tid, note, tags)
-        return trade_pb(row)
+        return self._trade(row)
 
     async def ListTrades(self, request: pb.ListTradesRequest, context: Any) -> pb.ListTradesResponse:
         scope = self._scope()
@@ -381,7 +384,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         more = len(rows) > page.size
         rows = rows[: page.size]
         token = pagination.time_id_token(rows, "executed_at", more)
-        return pb.ListTradesResponse(trades=[trade_pb(r) for r in rows], next_page_token=token)
+        return pb.ListTradesResponse(trades=[self._trade(r) for r in rows], next_page_token=token)
 
     async def ListPositions(self, request: pb.ListPositionsRequest, context: Any) -> pb.ListPositionsResponse:
         cid = parse_uuid(request.challenge_id, "challenge_id")
@@ -484,6 +487,6 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         more = len(rows) > page.size
         rows = rows[: page.size]
         return pb.ListChallengeEventsResponse(
-            events=[event_pb(r) for r in rows],
+            events=[event_pb(r, self.ledger.market.specs) for r in rows],
             next_page_token=pagination.token({"after": str(rows[-1]["sequence"])}) if more else "",
         )

@@ -17,7 +17,7 @@ from services.challenges.domain.engine import Account
 from services.challenges.domain.positions import unrealized
 from services.challenges.domain.rulepacks import Rules
 from services.challenges.domain.rules.base import Objective
-from services.challenges.domain.session import OrderRejected, Session
+from services.challenges.domain.session import OrderRejected, Session, Spec
 from services.common import decimals
 from services.common.structs import struct
 
@@ -66,7 +66,20 @@ def _fill_reason(raw: str) -> tuple[str, str]:
     return raw, ""
 
 
-def trade_pb(r: Mapping[Any, Any]) -> pb.Trade:
+def lots(quantity: Decimal | None, spec: Spec | None) -> str:
+    """A quantity at its instrument's step ("0.50" where the step is 0.01); as stored when the
+    instrument is not known here."""
+    return decimals.scaled(quantity, spec.quantity_step) if spec is not None else decimals.fmt(quantity)
+
+
+def price(value: Decimal | None, spec: Spec | None) -> str:
+    """A price at its instrument's tick scale ("1.07210", "50010.00"); as stored when unknown."""
+    if spec is None or spec.tick_size is None:
+        return decimals.fmt(value)
+    return decimals.scaled(value, spec.tick_size)
+
+
+def trade_pb(r: Mapping[Any, Any], spec: Spec | None = None) -> pb.Trade:
     reason, rule = _fill_reason(str(r.get("reason") or ""))
     status = r.get("challenge_status")
     return pb.Trade(
@@ -77,8 +90,8 @@ def trade_pb(r: Mapping[Any, Any]) -> pb.Trade:
         challenge_id=str(r["challenge_id"]),
         symbol=r["symbol"],
         side=pb.Side.Value(r["side"]),
-        quantity=decimals.fmt(r["quantity"]),
-        price=decimals.fmt(r["price"]),
+        quantity=lots(r["quantity"], spec),
+        price=price(r["price"], spec),
         commission=decimals.money(r["commission"]),
         realized_pnl=decimals.money(r["realized_pnl"]),
         executed_at=ts(r["executed_at"]),
@@ -128,13 +141,16 @@ def _limits(d: Mapping[str, Any] | None) -> dict[str, pb.Limit]:
     }
 
 
-def _trade_executed(p: dict[str, Any]) -> pb.TradeExecutedEvent:
+def _trade_executed(p: dict[str, Any], spec: Spec | None) -> pb.TradeExecutedEvent:
     reason, rule = _fill_reason(str(p.get("reason", "")))
+    quantity = lambda k: lots(Decimal(p[k]), spec) if p.get(k) not in (None, "") else ""  # noqa: E731
     return pb.TradeExecutedEvent(
+        quantity=quantity("quantity"),
+        position=quantity("position"),
         trade_id=str(p.get("trade_id", "")),
         symbol=p.get("symbol", ""),
         side=pb.Side.Value(p["side"]) if p.get("side") in ("BUY", "SELL") else pb.SIDE_UNSPECIFIED,
-        **{k: str(p.get(k, "")) for k in ("quantity", "price", "position")},
+        price=price(Decimal(p["price"]), spec) if p.get("price") else "",
         **{k: decimals.money(p.get(k)) for k in ("commission", "realized_pnl", "balance", "equity", "notional")},
         reason=reason,
         breached_rule=rule,
@@ -153,9 +169,9 @@ def _status_changed(p: dict[str, Any]) -> pb.StatusChangedEvent:
     )
 
 
-def _set_payload(e: pb.Event, t: str, p: dict[str, Any]) -> None:
+def _set_payload(e: pb.Event, t: str, p: dict[str, Any], specs: Mapping[str, Spec]) -> None:
     if t == "trade_executed":
-        e.trade_executed.CopyFrom(_trade_executed(p))
+        e.trade_executed.CopyFrom(_trade_executed(p, specs.get(str(p.get("symbol", "")))))
     elif t == "equity_updated":
         e.equity_updated.CopyFrom(pb.EquityUpdatedEvent(equity=decimals.money(p.get("equity"))))
     elif t == "rule_warning":
@@ -198,8 +214,9 @@ def _set_payload(e: pb.Event, t: str, p: dict[str, Any]) -> None:
         )
 
 
-def event_pb(r: Mapping[Any, Any]) -> pb.Event:
-    """An outbox row as the API's typed event: `type` names it and its field of that name is set."""
+def event_pb(r: Mapping[Any, Any], specs: Mapping[str, Spec] | None = None) -> pb.Event:
+    """An outbox row as the API's typed event: `type` names it and its field of that name is set
+    (quantities at their instrument's step where `specs` know it, as trades show them)."""
     e = pb.Event(
         sequence=r["sequence"],
         challenge_id=str(r["challenge_id"]),
@@ -207,7 +224,7 @@ def event_pb(r: Mapping[Any, Any]) -> pb.Event:
         type=r["type"],
         occurred_at=ts(r["occurred_at"]),
     )
-    _set_payload(e, r["type"], _payload(r))
+    _set_payload(e, r["type"], _payload(r), specs or {})
     return e
 
 
@@ -215,24 +232,23 @@ def position_pb(cid: uuid.UUID, r: Mapping[Any, Any], session: Session, fees: De
     """An open position, marked at the current quote (the price that would close it)."""
     pos = session.positions[r["symbol"]]
     q = session.quotes.get(r["symbol"])
-    mark, upnl, avg = "", "", decimals.fmt(r["avg_price"])
-    if q is not None:
-        closing = q.bid if pos.quantity > 0 else q.ask
-        mark, avg = decimals.fmt(closing), decimals.scaled(r["avg_price"], closing)  # at the quote's precision
+    spec = session.specs.get(r["symbol"])
+    mark, upnl = "", ""
+    if q is not None and spec is not None:
+        mark = price(q.bid if pos.quantity > 0 else q.ask, spec)
         try:
-            spec = session.specs[pos.symbol]
             upnl = decimals.money(unrealized(pos, q.bid, q.ask, spec.contract_size, session.rate(pos.symbol)))
-        except (KeyError, OrderRejected):  # no spec or no conversion rate: not markable now
+        except OrderRejected:  # no conversion rate: not markable now
             upnl = ""
     return pb.Position(
         challenge_id=str(cid),
         symbol=r["symbol"],
-        quantity=decimals.fmt(r["quantity"]),
-        avg_price=avg,
+        quantity=lots(r["quantity"], spec),
+        avg_price=price(r["avg_price"], spec),
         mark_price=mark,
         unrealized_pnl=upnl,
-        stop_loss=decimals.fmt(r["stop_loss"]),
-        take_profit=decimals.fmt(r["take_profit"]),
+        stop_loss=price(r["stop_loss"], spec),
+        take_profit=price(r["take_profit"], spec),
         side=pb.LONG if pos.quantity > 0 else pb.SHORT,
         opened_at=ts(r.get("opened_at")),
         fees=decimals.money(fees if fees is not None else Decimal(0)),

@@ -61,9 +61,11 @@ def score_pb(r: Any) -> risk_pb2.RiskScore:
     return risk_pb2.RiskScore(
         challenge_id=str(r["challenge_id"]),
         user_id=str(r["user_id"]),
-        score=r["score"],
+        score=round(r["score"], 2),
         factors=[
-            risk_pb2.RiskFactor(name=k, value=v["value"], weight=WEIGHTS.get(k, 0.0), explanation=v["explanation"])
+            risk_pb2.RiskFactor(
+                name=k, value=_ratio(v["value"]), weight=WEIGHTS.get(k, 0.0), explanation=v["explanation"]
+            )
             for k, v in factors.items()
         ],
         computed_at=_ts(r["computed_at"]),

@@ -126,7 +126,7 @@ def test_a_dropped_event_stream_resumes_after_its_last_id_with_nothing_lost_or_d
     assert [int(i) for i, _, _ in resumed] == sorted({int(i) for i, _, _ in resumed})
     assert int(resumed[0][0]) > int(last_id)
     fill = resumed[0][2]["trade_executed"]
-    assert (fill["side"], fill["quantity"], fill["reason"]) == ("BUY", "0.1", "order")  # typed, not a JSON string
+    assert (fill["side"], fill["quantity"], fill["reason"]) == ("BUY", "0.100", "order")  # typed, not a JSON string
     # The same events as a page of the list beside the stream.
     page = client.get(f"/api/challenges/{c['id']}/events", params={"after_sequence": last_id}, headers=h).json()
     assert [e["sequence"] for e in page["events"]] == [i for i, _, _ in resumed]
@@ -179,7 +179,7 @@ def test_what_a_dashboard_needs_is_in_the_api_in_one_number_format(client: httpx
     assert all(MONEY.match(o["limit"]) for o in detail["objectives"] if o["unit"] == "money")
 
     [pos] = client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"]
-    assert (pos["side"], pos["fees"], pos["quantity"]) == ("LONG", fill["commission"], "0.5")
+    assert (pos["side"], pos["fees"], pos["quantity"]) == ("LONG", fill["commission"], "0.500")
     assert pos["opened_at"] == fill["executed_at"]
     curve = client.get(f"/api/challenges/{c['id']}/equity", params={"interval": "1m"}, headers=h).json()
     assert curve["interval"] == "1m" and curve["points"] and all(MONEY.match(p["equity"]) for p in curve["points"])

@@ -77,7 +77,7 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     )
     assert r.status_code == 200, r.text
     trade = r.json()
-    assert (trade["price"], trade["quantity"], trade["commission"]) == ("50010.00", "10", "50.00")
+    assert (trade["price"], trade["quantity"], trade["commission"]) == ("50010.00", "10.000", "50.00")
     assert trade["tags"] == ["btc", "momentum"]
 
     with client.stream(
@@ -301,7 +301,7 @@ def test_idempotent_orders_and_trade_listing(client: httpx.Client, admin: dict[s
     page = client.get("/api/trades", params={"challenge_id": c["id"], "page_size": 1}, headers=h).json()
     assert len(page["trades"]) == 1 and page["next_page_token"]
     positions = client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"]
-    assert positions[0]["quantity"] == "0.3" and positions[0]["symbol"] == "BTCUSD"
+    assert positions[0]["quantity"] == "0.300" and positions[0]["symbol"] == "BTCUSD"
     r = client.post(
         f"/api/trades/{trades[0]['id']}/journal", json={"note": "held too long", "tags": ["lesson"]}, headers=h
     )

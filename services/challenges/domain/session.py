@@ -44,6 +44,7 @@ class Spec:
     min_quantity: Decimal
     max_quantity: Decimal
     quantity_step: Decimal
+    tick_size: Decimal | None = None  # the quote's precision: prices are shown at its scale
 
 
 @dataclass(frozen=True)

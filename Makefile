@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PROTO_SRC := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: run test protos bench lint typecheck clean distclean venv
+.PHONY: run test protos bench lint typecheck clean distclean venv screenshots web-vendor
 
 venv: $(VENV)/.synced
 
@@ -29,17 +29,35 @@ $(CHECKOV): tools/checkov.lock $(UV)
 	$(UV) venv --quiet --python $(PY_BOOT) $(TOOLS)/checkov
 	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip sync --quiet tools/checkov.lock
 
+# The console's browser tests drive Debian's Chromium through its chromedriver (selenium, in
+# the dev group): installed from the distribution's archive when missing.
+CHROMEDRIVER := /usr/bin/chromedriver
+$(CHROMEDRIVER):
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver
+
 protos: $(GEN_STAMP)
 
-$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py gateway/render.py gateway/openapi.py gateway/health.lua gateway/sse_token.lua gateway/header_names.lua
+$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py gateway/render.py gateway/openapi.py gateway/console.py gateway/health.lua gateway/sse_token.lua gateway/header_names.lua gateway/responses.lua $(wildcard web/*.*)
 	$(PY) -m devstack.protogen
 	touch $@
 
 run: protos
 	$(PY) -m devstack
 
-test: protos $(CHECKOV)
+test: protos $(CHECKOV) $(CHROMEDRIVER)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The console's screenshots in docs/screenshots/ (a stack of its own, Chromium at desktop and
+# phone widths).
+screenshots: protos $(CHROMEDRIVER)
+	$(PY) -m devstack.screenshots
+
+# Re-vendor the console's chart library from the npm registry, at the version web/package.json pins.
+web-vendor:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund && \
+	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs vendor/ && \
+	cp node_modules/lightweight-charts/LICENSE vendor/lightweight-charts.LICENSE
 
 bench: protos
 	$(PY) -m bench

@@ -36,7 +36,8 @@ def main() -> int:
     print(
         f"""
 TradeSense is up in {time.monotonic() - t0:.1f}s.
-  gateway   {url}          (REST/JSON and SSE)
+  console   {url}/         (open it in a browser; operators log in as below)
+  gateway   {url}/api      (REST/JSON and SSE)
   health    {url}/health
   envoy     http://localhost:{cfg.admin_port}   (Envoy admin, loopback only)
   gRPC      auth :{cfg.grpc_ports["auth"]}  challenges :{cfg.grpc_ports["challenges"]}  market :{cfg.grpc_ports["market"]}  risk :{cfg.grpc_ports["risk"]}

@@ -63,9 +63,7 @@ def free_port() -> int:
 
 
 # Front-end dev servers' usual origins (Vite, Create React App / Next.js, Angular).
-DEV_ORIGINS = tuple(
-    f"http://{host}:{port}" for port in (5173, 3000, 4200) for host in ("localhost", "127.0.0.1")
-)
+DEV_ORIGINS = tuple(f"http://{host}:{port}" for port in (5173, 3000, 4200) for host in ("localhost", "127.0.0.1"))
 
 
 def cors_origins_from_env() -> tuple[str, ...]:
@@ -207,6 +205,7 @@ class Stack:
                 "TRUSTED_PROXIES": f"{GATEWAY_SOURCE}/32",
                 "MARKET_SCRIPTED_PRICES": "true",  # local and test only; off in production
                 "AUTH_BOOTSTRAP_ADMIN_EMAIL": self.admin_email,
+                "AUTH_COOKIE_SECURE": "false",  # plain HTTP on loopback
                 "AUTH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
                 "NATS_URL": self.nats.url,
                 "PYTHONUNBUFFERED": "1",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway import console
 from services.common import catalog
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +60,10 @@ class GatewaySettings:
     # Proxies in front of Envoy whose X-Forwarded-For it believes (a cloud load balancer or
     # ingress: 1). 0: the client address is the connection's peer.
     xff_num_trusted_hops: int = 0
+    # The browser console's files (web/), served at / on the API's origin (None: no console);
+    # `console_served_from` is where Envoy reads them, when not there (the gateway image).
+    console_root: str | None = str(console.WEB)
+    console_served_from: str | None = None
     # A listener of its own for the admin's /stats/prometheus and /ready only (None: none).
     # In Kubernetes the admin API binds loopback — it can drain, quit and dump config — and
     # Prometheus and the kubelet use this port instead.
@@ -286,6 +291,9 @@ def _routes(s: GatewaySettings) -> list[dict[str, Any]]:
                 "route": {"cluster": sorted(s.upstreams)[0]},
             }
         )
+    if s.console_root:
+        served = Path(s.console_served_from) if s.console_served_from else None
+        routes += console.routes(Path(s.console_root), served)
     routes.append({"match": {"prefix": "/"}, "direct_response": _not_found()})
     return routes
 
@@ -582,6 +590,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         ],
         "route_config": {
             "name": "tradesense",
+            "max_direct_response_body_size_bytes": console.MAX_BODY,
             "virtual_hosts": [
                 {
                     "name": "api",
@@ -656,6 +665,7 @@ def write_kubernetes(namespace: str = "tradesense") -> Path:
         xff_num_trusted_hops=1,
         descriptor_path="/etc/envoy/tradesense.pb",
         cors_origins=("https://app.tradesense.example",),
+        console_served_from="/etc/envoy/web",
         otlp_collector=("otel-collector.observability.svc.cluster.local", 4317),
     )
     return write(s, GENERATED / "envoy-k8s.json")

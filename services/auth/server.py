@@ -48,6 +48,9 @@ class AuthSettings(ServiceSettings):
     # First administrator, created (or promoted) at start-up when both are set.
     auth_bootstrap_admin_email: str = ""
     auth_bootstrap_admin_password: SecretStr = SecretStr("")
+    # The session cookies' Secure flag: on behind TLS (production); `make run` serves plain
+    # HTTP on loopback and turns it off.
+    auth_cookie_secure: bool = True
 
 
 async def ensure_admin(engine: AsyncEngine, hasher: Hasher, email: str, password: str) -> None:
@@ -107,6 +110,7 @@ async def setup(runtime: Runtime) -> Wiring:
         throttle=ThrottlePolicy(s.login_free_failures, s.login_lock_base_seconds, s.login_lock_max_seconds),
         service_clients=parse_service_clients(s.service_clients.get_secret_value()),
         address_free_failures=s.login_address_free_failures,
+        secure_cookies=s.auth_cookie_secure,
         failure_window=timedelta(seconds=s.login_failure_window_seconds),
         addresses=ClientAddresses(s.trusted_proxies),
     )

@@ -17,7 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from services.auth import store
+from services.auth import cookies, store
 from services.auth.domain import emails, passwords, tokens
 from services.auth.domain.throttle import ThrottlePolicy
 from services.auth.keyed_locks import KeyedLocks
@@ -88,6 +88,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         address_free_failures: int = 20,
         failure_window: timedelta = timedelta(minutes=15),
         addresses: ClientAddresses | None = None,
+        secure_cookies: bool = True,
     ) -> None:
         self.addresses = addresses or ClientAddresses()
         self.checking = KeyedLocks()
@@ -103,6 +104,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             max_lock_seconds=throttle.max,
         )
         self.service_clients = service_clients
+        self.secure = secure_cookies
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -240,15 +242,26 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                 await store.update_user(conn, user["id"], now, password_hash=new_hash)
             pair = await self._issue(conn, user, uuid.uuid4(), now)
         log.info("login", user_id=str(user["id"]), rehashed=new_hash is not None)
+        await self._set_cookies(context, pair)
         return pair
 
+    async def _set_cookies(self, context: Any, pair: auth_pb2.TokenPair) -> None:
+        """The browser's copy of the session, in HttpOnly cookies (services/auth/cookies.py)."""
+        await context.send_initial_metadata(
+            cookies.issued(
+                pair.access_token, pair.refresh_token, self.tokens.access_ttl, self.tokens.refresh_ttl, self.secure
+            )
+        )
+
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Any) -> auth_pb2.TokenPair:
-        if not request.refresh_token:
+        # The body's token (API clients), or the browser's cookie (the console keeps none).
+        presented = request.refresh_token or cookies.read(context.invocation_metadata(), cookies.REFRESH)
+        if not presented:
             raise invalid_argument({"refresh_token": "is required"})
         now = self._now()
         reused = False
         async with self.engine.begin() as conn:
-            row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(request.refresh_token))
+            row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(presented))
             if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
                 raise unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
             if row["rotated_at"] is not None:
@@ -265,6 +278,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         if reused:
             log.warning("refresh token reuse; family revoked", user_id=str(row["user_id"]))
             raise unauthenticated("refresh token was already used", reason="REFRESH_TOKEN_REUSED")
+        await self._set_cookies(context, pair)
         return pair
 
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Any) -> auth_pb2.LogoutResponse:
@@ -272,14 +286,16 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         caller's own session too, when the call carries an access token)."""
         now = self._now()
         caller = identity.current()
+        presented = request.refresh_token or cookies.read(context.invocation_metadata(), cookies.REFRESH)
         async with self.engine.begin() as conn:
-            if request.refresh_token:
-                row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(request.refresh_token))
+            if presented:
+                row = await store.refresh_by_hash(conn, tokens.hash_refresh_token(presented))
                 if row is not None:
                     await store.revoke_family(conn, row["family_id"], now)
                     await store.cut_off(conn, f"session:{row['family_id']}", now)
             if caller is not None and caller.session_id:
                 await store.cut_off(conn, f"session:{caller.session_id}", now)
+        await context.send_initial_metadata(cookies.cleared(self.secure))
         return auth_pb2.LogoutResponse()
 
     async def ListTokenCutoffs(

@@ -224,6 +224,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 limit=10,
             )
             positions = await store.get_positions(conn, cid)
+            last_event = await store.last_sequence_of(conn, cid)
         session = self.ledger.session_of(row, positions)
         if row["status"] in (engine.ACTIVE, engine.PAUSED):
             session.account.equity = session.equity()  # live, not as of the last write
@@ -233,6 +234,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             recent_trades=[self._trade(t) for t in recent],
             total_trades=closed,
             fills=row["total_trades"],
+            last_event_sequence=last_event,
             win_rate_ratio=round(row["winning_trades"] / closed, 4) if closed else 0.0,
             avg_trade_pnl=decimals.money(row["realized_pnl"] / closed) if closed else "0.00",
             objectives=[objective_pb(o) for o in engine.objectives(session.account, session.rules, datetime.now(UTC))],

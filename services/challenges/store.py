@@ -342,5 +342,10 @@ async def list_breaches(conn: AsyncConnection, challenge_id: uuid.UUID, after: i
     return list((await conn.execute(stmt)).mappings())
 
 
+async def last_sequence_of(conn: AsyncConnection, challenge_id: uuid.UUID) -> int:
+    stmt = select(func.coalesce(func.max(events.c.sequence), 0)).where(events.c.challenge_id == challenge_id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def last_sequence(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.coalesce(func.max(events.c.sequence), 0)))).scalar_one())

@@ -12,7 +12,7 @@ import pytest
 
 from devstack.stack import Stack
 from tests.e2e.test_challenges import new_challenge, set_price
-from tests.helpers import admin_headers, bearer, eventually, reason, register_and_login, sse_frames
+from tests.helpers import PASSWORD, admin_headers, bearer, eventually, reason, register_and_login, sse_frames
 
 pytestmark = pytest.mark.e2e
 
@@ -193,3 +193,37 @@ def test_what_a_dashboard_needs_is_in_the_api_in_one_number_format(client: httpx
                  if t["reason"] == "breach"]
     )  # fmt: skip
     assert trades[0]["breached_rule"] in ("daily_loss", "max_loss")
+
+
+def test_the_console_is_served_on_the_api_origin_with_its_security_headers(client: httpx.Client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "no-referrer"
+    assert 'src="/app.js"' in page.text and "<script>" not in page.text and "style=" not in page.text
+    script = client.get("/app.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert client.get("/vendor/lightweight-charts.standalone.production.mjs").status_code == 200
+
+
+def test_login_gives_the_browser_httponly_strict_cookies_that_refresh_and_stream_alone(stack: Stack) -> None:
+    trader = register_and_login(httpx.Client(base_url=stack.gateway_url, timeout=20))
+    browser = httpx.Client(base_url=stack.gateway_url, timeout=20)  # keeps cookies, as a browser does
+    r = browser.post("/api/auth/login", json={"email": trader["email"], "password": PASSWORD})
+    assert r.status_code == 200
+    cookies = r.headers.get_list("set-cookie")
+    assert len(cookies) == 2 and all("HttpOnly" in c and "SameSite=Strict" in c for c in cookies)
+    assert {c.split("=")[0] for c in cookies} == {"access_token", "refresh_token"}
+    c = new_challenge(browser, {**trader, "access_token": r.json()["access_token"]})
+    # The stream with the cookie alone (EventSource sends no Authorization header).
+    with browser.stream("GET", f"/api/challenges/{c['id']}/events/stream") as s:
+        assert s.status_code == 200
+    refreshed = browser.post("/api/auth/refresh", json={})  # the cookie's refresh token, rotated
+    assert refreshed.status_code == 200 and refreshed.json()["access_token"] != r.json()["access_token"]
+    again = browser.post("/api/auth/refresh", json={})  # the rotated cookie: not a reuse
+    assert again.status_code == 200, again.text
+    out = browser.post("/api/auth/logout", json={})
+    assert out.status_code == 200 and all("Max-Age=0" in x for x in out.headers.get_list("set-cookie"))
+    assert browser.post("/api/auth/refresh", json={}).status_code == 400  # no cookie left: nothing to refresh

@@ -1,0 +1,82 @@
+"""`make screenshots`: the console's main pages in docs/screenshots/, from a stack of its own
+driven in headless Chromium — the login, the plans, a trader's dashboard (desktop and phone
+width), the breach page after an admin's scripted price breaks the daily loss, the operators'
+desk."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from devstack.browser import by_testid, chromium, text_of, wait_for
+from devstack.stack import Stack, StackConfig
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as d, Stack(StackConfig.ephemeral(Path(d))) as stack:
+        api = httpx.Client(base_url=stack.gateway_url, timeout=20)
+        token = api.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
+        admin = {"authorization": f"Bearer {token.json()['access_token']}"}
+
+        def price(bid: str) -> None:
+            ask = f"{float(bid) + 10:.2f}"
+            api.post("/api/market/admin/prices/BTCUSD", json={"bid": bid, "ask": ask}, headers=admin).raise_for_status()
+
+        price("50000.00")
+        with chromium() as b:
+            b.get(stack.gateway_url + "/")
+            form = wait_for(b, lambda d: by_testid(d, "register-form"))
+            b.save_screenshot(str(OUT / "login.png"))
+            form.find_element(By.NAME, "name").send_keys("Ada Trader")
+            form.find_element(By.NAME, "email").send_keys(f"ada-{uuid.uuid4().hex[:6]}@example.com")
+            form.find_element(By.NAME, "password").send_keys("screenshot-password-42")
+            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            plan = wait_for(b, lambda d: by_testid(d, "plan-ftmo-phase1"))
+            b.save_screenshot(str(OUT / "plans.png"))
+            Select(plan.find_element(By.TAG_NAME, "select")).select_by_value("100000.00")
+            by_testid(b, "start-ftmo-phase1").click()
+            wait_for(b, lambda d: text_of(d, "bid") == "50000.00")
+            qty = by_testid(b, "quantity")
+            qty.clear()
+            qty.send_keys("1")
+            by_testid(b, "buy").click()
+            wait_for(b, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='close-BTCUSD']"))
+            for bid in ("49800.00", "49650.00", "49700.00"):  # a few live moves for the chart and equity
+                price(bid)
+                time.sleep(1.5)
+            b.set_window_size(1280, 2200)
+            b.save_screenshot(str(OUT / "dashboard.png"))
+            b.set_window_size(390, 2600)
+            b.save_screenshot(str(OUT / "dashboard-phone.png"))
+            b.set_window_size(1280, 900)
+            price("44000.00")  # past FTMO's $5,000 daily loss on one lot
+            wait_for(b, lambda d: text_of(d, "status") == "FAILED", 30)
+            wait_for(b, lambda d: by_testid(d, "breach-link").is_displayed())
+            by_testid(b, "breach-link").click()
+            wait_for(b, lambda d: by_testid(d, "breach-rule"))
+            b.save_screenshot(str(OUT / "breach.png"))
+        with chromium() as b:
+            b.get(stack.gateway_url + "/")
+            form = wait_for(b, lambda d: by_testid(d, "login-form"))
+            form.find_element(By.NAME, "email").send_keys(stack.admin_email)
+            form.find_element(By.NAME, "password").send_keys(stack.admin_password)
+            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            wait_for(b, lambda d: by_testid(d, "nav-admin").is_displayed())
+            b.get(stack.gateway_url + "/#/admin")
+            wait_for(b, lambda d: by_testid(d, "risk-table"))
+            b.set_window_size(1280, 1400)
+            b.save_screenshot(str(OUT / "admin.png"))
+    print(f"screenshots in {OUT}")
+
+
+if __name__ == "__main__":
+    main()

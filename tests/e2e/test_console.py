@@ -5,14 +5,19 @@ loss sees FAILED and the breach page that explains it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
+import grpc
 import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from devstack.browser import by_testid, chromium, console_errors, text_of, wait_for
 from devstack.stack import Stack
@@ -31,6 +36,20 @@ def set_price(stack: Stack, admin: dict[str, str], bid: str) -> None:
     ask = f"{float(bid) + 10:.2f}"
     r = httpx.post(f"{stack.gateway_url}/api/market/admin/prices/BTCUSD", json={"bid": bid, "ask": ask}, headers=admin)
     assert r.status_code == 200, r.text
+
+
+def set_price_direct(stack: Stack, admin: dict[str, str], bid: str) -> None:
+    """The scripted price set on market's gRPC API, not through the gateway."""
+    ask = str(Decimal(bid) + 10)
+
+    async def call() -> None:
+        async with grpc.aio.insecure_channel(stack.grpc_addr("market")) as ch:
+            stub = market_pb2_grpc.MarketServiceStub(ch)
+            await stub.SetPrice(
+                market_pb2.SetPriceRequest(symbol="BTCUSD", bid=bid, ask=ask), metadata=tuple(admin.items())
+            )
+
+    asyncio.run(call())
 
 
 def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, browser: webdriver.Chrome) -> None:
@@ -62,14 +81,17 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
     wait_for(b, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='close-BTCUSD']"))
     before = text_of(b, "equity")
 
-    # The gateway restarts under the open streams: they reconnect and resume.
+    # The gateway restarts under the open streams; while it is down the price falls (set on
+    # market directly) and the challenge's equity update is written. The streams reconnect with
+    # their last event id and the page gets what it missed: nothing lost.
     stack.stop_service("gateway")
     wait_for(b, lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "down")
+    set_price_direct(stack, admin, "49000.00")  # -1,000 on one lot
+    time.sleep(6)  # equity updates are throttled to one per challenge per 5 s
     stack.start_gateway()
     wait_for(b, lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live", 30)
-
-    set_price(stack, admin, "49000.00")  # -1,000 on one lot: equity moves live
     wait_for(b, lambda d: text_of(d, "equity") not in ("", before), 30)
+    assert text_of(b, "equity").startswith("98,9")  # 100,000 - 5 commission - 10 spread - 1,000
     set_price(stack, admin, "44000.00")  # -6,000: past FTMO's $5,000 daily loss
     wait_for(b, lambda d: text_of(d, "status") == "FAILED", 30)
     wait_for(b, lambda d: by_testid(d, "breach-link").is_displayed())

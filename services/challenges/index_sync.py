@@ -37,9 +37,9 @@ def index_account(index: MarkIndex, cid: object, a: Account, r: Rules) -> None:
 
 
 class IndexSync:
-    def __init__(self, index: MarkIndex, owns: Callable[[uuid.UUID], bool]) -> None:
+    def __init__(self, index: MarkIndex, holds: Callable[[uuid.UUID], bool]) -> None:
         self.index = index
-        self.owns = owns
+        self.holds = holds  # the challenge's partition is this replica's share
         # When the clock must judge each live challenge next (a reset, a flat time, a deadline).
         self.clock_due: dict[uuid.UUID, datetime] = {}
         self.owner: dict[uuid.UUID, uuid.UUID] = {}
@@ -57,7 +57,7 @@ class IndexSync:
             return
         self.indexed_version[cid] = version
         a, r = s.account, s.rules
-        if a.status not in (engine.ACTIVE, engine.PAUSED) or not self.owns(cid):
+        if a.status not in (engine.ACTIVE, engine.PAUSED) or not self.holds(cid):
             self._forget(cid)
             return
         self.owner[cid] = uid

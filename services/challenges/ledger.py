@@ -52,6 +52,7 @@ class Ledger:
         max_quote_age: float = 2.0,
         always_ask_market: bool = False,
         owns: Callable[[uuid.UUID], bool] = lambda cid: True,
+        holds: Callable[[uuid.UUID], bool] | None = None,
         order_writers: int = 1,
         order_linger: float = 0.0,
         session_cache: int = 10_000,
@@ -61,13 +62,15 @@ class Ledger:
         # carries a balance, so without a cap one trader opened 60 $200k accounts in 0.3 s.
         self.max_pending = max_pending
         self.db, self.market, self.index = db, market, index
-        # Whether this replica judges a challenge (its partition is leased here).
+        # Whether this replica judges a challenge now (its partition's lease is certainly valid),
+        # and whether the partition is its share at all (the index keeps those: a lease renewal
+        # late by a few seconds must not drop them from the index until they next change).
         self.owns = owns
         self.commits = Commits()
         self.sessions = SessionCache(session_cache)
         self.states = States(market)
         self.changes = Changes(self.commits, self.sessions)
-        self.sync = IndexSync(index, owns)
+        self.sync = IndexSync(index, holds or owns)
         self.judging = Judging(db, self.states, self.changes, self.sync, self.commits, owns)
         self.orders = OrderPath(
             db,

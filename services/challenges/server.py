@@ -103,6 +103,7 @@ async def setup(runtime: Runtime) -> Wiring:
         max_quote_age=s.max_quote_age_seconds,
         always_ask_market=s.quote_source == "market",
         owns=leases.owns,
+        holds=leases.holds,
         order_writers=s.order_writers,
         order_linger=s.order_linger_ms / 1000,
         session_cache=s.session_cache,

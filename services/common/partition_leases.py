@@ -57,7 +57,14 @@ class Leases:
         self._valid_until = 0.0  # local monotonic time up to which our leases are certainly ours
 
     def owns(self, cid: uuid.UUID) -> bool:
+        """Whether this replica may handle the challenge now: its partition is ours and the lease
+        certainly valid (a renewal late past the margin stops all handling until it succeeds)."""
         return time.monotonic() < self._valid_until and partition_of(cid) in self.owned
+
+    def holds(self, cid: uuid.UUID) -> bool:
+        """Whether the challenge's partition is our share, valid lease or not: what a replica keeps
+        indexed (and judges again as soon as the lease is renewed)."""
+        return partition_of(cid) in self.owned
 
     async def step(self) -> None:
         started = time.monotonic()

@@ -133,6 +133,7 @@ export async function dashboardPage(id, go) {
   const clock = h("section", { class: "panel" }, h("h2", {}, "Clock"),
     h("dl", {},
       h("dt", {}, "Trading day"), h("dd", {}, c.trading_day || "—"),
+      h("dt", {}, "Day resets at"), h("dd", {}, `${detail.reset_time.slice(0, 5)} ${detail.timezone}`),
       h("dt", {}, "Next reset in"), h("dd", { testid: "reset-countdown" }, c.next_reset_at ? countdown(c.next_reset_at) : "—"),
       detail.deadline_at && [h("dt", {}, "Time limit in"), h("dd", {}, countdown(detail.deadline_at))],
       c.paused_until && [h("dt", {}, "Paused until"), h("dd", {}, when(c.paused_until))]));
@@ -290,6 +291,7 @@ export async function adminPage() {
     get("/api/auth/users?page_size=100"), get("/api/risk/scores?page_size=100"),
     get("/api/risk/alerts?unacknowledged_only=true&page_size=100"), get("/api/rule-packs"), get("/api/challenges?page_size=100")]);
   const status = Object.fromEntries(challenges.challenges.map((c) => [c.id, c]));
+  const err = errorBox();
   const desk = h("div", {});
   const renderDesk = (list) => desk.replaceChildren(table(["Raised", "Severity", "Message", ""], list.map((a) => h("tr", {},
     h("td", {}, when(a.created_at)), h("td", {}, a.severity), h("td", {}, a.message),
@@ -302,7 +304,16 @@ export async function adminPage() {
         h("td", {}, String(s.score)), h("td", {}, h("a", { href: `#/c/${s.challenge_id}` }, status[s.challenge_id]?.plan_name || s.challenge_id)),
         h("td", {}, status[s.challenge_id]?.status || "—"), h("td", {}, money(status[s.challenge_id]?.current_equity)))), "risk-table")),
     h("section", { class: "panel" }, h("h2", {}, "Alert desk"), desk),
-    h("section", { class: "panel" }, h("h2", {}, "Users"), table(["Email", "Role", "Disabled", "Since"],
-      users.users.map((u) => h("tr", {}, h("td", {}, u.email), h("td", {}, u.role), h("td", {}, u.disabled ? "yes" : "no"), h("td", {}, when(u.created_at)))), "users")),
+    h("section", { class: "panel" }, h("h2", {}, "Users"), table(["Email", "Role", "Disabled", "Since", ""],
+      users.users.map((u) => {
+        const toggle = h("button", { type: "button", disabled: u.id === user().id, onclick: async () => {
+          try {
+            const r = await post(`/api/auth/users/${u.id}/disabled`, { disabled: !u.disabled });
+            u.disabled = r.disabled; state.textContent = u.disabled ? "yes" : "no"; toggle.textContent = u.disabled ? "Enable" : "Disable";
+          } catch (x) { err.textContent = inWords(x); }
+        } }, u.disabled ? "Enable" : "Disable");
+        const state = h("td", {}, u.disabled ? "yes" : "no");
+        return h("tr", {}, h("td", {}, u.email), h("td", {}, u.role), state, h("td", {}, when(u.created_at)), h("td", {}, toggle));
+      }), "users"), err),
     h("section", { class: "panel" }, h("h2", {}, "Rule packs"), h("ul", {}, packs.rule_packs.map((p) => h("li", {}, `${p.name} (v${p.version})`)))));
 }

@@ -235,6 +235,8 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             total_trades=closed,
             fills=row["total_trades"],
             last_event_sequence=last_event,
+            timezone=session.rules.timezone,
+            reset_time=session.rules.reset_time.isoformat(),
             win_rate_ratio=round(row["winning_trades"] / closed, 4) if closed else 0.0,
             avg_trade_pnl=decimals.money(row["realized_pnl"] / closed) if closed else "0.00",
             objectives=[objective_pb(o) for o in engine.objectives(session.account, session.rules, datetime.now(UTC))],

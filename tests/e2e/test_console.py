@@ -99,4 +99,15 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
     wait_for(b, lambda d: "daily loss" in text_of(d, "breach-rule"))
     assert "44000" in text_of(b, "breach-prices") or "44,000" in text_of(b, "breach-prices")
     assert text_of(b, "breach-parameters")
+
+    # An operator sees the failed challenge on the desk, sorted by risk score.
+    b.find_element(By.ID, "logout").click()
+    form = wait_for(b, lambda d: by_testid(d, "login-form"))
+    form.find_element(By.NAME, "email").send_keys(stack.admin_email)
+    form.find_element(By.NAME, "password").send_keys(stack.admin_password)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(b, lambda d: by_testid(d, "nav-admin").is_displayed())
+    by_testid(b, "nav-admin").click()
+    wait_for(b, lambda d: "FAILED" in text_of(d, "risk-table"))
+    assert "Disable" in text_of(b, "users")
     assert console_errors(b) == []

@@ -37,6 +37,9 @@ def register_and_login(client: httpx.Client, email: str | None = None) -> dict[s
     assert r.status_code == 200, r.text
     r = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
+    # An API client: it presents the token it was given, not the browser's session cookies
+    # (a shared client that kept them would send one trader's cookie with every later call).
+    client.cookies.clear()
     body: dict[str, Any] = r.json()
     body["email"] = email
     return body
@@ -58,6 +61,7 @@ def admin_headers(client: httpx.Client, stack: Stack) -> dict[str, str]:
     """The bootstrap administrator's bearer header on `stack`."""
     r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
     assert r.status_code == 200, r.text
+    client.cookies.clear()  # as register_and_login
     return bearer(r.json()["access_token"])
 
 

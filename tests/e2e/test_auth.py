@@ -325,7 +325,9 @@ def test_key_rotation_new_key_signs_old_tokens_still_verify(client: httpx.Client
 def test_sse_routes_accept_the_token_from_query_or_cookie(client: httpx.Client) -> None:
     s = register_and_login(client)
     url = "/api/risk/alerts/stream"
-    assert client.get(url).status_code == 401
+    client.cookies.clear()  # no session cookie from an earlier login on this client
+    with client.stream("GET", url) as r:
+        assert r.status_code == 401
     for kwargs in ({"params": {"access_token": s["access_token"]}}, {"cookies": {"access_token": s["access_token"]}}):
         with client.stream("GET", url, **kwargs) as r:  # type: ignore[arg-type]
             assert r.status_code != 401  # past the gateway and the service's own check

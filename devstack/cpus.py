@@ -53,13 +53,17 @@ def _pin_threads(pid: int, cores: Collection[int]) -> None:
             pass  # gone, or not ours to move (a server running as another user)
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (none once it has exited)."""
+    try:
+        return [pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def pin_tree(pid: int, cores: Collection[int]) -> None:
     """Every thread of a process and of its descendants onto `cores`."""
-    try:
-        tree = [pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))]
-    except psutil.NoSuchProcess:
-        return
-    for proc in tree:
+    for proc in _tree(pid):
         _pin_threads(proc, cores)
 
 
@@ -93,11 +97,7 @@ def lower_priority(stack: Stack, services: Collection[str], niceness: int = 10) 
     for name, proc in stack.procs.items():
         if name.split("-")[0] not in services:
             continue
-        try:
-            tree = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
-        except psutil.NoSuchProcess:
-            continue
-        for pid in tree:
+        for pid in _tree(proc.pid):
             for tid in _threads(pid):
                 try:
                     os.setpriority(os.PRIO_PROCESS, tid, niceness)

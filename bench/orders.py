@@ -272,6 +272,13 @@ def _gauge(stack: Stack, service: str, name: str) -> float | None:
     return next((float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")), None)
 
 
+def risk_lag(stack: Stack) -> float | None:
+    """How many outbox events risk is behind challenges now (None when either does not say)."""
+    head = _gauge(stack, "challenges", "challenges_events_last_sequence")
+    applied = _gauge(stack, "risk", "risk_consumer_last_sequence")
+    return head - applied if head is not None and applied is not None else None
+
+
 def risk_caught_up(stack: Stack, timeout: float = 180) -> None:
     """Wait until risk has applied every event challenges wrote: each measured run starts from
     a caught-up consumer, so a backlog of the run before is not charged to it (nor to pgbench)."""
@@ -279,9 +286,8 @@ def risk_caught_up(stack: Stack, timeout: float = 180) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        head = _gauge(stack, "challenges", "challenges_events_last_sequence")
-        applied = _gauge(stack, "risk", "risk_consumer_last_sequence")
-        if head is not None and applied is not None and applied >= head:
+        lag = risk_lag(stack)
+        if lag is not None and lag <= 0:
             return
         time.sleep(0.2)
 
@@ -299,10 +305,9 @@ def cpu_split(
 
     def sample() -> None:
         while not stop.wait(0.25):
-            head = _gauge(stack, "challenges", "challenges_events_last_sequence")
-            applied = _gauge(stack, "risk", "risk_consumer_last_sequence")
-            if head is not None and applied is not None:
-                lags.append(head - applied)
+            lag = risk_lag(stack)
+            if lag is not None:
+                lags.append(lag)
 
     sampler = threading.Thread(target=sample, daemon=True)
     if "risk" in stack.procs:

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import grpc
 import httpx
-import psutil
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
-from bench.report import git_rev, median_of, percentile, save
+from bench.report import cpu_by_process, git_rev, median_of, percentile, save
 from devstack import cpus
 from devstack.stack import Stack, StackConfig
 
@@ -193,11 +192,8 @@ async def one_run(stack: Stack, token: str, transport: str, n: int, rate: float,
 
 def _cpu(stack: Stack) -> dict[str, float]:
     """CPU seconds so far of the delivery path's processes."""
-    out = {}
-    for name in ("market", "gateway"):
-        t = psutil.Process(stack.procs[name].pid).cpu_times()
-        out["envoy" if name == "gateway" else name] = t.user + t.system
-    return out
+    by_role = cpu_by_process(stack)
+    return {role: sum(by_role[role].values()) for role in ("market", "envoy")}
 
 
 def main() -> None:

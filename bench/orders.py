@@ -32,11 +32,10 @@ from typing import Any
 
 import grpc
 import httpx
-import psutil
 import uvloop
 from tradesense.challenges.v1 import challenges_pb2, challenges_pb2_grpc
 
-from bench.report import git_rev, median_of, percentile, save
+from bench.report import cpu_by_process, git_rev, median_of, percentile, save
 from devstack import cpus
 from devstack.postgres import POSTGRES_BIN_PATH, EmbeddedPostgres
 from devstack.stack import Stack, StackConfig
@@ -238,32 +237,6 @@ async def load(
     return _summary(lat, errors, seconds)
 
 
-def _cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:
-    """CPU seconds so far of every process of the stack, by role and pid (PostgreSQL's
-    backends are children of its postmaster; enumerated afresh, so new backends count, and
-    exited ones are found in what their parent reaped)."""
-    me = psutil.Process()
-    procs: list[tuple[str, psutil.Process]] = [("client (this bench)", me)]  # not its children: they are the stack
-    roots = [("envoy" if name == "gateway" else name.split("-")[0], proc.pid) for name, proc in stack.procs.items()]
-    if stack.pg is not None and stack.pg.proc is not None:
-        roots.append(("postgres", stack.pg.proc.pid))
-    out: dict[str, dict[int, float]] = {}
-    for role, pid in roots:
-        root = psutil.Process(pid)
-        procs += [(role, p) for p in [root, *root.children(recursive=True)]]
-        # Children that exited (PostgreSQL backends of closed pool connections) leave their time
-        # with the parent that reaped them; under the negated pid so it is its own entry.
-        t = root.cpu_times()
-        out.setdefault(role, {})[-pid] = t.children_user + t.children_system
-    for role, p in procs:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        out.setdefault(role, {})[p.pid] = t.user + t.system
-    return out
-
-
 def _gauge(stack: Stack, service: str, name: str) -> float | None:
     try:
         text = httpx.get(stack.metrics_url(service), timeout=2).text
@@ -299,7 +272,7 @@ def cpu_split(
     and, with risk in the stack, the most outbox events its consumer was behind meanwhile
     (its CPU counted until it has caught up with the run's events)."""
     risk_caught_up(stack)
-    before = _cpu_by_process(stack)
+    before = cpu_by_process(stack)
     lags: list[float] = []
     stop = threading.Event()
 
@@ -315,7 +288,7 @@ def cpu_split(
     m = uvloop.run(load(stack, "envoy", sessions, concurrency, seconds))
     stop.set()
     risk_caught_up(stack)
-    after = _cpu_by_process(stack)
+    after = cpu_by_process(stack)
     orders = m["orders_per_s"] * seconds
     split = {
         role: sum(t - before.get(role, {}).get(pid, 0.0) for pid, t in pids.items()) * 1000 / orders

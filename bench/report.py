@@ -9,7 +9,12 @@ import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+if TYPE_CHECKING:
+    from devstack.stack import Stack
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results"
@@ -94,3 +99,29 @@ def write_results() -> Path:
     path = HERE / "RESULTS.md"
     path.write_text("\n".join(out) + "\n")
     return path
+
+
+def cpu_by_process(stack: Stack) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of every process of the stack, by role and pid (PostgreSQL's
+    backends are children of its postmaster; enumerated afresh, so new backends count, and
+    exited ones are found in what their parent reaped)."""
+    me = psutil.Process()
+    procs: list[tuple[str, psutil.Process]] = [("client (this bench)", me)]  # not its children: they are the stack
+    roots = [("envoy" if name == "gateway" else name.split("-")[0], proc.pid) for name, proc in stack.procs.items()]
+    if stack.pg is not None and stack.pg.proc is not None:
+        roots.append(("postgres", stack.pg.proc.pid))
+    out: dict[str, dict[int, float]] = {}
+    for role, pid in roots:
+        root = psutil.Process(pid)
+        procs += [(role, p) for p in [root, *root.children(recursive=True)]]
+        # Children that exited (PostgreSQL backends of closed pool connections) leave their time
+        # with the parent that reaped them; under the negated pid so it is its own entry.
+        t = root.cpu_times()
+        out.setdefault(role, {})[-pid] = t.children_user + t.children_system
+    for role, p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out.setdefault(role, {})[p.pid] = t.user + t.system
+    return out

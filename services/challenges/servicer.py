@@ -243,8 +243,8 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         )
         detail.challenge.current_equity = decimals.money(session.account.equity)
         if row["status"] in (engine.ACTIVE, engine.PAUSED):  # the countdowns the console shows
-            r, now = session.rules, datetime.now(UTC)
-            detail.next_reset_at.FromDatetime(days.next_reset(now, r.tz, r.reset_time).astimezone(UTC))
+            r = session.rules
+            detail.next_reset_at.CopyFrom(detail.challenge.next_reset_at)  # as wire.dashboard set it
             limit = r.of("time_limit")
             deadline = limit.deadline(session.account, r) if limit is not None else None  # type: ignore[attr-defined]
             if deadline is not None:

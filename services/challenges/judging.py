@@ -133,17 +133,9 @@ class Judging:
         """Index the live challenges of our partitions, catching up on missed day rolls."""
         wanted = sorted(range(PARTITIONS) if partitions is None else partitions)
         async with driver(self.db) as conn:
-            # Only the ids of our share (partition = the id's last byte mod 16, as partition_of):
-            # the rows themselves are read, locked, in the batches that judge them.
-            ids = [
-                r["id"]
-                for r in await conn.fetch(
-                    "SELECT id FROM challenges WHERE status IN ('ACTIVE', 'PAUSED') "
-                    "AND get_byte(uuid_send(id), 15) % $1 = ANY($2::int[]) ORDER BY id",
-                    PARTITIONS,
-                    wanted,
-                )
-            ]
+            # Only the ids of our share: the rows themselves are read, locked, in the batches
+            # that judge them.
+            ids = await sql.live_share_ids(conn, PARTITIONS, wanted)
         if not ids:
             return 0
         try:

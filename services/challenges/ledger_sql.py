@@ -114,6 +114,16 @@ async def challenge_states(
     return found
 
 
+# The live challenges of the partitions $2 (partition = the id's last byte mod $1, as partition_of).
+_LIVE_SHARE = "status IN ('ACTIVE', 'PAUSED') AND get_byte(uuid_send(id), 15) % $1 = ANY($2::int[])"
+
+
+async def live_share_ids(c: asyncpg.Connection, partitions: int, wanted: list[int]) -> list[uuid.UUID]:
+    """The ids of the live challenges of the partitions `wanted`, in id order."""
+    rows = await c.fetch(f"SELECT id FROM challenges WHERE {_LIVE_SHARE} ORDER BY id", partitions, wanted)
+    return [r["id"] for r in rows]
+
+
 async def live_share(
     c: asyncpg.Connection, partitions: int, wanted: list[int], batch: int
 ) -> AsyncIterator[list[tuple[dict[str, Any], list[asyncpg.Record]]]]:
@@ -125,8 +135,7 @@ async def live_share(
         cur = await c.cursor(
             f"SELECT {CHALLENGE_COLUMNS}, "
             "ARRAY(SELECT p FROM positions p WHERE p.challenge_id = challenges.id ORDER BY p.symbol) AS positions "
-            "FROM challenges WHERE status IN ('ACTIVE', 'PAUSED') "
-            "AND get_byte(uuid_send(id), 15) % $1 = ANY($2::int[])",
+            f"FROM challenges WHERE {_LIVE_SHARE}",
             partitions,
             wanted,
         )

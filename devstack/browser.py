@@ -12,7 +12,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -70,3 +70,29 @@ def console_errors(driver: webdriver.Chrome) -> list[str]:
         for e in driver.get_log("browser")
         if e.get("level") == "SEVERE" and "Failed to load resource" not in str(e["message"])
     ]
+
+
+# The console's steps, as a trader or an operator takes them (the tests and `make screenshots`).
+
+
+def submit(driver: webdriver.Chrome, form: str, **fields: str) -> None:
+    """Fill the named fields of the form `form` (its test id) and submit it."""
+    el = wait_for(driver, lambda d: by_testid(d, form))
+    for name, value in fields.items():
+        el.find_element(By.NAME, name).send_keys(value)
+    el.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def start_plan(driver: webdriver.Chrome, plan: str, size: str) -> None:
+    """Start a challenge of `plan` at the account size `size` from the plans page."""
+    card = wait_for(driver, lambda d: by_testid(d, f"plan-{plan}"))
+    Select(card.find_element(By.TAG_NAME, "select")).select_by_value(size)
+    by_testid(driver, f"start-{plan}").click()
+
+
+def order(driver: webdriver.Chrome, side: str, lots: str) -> None:
+    """An order from the dashboard's ticket ("buy" or "sell")."""
+    qty = by_testid(driver, "quantity")
+    qty.clear()
+    qty.send_keys(lots)
+    by_testid(driver, side).click()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
 
-from devstack.browser import by_testid, chromium, text_of, wait_for
+from devstack.browser import by_testid, chromium, order, start_plan, submit, text_of, wait_for
 from devstack.stack import Stack, StackConfig
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -34,21 +33,15 @@ def main() -> None:
         price("50000.00")
         with chromium() as b:
             b.get(stack.gateway_url + "/")
-            form = wait_for(b, lambda d: by_testid(d, "register-form"))
+            wait_for(b, lambda d: by_testid(d, "register-form"))
             b.save_screenshot(str(OUT / "login.png"))
-            form.find_element(By.NAME, "name").send_keys("Ada Trader")
-            form.find_element(By.NAME, "email").send_keys(f"ada-{uuid.uuid4().hex[:6]}@example.com")
-            form.find_element(By.NAME, "password").send_keys("screenshot-password-42")
-            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-            plan = wait_for(b, lambda d: by_testid(d, "plan-ftmo-phase1"))
+            email = f"ada-{uuid.uuid4().hex[:6]}@example.com"
+            submit(b, "register-form", name="Ada Trader", email=email, password="screenshot-password-42")
+            wait_for(b, lambda d: by_testid(d, "plan-ftmo-phase1"))
             b.save_screenshot(str(OUT / "plans.png"))
-            Select(plan.find_element(By.TAG_NAME, "select")).select_by_value("100000.00")
-            by_testid(b, "start-ftmo-phase1").click()
+            start_plan(b, "ftmo-phase1", "100000.00")
             wait_for(b, lambda d: text_of(d, "bid") == "50000.00")
-            qty = by_testid(b, "quantity")
-            qty.clear()
-            qty.send_keys("1")
-            by_testid(b, "buy").click()
+            order(b, "buy", "1")
             wait_for(b, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='close-BTCUSD']"))
             for bid in ("49800.00", "49650.00", "49700.00"):  # a few live moves for the chart and equity
                 price(bid)
@@ -66,10 +59,7 @@ def main() -> None:
             b.save_screenshot(str(OUT / "breach.png"))
         with chromium() as b:
             b.get(stack.gateway_url + "/")
-            form = wait_for(b, lambda d: by_testid(d, "login-form"))
-            form.find_element(By.NAME, "email").send_keys(stack.admin_email)
-            form.find_element(By.NAME, "password").send_keys(stack.admin_password)
-            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            submit(b, "login-form", email=stack.admin_email, password=stack.admin_password)
             wait_for(b, lambda d: by_testid(d, "nav-admin").is_displayed())
             b.get(stack.gateway_url + "/#/admin")
             wait_for(b, lambda d: by_testid(d, "risk-table"))

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
-from devstack.browser import by_testid, chromium, console_errors, text_of, wait_for
+from devstack.browser import by_testid, chromium, console_errors, order, start_plan, submit, text_of, wait_for
 from devstack.stack import Stack
+from tests.e2e.test_challenges import set_price
 from tests.helpers import admin_headers
 
 pytestmark = pytest.mark.e2e
@@ -30,12 +30,6 @@ pytestmark = pytest.mark.e2e
 def browser() -> Iterator[webdriver.Chrome]:
     with chromium() as driver:
         yield driver
-
-
-def set_price(stack: Stack, admin: dict[str, str], bid: str) -> None:
-    ask = f"{float(bid) + 10:.2f}"
-    r = httpx.post(f"{stack.gateway_url}/api/market/admin/prices/BTCUSD", json={"bid": bid, "ask": ask}, headers=admin)
-    assert r.status_code == 200, r.text
 
 
 def set_price_direct(stack: Stack, admin: dict[str, str], bid: str) -> None:
@@ -53,31 +47,25 @@ def set_price_direct(stack: Stack, admin: dict[str, str], bid: str) -> None:
 
 
 def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, browser: webdriver.Chrome) -> None:
-    admin = admin_headers(httpx.Client(base_url=stack.gateway_url, timeout=20), stack)
-    set_price(stack, admin, "50000.00")
+    api = httpx.Client(base_url=stack.gateway_url, timeout=20)
+    admin = admin_headers(api, stack)
+
+    def btc(bid: str) -> None:  # the scripted BTCUSD price, a $10 spread
+        set_price(api, admin, "BTCUSD", bid, str(Decimal(bid) + 10))
+
+    btc("50000.00")
     b = browser
     b.get(stack.gateway_url + "/")
-    form = wait_for(b, lambda d: by_testid(d, "register-form"))
-    form.find_element(By.NAME, "email").send_keys(f"console-{uuid.uuid4().hex[:8]}@example.com")
-    form.find_element(By.NAME, "password").send_keys("console-password-42")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-    plan = wait_for(b, lambda d: by_testid(d, "plan-ftmo-phase1"))
-    Select(plan.find_element(By.TAG_NAME, "select")).select_by_value("100000.00")
-    by_testid(b, "start-ftmo-phase1").click()
+    submit(b, "register-form", email=f"console-{uuid.uuid4().hex[:8]}@example.com", password="console-password-42")
+    start_plan(b, "ftmo-phase1", "100000.00")
     wait_for(b, lambda d: "#/c/" in d.current_url and text_of(d, "status") == "ACTIVE")
     wait_for(b, lambda d: text_of(d, "bid") == "50000.00")  # the live price in the ticket
     assert text_of(b, "daily-left") == "5,000.00"
 
-    qty = by_testid(b, "quantity")
-    qty.clear()
-    qty.send_keys("1000")  # far past the instrument's maximum
-    by_testid(b, "buy").click()
+    order(b, "buy", "1000")  # far past the instrument's maximum
     wait_for(b, lambda d: "range" in text_of(d, "error"))
 
-    qty.clear()
-    qty.send_keys("1")
-    by_testid(b, "buy").click()
+    order(b, "buy", "1")
     wait_for(b, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='close-BTCUSD']"))
     before = text_of(b, "equity")
 
@@ -92,7 +80,7 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
     wait_for(b, lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live", 30)
     wait_for(b, lambda d: text_of(d, "equity") not in ("", before), 30)
     assert text_of(b, "equity").startswith("98,9")  # 100,000 - 5 commission - 10 spread - 1,000
-    set_price(stack, admin, "44000.00")  # -6,000: past FTMO's $5,000 daily loss
+    btc("44000.00")  # -6,000: past FTMO's $5,000 daily loss
     wait_for(b, lambda d: text_of(d, "status") == "FAILED", 30)
     wait_for(b, lambda d: by_testid(d, "breach-link").is_displayed())
     by_testid(b, "breach-link").click()
@@ -102,10 +90,7 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
 
     # An operator sees the failed challenge on the desk, sorted by risk score.
     b.find_element(By.ID, "logout").click()
-    form = wait_for(b, lambda d: by_testid(d, "login-form"))
-    form.find_element(By.NAME, "email").send_keys(stack.admin_email)
-    form.find_element(By.NAME, "password").send_keys(stack.admin_password)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(b, "login-form", email=stack.admin_email, password=stack.admin_password)
     wait_for(b, lambda d: by_testid(d, "nav-admin").is_displayed())
     by_testid(b, "nav-admin").click()
     wait_for(b, lambda d: "FAILED" in text_of(d, "risk-table"))

@@ -62,19 +62,14 @@ class EventStreams:
         async with driver(self.db) as conn:
             if challenge_id is None:
                 return list(await conn.fetch(EVENTS_AFTER + "ORDER BY sequence LIMIT $2", after, limit))
-            if types:
-                return list(
-                    await conn.fetch(
-                        EVENTS_AFTER + "AND challenge_id = $3 AND type = ANY($4::text[]) ORDER BY sequence LIMIT $2",
-                        after,
-                        limit,
-                        challenge_id,
-                        types,
-                    )
-                )
             return list(
                 await conn.fetch(
-                    EVENTS_AFTER + "AND challenge_id = $3 ORDER BY sequence LIMIT $2", after, limit, challenge_id
+                    EVENTS_AFTER + "AND challenge_id = $3 AND (cardinality($4::text[]) = 0 OR type = ANY($4::text[])) "
+                    "ORDER BY sequence LIMIT $2",
+                    after,
+                    limit,
+                    challenge_id,
+                    types or [],
                 )
             )
 

@@ -131,6 +131,8 @@ def test_a_dropped_event_stream_resumes_after_its_last_id_with_nothing_lost_or_d
     page = client.get(f"/api/challenges/{c['id']}/events", params={"after_sequence": last_id}, headers=h).json()
     assert [e["sequence"] for e in page["events"]] == [i for i, _, _ in resumed]
     assert [e["type"] for e in page["events"]] == ["trade_executed", "trade_executed"]
+    only = client.get(f"/api/challenges/{c['id']}/events", params={"types": "status_changed"}, headers=h).json()
+    assert [e["status_changed"]["to_status"] for e in only["events"]] == ["PENDING", "ACTIVE"]
 
 
 def test_a_quiet_stream_gets_heartbeats_and_an_ended_challenge_stream_ends(

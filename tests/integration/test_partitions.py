@@ -55,6 +55,9 @@ def test_two_replicas_share_and_take_over(tmp_path: Path, database: Database) ->
         sampler = threading.Thread(target=sample)
         sampler.start()
         eventually(lambda: (owned(stack, "challenges"), owned(stack, "challenges-2")) == (8, 8), 30)
+        # The sampler too has seen the joiner's share before it stops (its first reads of a
+        # replica still starting can fail, and the main thread's read may be the first to see it).
+        eventually(lambda: any(b > 0 for _, b in samples), 10)
         stop.set()
         sampler.join()
         # Never both at once: at every sample the two shares fit in the partitions.

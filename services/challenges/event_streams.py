@@ -88,6 +88,10 @@ class EventStreams:
         """Replay from the cursor, then follow live, fed by the process's one outbox reader."""
         return self.fanout.follow(after, challenge_id)
 
+    def follow_batches(self, after: int) -> AsyncIterator[list[Any]]:
+        """Every event from the cursor on, in runs of what is ready (internal consumers)."""
+        return self.fanout.follow_batches(after, None)
+
     async def _challenge_events(self, challenge_id: uuid.UUID, after: int, status: str) -> AsyncIterator[sse.Event]:
         if status not in OPEN:  # ended: what is left to replay, then the end
             while rows := await self.events_after(after, 500, challenge_id):

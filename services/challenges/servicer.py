@@ -426,15 +426,28 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
     # --- events ------------------------------------------------------------------------------------------
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.OutboxEvent]:
+        async for events in self._outbox_runs(request, context):
+            for e in events:
+                yield e
+
+    async def WatchEventBatches(
+        self, request: pb.WatchEventsRequest, context: Any
+    ) -> AsyncIterator[pb.OutboxEventBatch]:
+        async for events in self._outbox_runs(request, context):
+            yield pb.OutboxEventBatch(events=events)
+
+    async def _outbox_runs(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[list[pb.OutboxEvent]]:
+        """The outbox from `after_sequence` on, of the wanted partitions, in runs of what is ready."""
         if request.after_sequence < 0:
             raise invalid_argument({"after_sequence": "must not be negative"})
         wanted = set(request.partitions)
         if any(not 0 <= p < PARTITIONS for p in wanted):
             raise invalid_argument({"partitions": f"partitions are 0 to {PARTITIONS - 1}"})
         await context.send_initial_metadata(())
-        async for r in self.streams.follow(request.after_sequence, None):
-            if not wanted or partition_of(r["challenge_id"]) in wanted:
-                yield outbox_pb(r)
+        async for rows in self.streams.follow_batches(request.after_sequence):
+            events = [outbox_pb(r) for r in rows if not wanted or partition_of(r["challenge_id"]) in wanted]
+            if events:
+                yield events
 
     async def StreamChallengeEvents(
         self, request: pb.StreamChallengeEventsRequest, context: Any

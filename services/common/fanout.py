@@ -16,7 +16,8 @@ scope (a challenge, a user) or of all (scope None).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -124,6 +125,15 @@ class Fanout(Generic[P]):
     async def follow(self, after: P | None, scope: Any) -> AsyncIterator[Row]:
         """Every row past `after` (None: from now on) of `scope` (None: all), then live
         ones, forever."""
+        async with aclosing(self.follow_batches(after, scope)) as runs:  # unsubscribed when we are closed
+            async for rows in runs:
+                for r in rows:
+                    yield r
+
+    async def follow_batches(self, after: P | None, scope: Any, most: int = PAGE) -> AsyncGenerator[list[Row], None]:
+        """`follow`'s rows in runs: each list every row ready at that moment, up to `most`
+        (a replayed page, or what the fan-out queued meanwhile), so a busy consumer pays a
+        message's fixed cost once per run rather than once per row."""
         cursor = after
         while True:
             sub = await self.subscribe(scope)
@@ -131,21 +141,28 @@ class Fanout(Generic[P]):
                 if cursor is None:
                     cursor = sub.start
                 while cursor < sub.start:  # what came before the fan-out's rows: from the table
-                    page = await self._read(cursor, PAGE, scope)
+                    page = await self._read(cursor, most, scope)
                     rows = [r for r in page if self._position(r) <= sub.start]
-                    for r in rows:
-                        cursor = self._position(r)
-                        yield r
-                    if len(rows) < PAGE:
+                    if rows:
+                        cursor = self._position(rows[-1])
+                        yield rows
+                    if len(rows) < most:
                         break
                 if cursor < sub.start:
                     cursor = sub.start
-                while True:
+                while not sub.overflowed:
+                    run: list[Row] = []
                     r = await sub.queue.get()
-                    if r is None or sub.overflowed:
+                    while r is not None and not sub.overflowed:
+                        if self._position(r) > cursor:
+                            cursor = self._position(r)
+                            run.append(r)
+                        if len(run) >= most or sub.queue.empty():
+                            break
+                        r = sub.queue.get_nowait()
+                    if run:
+                        yield run
+                    if r is None:
                         break  # behind: replay from the table, then join again
-                    if self._position(r) > cursor:
-                        cursor = self._position(r)
-                        yield r
             finally:
                 self.unsubscribe(sub)

@@ -1,13 +1,13 @@
 """Consumer of the challenges event feed, split across risk's replicas by leased partitions.
 
 Each replica leases a share of the 16 partitions of the challenge ids (services/common/
-partition_leases.py) and follows only their events (`WatchEvents(partitions=…)`), from the
-oldest of their cursors. Events are applied in runs (applying.py): whatever has arrived within
-`linger` (50 ms) of the first, up to `batch`, in one transaction together with each
-partition's cursor, locked first; an event at or below its partition's cursor is skipped, so
-after a crash, a restart or a partition changing hands nothing is applied twice and nothing
-skipped (fills are keyed by the event's sequence, alerts by their dedup key, and a cursor only
-moves forward).
+partition_leases.py) and follows only their events (`WatchEventBatches(partitions=…)`: a run of
+events per message), from the oldest of their cursors. Events are applied in runs
+(applying.py): whatever has arrived within `linger` (50 ms) of the first, up to `batch`, in
+one transaction together with each partition's cursor, locked first; an event at or below its
+partition's cursor is skipped, so after a crash, a restart or a partition changing hands
+nothing is applied twice and nothing skipped (fills are keyed by the event's sequence, alerts
+by their dedup key, and a cursor only moves forward).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Consumer:
             try:
                 async with driver(self.db) as conn:
                     after = min((await self.cursors(conn, partitions)).values())
-                    call = self.stub.WatchEvents(
+                    call = self.stub.WatchEventBatches(
                         challenges_pb2.WatchEventsRequest(after_sequence=after, partitions=partitions),
                         metadata=await self.identity.metadata(),
                     )
@@ -146,12 +146,14 @@ class Consumer:
 
     async def _consume(self, conn: asyncpg.Connection, call: grpc.aio.UnaryStreamCall) -> None:
         """Apply the stream in runs until it ends or our partitions change."""
-        queue: asyncio.Queue[challenges_pb2.OutboxEvent | None] = asyncio.Queue(self.batch * 4)
+        # Each message is a run of events (WatchEventBatches): a gRPC message's fixed cost on
+        # both ends is paid once per run, not once per event.
+        queue: asyncio.Queue[list[challenges_pb2.OutboxEvent] | None] = asyncio.Queue(8)
 
         async def read() -> None:
             try:
-                async for event in call:
-                    await queue.put(event)
+                async for message in call:
+                    await queue.put(list(message.events))
             finally:
                 await queue.put(None)
 
@@ -168,7 +170,7 @@ class Consumer:
                 if first is None:
                     reader.result()  # the stream's error, if it ended with one
                     return
-                events = [first]
+                events = first
                 # A busy feed: wait a moment for the rest of a run, so the fixed cost of a
                 # transaction is shared by many events (an idle feed's event waits at most `linger`).
                 deadline = asyncio.get_running_loop().time() + self.linger
@@ -186,7 +188,7 @@ class Consumer:
                     if nxt is None:
                         queue.put_nowait(None)
                         break
-                    events.append(nxt)
+                    events.extend(nxt)
                 await self.apply(conn, events)
         finally:
             call.cancel()

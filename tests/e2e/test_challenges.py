@@ -375,6 +375,16 @@ def test_internal_event_feed_resumes_from_a_cursor(stack: Stack, client: httpx.C
             )
         )
         assert resumed.sequence == first[3].sequence
+        # The batched feed (risk's) carries the same events from the same cursor, in runs.
+        run = next(
+            iter(
+                stub.WatchEventBatches(
+                    challenges_pb2.WatchEventsRequest(after_sequence=first[0].sequence), metadata=md, timeout=10
+                )
+            )
+        )
+        assert [e.sequence for e in run.events[:4]] == [e.sequence for e in first[1:]]
+        assert run.events[0] == first[1]
         trader = register_and_login(client)
         with pytest.raises(grpc.RpcError) as err:
             next(

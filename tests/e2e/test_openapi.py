@@ -43,7 +43,7 @@ def test_generated_description_matches_the_protos() -> None:
     assert written == json.loads(json.dumps(openapi.build()))
     assert "/api/trades" in written["paths"] and "post" in written["paths"]["/api/trades"]
     # INTERNAL methods are blocked at the edge, so they are not part of the description.
-    assert not any("WatchEvents" in op["operationId"] for p in written["paths"].values() for op in p.values())
+    assert not any("WatchEvent" in op["operationId"] for p in written["paths"].values() for op in p.values())
 
 
 def _operations(admin: bool = False) -> list[Any]:

@@ -87,3 +87,28 @@ async def test_a_stream_that_falls_behind_catches_up_from_the_table_in_order() -
     await asyncio.sleep(0.05)
     got = await _take(slow, fanout.QUEUE + 10)
     assert got == list(range(2, fanout.QUEUE + 12))  # nothing lost, nothing twice
+
+
+async def test_a_busy_stream_gets_what_is_ready_in_runs_and_a_replay_in_pages() -> None:
+    """follow_batches: the replay a page per run, then each run every row queued meanwhile,
+    in order, none twice, and the stream unsubscribed once closed."""
+    table = Table()
+    cid = uuid.uuid4()
+    table.add(cid, 7)
+    hub = Fanout(
+        table.read, table.latest, lambda r: r["sequence"], lambda r: r["challenge_id"], lambda: table.wake, poll=5
+    )
+    runs = hub.follow_batches(0, None, most=5)
+    assert [r["sequence"] for r in await anext(runs)] == [1, 2, 3, 4, 5]
+    assert [r["sequence"] for r in await anext(runs)] == [6, 7]
+    waiting = asyncio.ensure_future(anext(runs))
+    await asyncio.sleep(0.01)
+    table.add(cid, 3)  # one wake-up of the fan-out: three rows queued together
+    assert [r["sequence"] for r in await waiting] == [8, 9, 10]
+    table.add(cid, 12)
+    await asyncio.sleep(0.01)
+    assert [r["sequence"] for r in await anext(runs)] == [11, 12, 13, 14, 15]  # at most `most`
+    assert [r["sequence"] for r in await anext(runs)] == [16, 17, 18, 19, 20]
+    assert [r["sequence"] for r in await anext(runs)] == [21, 22]
+    await runs.aclose()
+    assert not hub._subs

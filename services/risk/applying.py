@@ -172,41 +172,60 @@ async def load(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID
     return {r["challenge_id"]: State.of(r) for r in rows}
 
 
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as columns, for one statement over unnest() (executemany runs one per row)."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+# One statement per table and batch: executemany executes its statement once per row on the
+# server (and binds each row), which was most of the consumer's CPU and PostgreSQL's for it.
+_CREATE = (
+    "INSERT INTO challenge_state (challenge_id, user_id, initial_balance, daily_loss, max_loss, "
+    "profit_target, status, balance, equity, day_start, peak, last_event_at) "
+    "SELECT c, u, ib, dl, ml, pt, st, ib, ib, ib, ib, at FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], "
+    "$4::numeric[], $5::numeric[], $6::numeric[], $7::text[], $8::timestamptz[]) AS v(c, u, ib, dl, ml, pt, st, at) "
+    "ON CONFLICT DO NOTHING"
+)
+_FILLS = (
+    "INSERT INTO fills (sequence, challenge_id, user_id, symbol, closing, pnl, notional, executed_at) "
+    "SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::boolean[], $6::numeric[], "
+    "$7::numeric[], $8::timestamptz[]) ON CONFLICT DO NOTHING"
+)
+_STATES = (
+    "UPDATE challenge_state s SET status = v.status, balance = v.balance, equity = v.equity, "
+    "day_start = v.day_start, peak = v.peak, exposure = v.exposure::jsonb, losing_streak = v.losing_streak, "
+    "trades_today = v.trades_today, trading_day = v.trading_day, last_event_at = v.last_event_at, "
+    "daily_loss = v.daily_loss, max_loss = v.max_loss, daily_floor = v.daily_floor, max_floor = v.max_floor "
+    "FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::text[], "
+    "$8::int[], $9::int[], $10::text[], $11::timestamptz[], $12::numeric[], $13::numeric[], $14::numeric[], "
+    "$15::numeric[]) AS v(id, status, balance, equity, day_start, peak, exposure, losing_streak, trades_today, "
+    "trading_day, last_event_at, daily_loss, max_loss, daily_floor, max_floor) WHERE s.challenge_id = v.id"
+)
+_SCORES = (
+    "INSERT INTO risk_scores (challenge_id, user_id, score, factors, computed_at) "
+    "SELECT c, u, sc, f::jsonb, at FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::text[], "
+    "$5::timestamptz[]) AS v(c, u, sc, f, at) ON CONFLICT (challenge_id) DO UPDATE SET score = EXCLUDED.score, "
+    "factors = EXCLUDED.factors, computed_at = EXCLUDED.computed_at"
+)
+
+
 async def write(conn: asyncpg.Connection, b: Batch) -> list[alert_rules.Alert]:
-    """Everything the batch changed; the alerts newly raised (a replayed one is not)."""
+    """Everything the batch changed; the alerts newly raised (a replayed one is not). The
+    rows are locked already (load), each challenge once per batch."""
     created = [s for s in b.states.values() if s.new]
     changed = [b.states[c] for c in sorted(b.touched)]
     if created:
-        await conn.executemany(
-            "INSERT INTO challenge_state (challenge_id, user_id, initial_balance, daily_loss, max_loss, "
-            "profit_target, status, balance, equity, day_start, peak, last_event_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$3,$3,$3,$3,$8) ON CONFLICT DO NOTHING",
-            [s.created_row() for s in created],
-        )
+        await conn.execute(_CREATE, *_columns([s.created_row() for s in created], 8))
     if b.fills:
-        await conn.executemany(
-            "INSERT INTO fills (sequence, challenge_id, user_id, symbol, closing, pnl, notional, executed_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
-            b.fills,
-        )
+        await conn.execute(_FILLS, *_columns(b.fills, 8))
     if changed:
-        await conn.executemany(
-            "UPDATE challenge_state SET status = $2, balance = $3, equity = $4, day_start = $5, peak = $6, "
-            "exposure = $7::jsonb, losing_streak = $8, trades_today = $9, trading_day = $10, last_event_at = $11, "
-            "daily_loss = $12, max_loss = $13, daily_floor = $14, max_floor = $15 WHERE challenge_id = $1",
-            [s.state_row() for s in changed],
-        )
+        await conn.execute(_STATES, *_columns([s.state_row() for s in changed], 15))
         scores = []
         for s in changed:  # one score per challenge per batch, from its state after the batch
             value, factors = score(s.view, [])
             explained = {k: {"value": v, "explanation": x} for k, (v, x) in factors.items()}
             scores.append((s.challenge_id, s.user_id, value, json.dumps(explained), s.last_event_at))
-        await conn.executemany(
-            "INSERT INTO risk_scores (challenge_id, user_id, score, factors, computed_at) "
-            "VALUES ($1,$2,$3,$4::jsonb,$5) ON CONFLICT (challenge_id) DO UPDATE SET score = EXCLUDED.score, "
-            "factors = EXCLUDED.factors, computed_at = EXCLUDED.computed_at",
-            scores,
-        )
+        await conn.execute(_SCORES, *_columns(scores, 5))
     raised = []
     for st, a, at in b.alerts:
         if await insert_alert(conn, st.challenge_id, st.user_id, a, at):

@@ -227,11 +227,13 @@ class Consumer:
             moved = {p: max(e.sequence for e in by_partition[p]) for p in parts}
             moved = {p: seq for p, seq in moved.items() if seq > cursor.get(cursor_name(p), 0)}
             if moved:
-                await conn.executemany(
-                    "INSERT INTO consumer_cursors (consumer, last_sequence, updated_at) VALUES ($1, $2, now()) "
+                await conn.execute(
+                    "INSERT INTO consumer_cursors (consumer, last_sequence, updated_at) "
+                    "SELECT c, s, now() FROM unnest($1::text[], $2::bigint[]) AS v(c, s) "
                     "ON CONFLICT (consumer) DO UPDATE SET last_sequence = GREATEST(consumer_cursors.last_sequence, "
                     "EXCLUDED.last_sequence), updated_at = now()",
-                    [(cursor_name(p), seq) for p, seq in moved.items()],
+                    [cursor_name(p) for p in moved],
+                    list(moved.values()),
                 )
         self._alerted(raised)
         BATCH.observe(len(fresh))

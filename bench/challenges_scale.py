@@ -12,9 +12,11 @@ what a replica of the challenges service does with its share (the partitions it 
   `Leases.on_change` → `Ledger.take_over`);
 - its memory: the process's RSS before and after, per 100,000 live challenges indexed.
 The replicas are `Ledger`s in this one process, each owning a third of the partitions, run one
-after another on the machine's two cores with PostgreSQL beside them; the lease mechanics
-themselves (5 s TTL) come on top of the takeover figure. One challenge in 100 holds a losing
-BTCUSD position past its daily loss, so both paths also judge and write breaches.
+after another on the machine's two cores with PostgreSQL beside them. The lease handover is
+measured for real beside it (`handover`): the survivors' `Leases` here, the dying replica's in a
+process of its own, killed with SIGKILL; from the kill to the survivors holding every partition.
+One challenge in 100 holds a losing BTCUSD position past its daily loss, so both paths also
+judge and write breaches.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import argparse
 import asyncio
 import json
 import math
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +56,7 @@ from services.challenges.server import settle_heap
 from services.common.config import ServiceSettings
 from services.common.db import create_engine
 from services.common.migrations import migrate
+from services.common.partition_leases import Leases
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "challenges" / "migrations"
 SYMBOLS = {  # symbol: (contract size, price)
@@ -116,6 +121,62 @@ async def seed(url: str, n: int, per: int) -> None:
         await conn.close()
 
 
+# A replica's leases alone, in a process of its own: what dies in `handover`.
+_LEASE_HOLDER = """
+import asyncio, sys
+from services.common.config import ServiceSettings
+from services.common.db import create_engine
+from services.common.partition_leases import Leases
+async def main():
+    db = create_engine(ServiceSettings(service_name="challenges", database_url=sys.argv[1]))
+    await Leases(db, sys.argv[2]).run()
+asyncio.run(main())
+"""
+
+
+async def handover(url: str, replicas: int, kills: int) -> list[float]:
+    """Seconds from SIGKILL of one replica's process to the survivors holding all 16 partitions,
+    once per kill: `replicas - 1` survivors' Leases here, the victim's in a process of its own."""
+    settings = ServiceSettings(service_name="challenges", database_url=url)  # type: ignore[arg-type]
+    engines = [create_engine(settings) for _ in range(replicas - 1)]
+    changed = asyncio.Event()
+
+    def note(gained: set[int], lost: set[int]) -> None:
+        changed.set()
+
+    async def until(cond: Callable[[], bool]) -> None:
+        while not cond():
+            changed.clear()
+            await changed.wait()
+
+    def held() -> int:
+        return sum(len(s.owned) for s in survivors)
+
+    survivors = [Leases(e, f"survivor-{k}", on_change=note) for k, e in enumerate(engines)]
+    tasks = [asyncio.create_task(s.run()) for s in survivors]
+    fair = math.ceil(PARTITIONS / replicas)
+    out = []
+    try:
+        for k in range(kills):
+            victim = await asyncio.create_subprocess_exec(sys.executable, "-c", _LEASE_HOLDER, url, f"victim-{k}")
+            await until(lambda: held() < PARTITIONS and all(len(s.owned) <= fair for s in survivors))  # its share
+            await asyncio.sleep(1 + k * 0.37)  # each kill at another moment of the survivors' 1 s steps
+            victim.kill()
+            t0 = time.perf_counter()
+            await until(lambda: held() == PARTITIONS)
+            out.append(time.perf_counter() - t0)
+            await victim.wait()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for s in survivors:
+            await s.release_all()
+        for e in engines:
+            await e.dispose()
+    return out
+
+
 async def run(url: str, n: int, per: int, replicas: int) -> dict[str, float]:
     settings = ServiceSettings(service_name="challenges", database_url=url)  # type: ignore[arg-type]
     db = create_engine(settings)
@@ -147,7 +208,10 @@ async def run(url: str, n: int, per: int, replicas: int) -> dict[str, float]:
     takeover = time.perf_counter() - t0
     rss2 = me.memory_info().rss
     await db.dispose()
+    handovers = await handover(url, replicas, kills=5)
     return {
+        "handover_s_median": sorted(handovers)[len(handovers) // 2],
+        "handover_s_max": max(handovers),
         "seed_s": seeded,
         "cold_start_challenges": float(cold_n),
         "cold_start_s": cold,
@@ -187,11 +251,12 @@ def main() -> None:
             "takeover after kill -9 of a replica: index the most a survivor gains, judge what needs it",
             f"{m['takeover_partitions']:.0f} partitions: {m['takeover_challenges']:,.0f} challenges, "
             f"{m['takeover_judged']:,.0f} judged exactly",
-            f"{m['takeover_s']:.1f} s; from the kill {m['takeover_s'] + 5:.1f} s typical, "
-            f"{m['takeover_s'] + 6:.1f} s at worst (the lease expires 4-5 s after the last renewal, "
-            "a survivor claims it at its next 1 s step)",
+            f"{m['takeover_s']:.1f} s, after the dead replica's partitions are claimed "
+            f"{m['handover_s_median']:.1f} s after the kill (median of 5 kills, {m['handover_s_max']:.1f} s at "
+            f"worst): from the kill {m['handover_s_median'] + m['takeover_s']:.1f} s typical, "
+            f"{m['handover_s_max'] + m['takeover_s']:.1f} s at worst",
             "< 10 s",
-            "yes" if m["takeover_s"] + 6 < 10 else "typical yes, worst case no" if m["takeover_s"] + 5 < 10 else "no",
+            "yes" if m["handover_s_max"] + m["takeover_s"] < 10 else "no",
         ],
         [
             "memory of the live index",
@@ -219,8 +284,11 @@ def main() -> None:
             "exactly like a cold start instead, 62,367 challenges took 12.2 s (2026-12-01). One challenge in 100 "
             "is seeded past its daily loss: both paths breach those. The takeover's bound: indexing runs on one core "
             "at ≈115 µs per challenge (decoding the row and its positions, the account's Decimals, the index's "
-            "levels); the service freezes its loaded heap out of the collector's way (5.2 s before); the lease "
-            "TTL of 5 s, which lets a live replica survive a stall, comes on top.",
+            "levels); the service freezes its loaded heap out of the collector's way (5.2 s before). The handover: "
+            "a replica holds a session advisory lock while it lives; killed, its session ends and the survivors' "
+            "next lease step (every 1 s) sees the lock free and claims its partitions (services/common/"
+            "partition_leases.py). Before that lock the 5 s lease TTL came on top (from the kill 9.3 s typical, "
+            "10.3 s at worst, 2026-12-02); it still decides for a replica cut off from the database without dying.",
             "results": m,
             "tables": [
                 {

@@ -95,3 +95,17 @@ def create_partition_leases(partitions: int) -> None:
         """
     )
     op.execute(f"INSERT INTO partition_leases (partition) SELECT generate_series(0, {partitions - 1})")
+
+
+def add_replica_liveness() -> None:
+    """The key of the session advisory lock each replica holds while it lives (NULL: a replica
+    that holds none, judged by its leases' expiry alone)."""
+    from alembic import op
+
+    op.execute("ALTER TABLE replicas ADD COLUMN liveness_key integer")
+
+
+def drop_replica_liveness() -> None:
+    from alembic import op
+
+    op.execute("ALTER TABLE replicas DROP COLUMN liveness_key")

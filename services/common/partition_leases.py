@@ -7,7 +7,19 @@ ones up to its fair share and releases extras, so shares rebalance as replicas c
 a dead replica's share is taken over within a TTL. A replica stops handling a partition a
 second before its lease can expire, so two replicas never handle the same challenge at once
 (and every write is also guarded by a row lock or a cursor, so a handover is never a double).
-The tables, in the service's schema: `replicas (owner, seen_at)` and
+
+A process that dies (kill -9, OOM, a crash) is noticed sooner: each replica holds a session
+advisory lock on a connection of its own while it lives and advertises its key in `replicas`;
+the operating system closes a dead process's socket, PostgreSQL ends its session and frees the
+lock, and the next replica to step finds an advertised key whose lock nobody holds, releases
+that replica's leases and claims them — within a step (1 s) rather than the TTL. The TTL still
+decides whatever the lock cannot tell: a replica cut off from the database (its session lives
+on until PostgreSQL notices) and one that advertises no key. A replica stops handling the
+moment its own lock connection closes, and a step that began with the lock held and ended
+without it (or with a new one) does not extend its validity, so it never handles what another
+may have claimed because its lock was seen free.
+
+The tables, in the service's schema: `replicas (owner, seen_at, liveness_key)` and
 `partition_leases (partition, owner, expires_at)` with one row per partition.
 """
 
@@ -17,9 +29,11 @@ import asyncio
 import math
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import timedelta
 
+import asyncpg
 import structlog
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +43,8 @@ from services.common.db import driver
 log = structlog.get_logger("partitions")
 
 PARTITIONS = 16
+# The advisory-lock class of replicas' liveness locks (the two-key form: this, the replica's key).
+LIVENESS_LOCK = 7245003
 
 
 def partition_of(cid: uuid.UUID, partitions: int = PARTITIONS) -> int:
@@ -55,6 +71,10 @@ class Leases:
         self.on_change = on_change
         self.owned: set[int] = set()
         self._valid_until = 0.0  # local monotonic time up to which our leases are certainly ours
+        self.liveness_key = zlib.crc32(owner.encode()) & 0x7FFFFFFF
+        self._locked = False  # our liveness lock is held (see hold_liveness)
+        self._lock_generation = 0  # counts acquisitions: a lock lost and taken again within a step shows
+        self._lock_taken = asyncio.Event()
 
     def owns(self, cid: uuid.UUID) -> bool:
         """Whether this replica may handle the challenge now: its partition is ours and the lease
@@ -68,14 +88,17 @@ class Leases:
 
     async def step(self) -> None:
         started = time.monotonic()
+        locked, generation = self._locked, self._lock_generation
         ttl = timedelta(seconds=self.ttl)
         async with driver(self.db) as conn:
             async with conn.transaction():
                 await conn.execute(
-                    "INSERT INTO replicas (owner, seen_at) VALUES ($1, now()) "
-                    "ON CONFLICT (owner) DO UPDATE SET seen_at = now()",
+                    "INSERT INTO replicas (owner, seen_at, liveness_key) VALUES ($1, now(), $2) "
+                    "ON CONFLICT (owner) DO UPDATE SET seen_at = now(), liveness_key = EXCLUDED.liveness_key",
                     self.owner,
+                    self.liveness_key if locked else None,
                 )
+                await self._forget_dead(conn)
                 live = await conn.fetchval("SELECT count(*) FROM replicas WHERE seen_at > now() - $1::interval", ttl)
                 fair = math.ceil(PARTITIONS / max(1, live))
                 mine = [
@@ -110,7 +133,10 @@ class Leases:
                     )
                     mine += [r["partition"] for r in claimed]
                 await conn.execute("DELETE FROM replicas WHERE seen_at < now() - interval '1 hour'")
-        self._valid_until = started + self.ttl - self.margin
+        if not locked or (self._locked and self._lock_generation == generation):
+            self._valid_until = started + self.ttl - self.margin
+        else:  # the lock was lost meanwhile: another may have seen it free and claimed our share
+            self._valid_until = 0.0
         new = set(mine)
         gained, lost = new - self.owned, self.owned - new
         self.owned = new
@@ -128,15 +154,82 @@ class Leases:
             if self.on_change is not None:
                 self.on_change(set(), partitions)
 
-    async def run(self) -> None:
+    async def _forget_dead(self, conn: asyncpg.Connection) -> None:
+        """Release the leases of replicas that advertise a liveness key whose lock nobody holds
+        (their session ended: the process is gone), and forget them, so this step's share and
+        claims count without them."""
+        dead = await conn.fetch(
+            "DELETE FROM replicas r WHERE r.owner <> $1 AND r.liveness_key IS NOT NULL AND NOT EXISTS ("
+            " SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND l.classid::text::bigint = $2 AND l.objid::text::bigint = r.liveness_key) RETURNING r.owner",
+            self.owner,
+            LIVENESS_LOCK,
+        )
+        if dead:
+            owners = [r["owner"] for r in dead]
+            log.info("replicas gone", owners=owners)
+            await conn.execute(
+                "UPDATE partition_leases SET owner = '', expires_at = '-infinity' WHERE owner = ANY($1::text[])", owners
+            )
+
+    async def hold_liveness(self) -> None:
+        """Hold this replica's liveness lock for as long as the process lives, on a connection
+        of its own (taken from the pool for good); stop handling the moment it closes."""
         while True:
             try:
-                await self.step()
+                async with driver(self.db) as conn:
+                    await self._hold_on(conn)
+                    return  # our key is another session's: the TTL alone speaks for us
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("lease renewal failed", error=str(exc)[:200])
+                log.warning("liveness lock lost", error=str(exc)[:200])
             await asyncio.sleep(self.interval)
+
+    async def _hold_on(self, conn: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+
+        def closed(_: object) -> None:
+            lost.set()
+            if self._locked:
+                self._locked = False
+                self._valid_until = 0.0  # others may see it free now: stop handling until a step
+
+        conn.add_termination_listener(closed)
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LIVENESS_LOCK, self.liveness_key):
+                log.warning("liveness key held by another session", key=self.liveness_key)
+                return
+            self._locked, self._lock_generation = True, self._lock_generation + 1
+            self._lock_taken.set()
+            try:
+                await lost.wait()
+            finally:
+                if not lost.is_set():  # shutting down: the connection goes back to the pool
+                    self._locked = False
+                    await conn.execute("SELECT pg_advisory_unlock($1, $2)", LIVENESS_LOCK, self.liveness_key)
+            raise ConnectionError("the liveness lock's connection closed")
+        finally:
+            conn.remove_termination_listener(closed)
+
+    async def run(self) -> None:
+        holder = asyncio.create_task(self.hold_liveness(), name="liveness")
+        try:
+            # The first step advertises the key if the lock is ours by then (a moment's wait).
+            taken = asyncio.create_task(self._lock_taken.wait())
+            await asyncio.wait([holder, taken], timeout=self.interval)
+            taken.cancel()
+            while True:
+                try:
+                    await self.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("lease renewal failed", error=str(exc)[:200])
+                await asyncio.sleep(self.interval)
+        finally:
+            holder.cancel()
 
     async def release_all(self) -> None:
         """Graceful shutdown: hand the share over at once instead of after the TTL."""

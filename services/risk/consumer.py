@@ -189,7 +189,8 @@ class Consumer:
                         queue.put_nowait(None)
                         break
                     events.extend(nxt)
-                await self.apply(conn, events)
+                for i in range(0, len(events), self.batch):  # a message may hold more than a run
+                    await self.apply(conn, events[i : i + self.batch])
         finally:
             call.cancel()
             moved.cancel()

@@ -81,6 +81,10 @@ class Leases:
         certainly valid (a renewal late past the margin stops all handling until it succeeds)."""
         return time.monotonic() < self._valid_until and partition_of(cid) in self.owned
 
+    def handles(self, partition: int) -> bool:
+        """`owns` for a whole partition."""
+        return time.monotonic() < self._valid_until and partition in self.owned
+
     def holds(self, cid: uuid.UUID) -> bool:
         """Whether the challenge's partition is our share, valid lease or not: what a replica keeps
         indexed (and judges again as soon as the lease is renewed)."""

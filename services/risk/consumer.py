@@ -74,6 +74,9 @@ class Consumer:
     def _owns(self, cid: uuid.UUID) -> bool:
         return self.leases is None or self.leases.owns(cid)
 
+    def _handles(self, partition: int) -> bool:
+        return self.leases is None or self.leases.handles(partition)
+
     def _alerted(self, raised: list[alert_rules.Alert]) -> None:
         for a in raised:
             ALERTS.labels(a.kind).inc()
@@ -121,6 +124,9 @@ class Consumer:
             partitions = sorted(self._owned())
             if not partitions:
                 await self._wait_moved(1.0)
+                continue
+            if not any(self._handles(p) for p in partitions):
+                await asyncio.sleep(0.2)  # our leases are not certain this moment: until a renewal
                 continue
             try:
                 async with driver(self.db) as conn:
@@ -202,20 +208,22 @@ class Consumer:
         by_partition: dict[int, list[challenges_pb2.OutboxEvent]] = {}
         for e in events:
             by_partition.setdefault(partition_of(uuid.UUID(e.challenge_id)), []).append(e)
+        # A partition we may not handle this moment (a lease renewal late, the liveness lock
+        # lost) is left as it is, cursor included, and the stream restarts from the cursors
+        # once we may again: its events are applied then, or by the replica that takes it.
+        parts = sorted(p for p in by_partition if self._handles(p))
+        if len(parts) < len(by_partition):
+            self._moved.set()
+        if not parts:
+            return
         async with conn.transaction():
-            parts = sorted(by_partition)
             locked = await conn.fetch(
                 "SELECT consumer, last_sequence FROM consumer_cursors WHERE consumer = ANY($1::text[]) "
                 "ORDER BY consumer FOR UPDATE",
                 [cursor_name(p) for p in parts],
             )
             cursor = {r["consumer"]: int(r["last_sequence"]) for r in locked}
-            fresh = [
-                e
-                for p in parts
-                for e in by_partition[p]
-                if e.sequence > cursor.get(cursor_name(p), 0) and self._owns(uuid.UUID(e.challenge_id))
-            ]
+            fresh = [e for p in parts for e in by_partition[p] if e.sequence > cursor.get(cursor_name(p), 0)]
             fresh.sort(key=lambda e: e.sequence)
             if fresh:
                 ids = sorted({uuid.UUID(e.challenge_id) for e in fresh})

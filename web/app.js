@@ -1,7 +1,11 @@
 // The console's entry: the session, then the page the URL fragment names.
 import { logout, resume, user } from "/api.js";
 import { stopAll } from "/live.js";
-import { adminPage, breachPage, dashboardPage, homePage, loginPage } from "/pages.js";
+import { adminPage } from "/pages/admin.js";
+import { breachPage } from "/pages/breach.js";
+import { dashboardPage } from "/pages/dashboard.js";
+import { loginPage } from "/pages/login.js";
+import { homePage } from "/pages/plans.js";
 import { h, mount } from "/ui.js";
 
 const go = (hash) => { if (location.hash === hash) route(); else location.hash = hash; };

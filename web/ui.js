@@ -59,3 +59,19 @@ export function table(headers, rows, testid) {
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows)));
 }
+
+// A table filled a page at a time: `load(token)` answers { rows, next } (next: the next page's
+// token, "" at the end); "More" asks for the next page. `ready` settles once the first is shown.
+export function pagedTable(headers, load, testid) {
+  const body = h("tbody", {});
+  const more = h("button", { type: "button", testid: `${testid}-more`, hidden: true }, "More");
+  const show = async (token) => {
+    const page = await load(token);
+    body.append(...page.rows);
+    more.hidden = !page.next;
+    more.onclick = () => show(page.next);
+  };
+  const el = h("div", {}, h("div", { class: "scroll" }, h("table", { testid },
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))), body)), more);
+  return { el, ready: show("") };
+}

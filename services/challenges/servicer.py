@@ -39,6 +39,7 @@ from services.common.ids import parse_uuid
 from services.common.partition_leases import PARTITIONS, partition_of
 
 MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
+MAX_LISTED_IDS = 100  # challenge_ids in one list request
 
 
 def _key_reused() -> Exception:
@@ -272,9 +273,12 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         page = pagination.parse(request.page_size, request.page_token)
         before = pagination.time_id_cursor(page)
         status = pb.ChallengeStatus.Name(request.status) if request.status else None
+        if len(request.challenge_ids) > MAX_LISTED_IDS:
+            raise invalid_argument({"challenge_ids": f"at most {MAX_LISTED_IDS}"})
+        ids = [parse_uuid(x, "challenge_ids") for x in request.challenge_ids] or None
         async with self.db.connect() as conn:
             rows = await store.list_challenges(
-                conn, user_id=self._scope(), status=status, before=before, limit=page.size + 1
+                conn, user_id=self._scope(), status=status, before=before, limit=page.size + 1, ids=ids
             )
         more = len(rows) > page.size
         rows = rows[: page.size]

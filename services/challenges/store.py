@@ -233,10 +233,13 @@ async def list_challenges(
     status: str | None,
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    ids: list[uuid.UUID] | None = None,
 ) -> list[RowMapping]:
     stmt = select(challenges).order_by(challenges.c.created_at.desc(), challenges.c.id.desc()).limit(limit)
     if user_id is not None:
         stmt = stmt.where(challenges.c.user_id == user_id)
+    if ids is not None:
+        stmt = stmt.where(challenges.c.id.in_(ids))
     if status:
         stmt = stmt.where(challenges.c.status == status)
     if before is not None:

@@ -351,6 +351,21 @@ async def test_concurrent_orders_never_corrupt_the_balance(
     assert client.get(f"/api/challenges/{c['id']}/positions", headers=h).json()["positions"] == []
 
 
+def test_a_list_of_named_challenges_holds_only_the_callers_own(client: httpx.Client) -> None:
+    """`challenge_ids` narrows the list to those challenges; another trader's stay out of it, and
+    more ids than a page are a clear 400."""
+    trader, other = register_and_login(client), register_and_login(client)
+    mine = [new_challenge(client, trader) for _ in range(2)]
+    theirs = new_challenge(client, other)
+    h = bearer(trader["access_token"])
+    r = client.get("/api/challenges", params={"challenge_ids": [mine[1]["id"], theirs["id"]]}, headers=h)
+    assert r.status_code == 200 and [c["id"] for c in r.json()["challenges"]] == [mine[1]["id"]]
+    r = client.get("/api/challenges", params={"challenge_ids": [str(uuid.uuid4()) for _ in range(101)]}, headers=h)
+    assert r.status_code == 400 and "challenge_ids" in r.text
+    r = client.get("/api/challenges", params={"challenge_ids": ["not-an-id"]}, headers=h)
+    assert r.status_code == 400
+
+
 def test_internal_event_feed_resumes_from_a_cursor(stack: Stack, client: httpx.Client) -> None:
     with (
         grpc.insecure_channel(stack.grpc_addr("auth")) as a,

@@ -192,6 +192,17 @@ def test_alert_thresholds_fire_once_each_and_the_score_is_shown(client: httpx.Cl
     scores = client.get("/api/risk/scores", headers=h).json()["scores"]
     assert [s["challenge_id"] for s in scores] == [c["id"]]
     assert {f["name"] for f in scores[0]["factors"]} >= {"daily_loss_used", "max_loss_used", "leverage"}
+    # One challenge's score on its own (the dashboard's), for its owner or an operator only.
+    one = client.get(f"/api/risk/scores/{c['id']}", headers=h)
+    assert one.status_code == 200 and one.json()["score"] == scores[0]["score"]
+    assert client.get(f"/api/risk/scores/{c['id']}", headers=bearer(other["access_token"])).status_code == 404
+    assert client.get(f"/api/risk/scores/{c['id']}", headers=admin).json()["challenge_id"] == c["id"]
+    # An operator's desk: scores highest first, and the page's challenges in one request.
+    top = client.get("/api/risk/scores", params={"order_by": "-score", "page_size": 5}, headers=admin).json()["scores"]
+    assert [s["score"] for s in top] == sorted((s["score"] for s in top), reverse=True)
+    ids = [s["challenge_id"] for s in top]
+    listed = client.get("/api/challenges", params={"challenge_ids": ids}, headers=admin).json()["challenges"]
+    assert sorted(x["id"] for x in listed) == sorted(ids)
 
 
 def json_rule(alert: dict[str, Any]) -> str:

@@ -1,0 +1,66 @@
+// The operators' desk: challenges by risk score (highest first, across every challenge), the
+// unacknowledged alerts, users (disable, enable) and the rule packs; each list a page at a time.
+import { get, inWords, post, user } from "/api.js";
+import { errorBox } from "/pages/common.js";
+import { h, money, mount, pagedTable, when } from "/ui.js";
+
+const PAGE = 25;
+const q = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "")).toString();
+
+export async function adminPage() {
+  if (user()?.role !== "ADMIN") { mount(h("p", { class: "error" }, "Operators only.")); return; }
+  const err = errorBox();
+
+  const scores = pagedTable(["Score", "Challenge", "Status", "Equity"], async (token) => {
+    const page = await get(`/api/risk/scores?${q({ order_by: "-score", page_size: PAGE, page_token: token })}`);
+    const ids = page.scores.map((s) => s.challenge_id);
+    // The page's challenges in one request, whoever owns them.
+    const found = ids.length ? (await get(`/api/challenges?${ids.map((id) => `challenge_ids=${id}`).join("&")}&page_size=${PAGE}`)).challenges : [];
+    const byId = Object.fromEntries(found.map((c) => [c.id, c]));
+    return {
+      next: page.next_page_token,
+      rows: page.scores.map((s) => h("tr", {},
+        h("td", {}, String(s.score)), h("td", {}, h("a", { href: `#/c/${s.challenge_id}` }, byId[s.challenge_id]?.plan_name || s.challenge_id)),
+        h("td", {}, byId[s.challenge_id]?.status || "—"), h("td", {}, money(byId[s.challenge_id]?.current_equity)))),
+    };
+  }, "risk-table");
+
+  const alerts = pagedTable(["Raised", "Severity", "Message", ""], async (token) => {
+    const page = await get(`/api/risk/alerts?${q({ unacknowledged_only: "true", page_size: PAGE, page_token: token })}`);
+    return {
+      next: page.next_page_token,
+      rows: page.alerts.map((a) => {
+        const row = h("tr", {}, h("td", {}, when(a.created_at)), h("td", {}, a.severity), h("td", {}, a.message),
+          h("td", {}, h("button", { type: "button", onclick: async () => {
+            try { await post(`/api/risk/alerts/${a.id}/ack`); row.remove(); } catch (x) { err.textContent = inWords(x); }
+          } }, "Acknowledge")));
+        return row;
+      }),
+    };
+  }, "alert-desk");
+
+  const users = pagedTable(["Email", "Role", "Disabled", "Since", ""], async (token) => {
+    const page = await get(`/api/auth/users?${q({ page_size: PAGE, page_token: token })}`);
+    return { next: page.next_page_token, rows: page.users.map(userRow) };
+  }, "users");
+  const userRow = (u) => {
+    const state = h("td", {}, u.disabled ? "yes" : "no");
+    const toggle = h("button", { type: "button", disabled: u.id === user().id, onclick: async () => {
+      try {
+        const r = await post(`/api/auth/users/${u.id}/disabled`, { disabled: !u.disabled });
+        u.disabled = r.disabled; state.textContent = u.disabled ? "yes" : "no"; toggle.textContent = u.disabled ? "Enable" : "Disable";
+      } catch (x) { err.textContent = inWords(x); }
+    } }, u.disabled ? "Enable" : "Disable");
+    return h("tr", {}, h("td", {}, u.email), h("td", {}, u.role), state, h("td", {}, when(u.created_at)), h("td", {}, toggle));
+  };
+
+  const packs = (await get("/api/rule-packs")).rule_packs;
+  await Promise.all([scores.ready, alerts.ready, users.ready]);
+  mount(
+    h("h1", {}, "Operations"),
+    err,
+    h("section", { class: "panel" }, h("h2", {}, "Challenges by risk score"), scores.el),
+    h("section", { class: "panel" }, h("h2", {}, "Alert desk"), alerts.el),
+    h("section", { class: "panel" }, h("h2", {}, "Users"), users.el),
+    h("section", { class: "panel" }, h("h2", {}, "Rule packs"), h("ul", {}, packs.map((p) => h("li", {}, `${p.name} (v${p.version})`)))));
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from services.market.domain import calendars
 from services.market.domain.breaker import CircuitBreaker
 from services.market.domain.candles import CandleAggregator, bucket_start
 from services.market.domain.instruments import BY_SYMBOL
-from services.market.domain.replay import Bar, intrabar_path, load_bars
+from services.market.domain.replay import Bar, ReplayCursor, intrabar_path, load_bars
 from services.market.domain.ticks import Tick
 from services.market.feed import PriceRouter
 from services.market.hub import PriceHub
@@ -63,6 +64,25 @@ def test_hourly_candles_from_replayed_eurusd_ticks_equal_the_file() -> None:
         c = candles[bar.time]
         assert (c.open, c.high, c.low, c.close) == (bar.open, bar.high, bar.low, bar.close)
         assert abs(c.volume - bar.volume) < D("0.000001")
+
+
+def test_a_replay_plays_to_the_end_and_back_without_a_jump_or_a_runaway_price() -> None:
+    """BTCUSD's file ends 16,826× above its start: looping by restarting it scaled to the last
+    price multiplied the level by that every pass. Played to the end and back, every price
+    stays within the file's own range, each tick continues from the last, and both turns are
+    seamless."""
+    bars = load_bars(data_dir() / "BTCUSD.csv")
+    low, high = min(b.low for b in bars), max(b.high for b in bars)
+    cursor = ReplayCursor(bars, "BTCUSD", 3, 42, D("0.01"))
+    prices = [cursor.next_price()[0] for _ in range(len(bars) * 4 * 5)]  # 5 passes of 4 ticks a bar
+    assert cursor.loop == 5 and cursor.scale == 1
+    assert all(low <= p <= high for p in prices)
+    # Within a bar a tick moves at most its range; between bars at most the gap the file holds.
+    worst = max(b.high - b.low for b in bars) + max(abs(b.open - a.close) for a, b in itertools.pairwise(bars))
+    assert max(abs(b - a) for a, b in itertools.pairwise(prices)) <= worst
+    turn = len(bars) * 4  # the first pass's last tick is the last close; the next starts there
+    assert prices[turn - 1] == prices[turn] == bars[-1].close
+    assert prices[2 * turn - 1] == prices[2 * turn] == bars[0].open  # back at the start
 
 
 def test_candle_buckets_and_late_ticks() -> None:

@@ -99,8 +99,12 @@ def second_dec(bar: Bar, high_first: bool) -> Decimal:
 
 
 class ReplayCursor:
-    """Walks the bars tick by tick. At the end it starts again, rescaled so the price
-    continues from where it stopped instead of jumping back to the first bar's level."""
+    """Walks the bars tick by tick, to the end of the file and back: odd loops play it
+    backwards (each bar from its close to its open, through its high and low), so the price
+    always continues from where it stopped and comes back to the file's own levels. Restarted
+    at the first bar scaled to the last price instead, a file that ends far from its start
+    compounded each loop (BTCUSD, $5.55 to $93,381: ×16,826 every 156 bars, $1.6 billion after
+    the second). `scale` remains for a position saved by that version, and stays put."""
 
     def __init__(self, bars: list[Bar], symbol: str, steps_per_bar: int, seed: int, tick: Decimal) -> None:
         if not bars:
@@ -128,7 +132,13 @@ class ReplayCursor:
                 (bar.close * s).quantize(t),
                 bar.volume,
             )
+        if self.backward:
+            bar = Bar(bar.time, bar.close, bar.high, bar.low, bar.open, bar.volume)
         return intrabar_path(bar, self.steps, self.seed + self.loop, self.symbol, self.index, self.tick)
+
+    @property
+    def backward(self) -> bool:
+        return self.loop % 2 == 1
 
     @property
     def bar(self) -> Bar:
@@ -141,10 +151,9 @@ class ReplayCursor:
         self.step += 1
         if self.step > self.steps:
             self.step = 0
-            self.index += 1
-            if self.index == len(self.bars):
-                self.index = 0
+            self.index += -1 if self.backward else 1
+            if not 0 <= self.index < len(self.bars):  # the end of a pass: the same bar, the other way
+                self.index = min(max(self.index, 0), len(self.bars) - 1)
                 self.loop += 1
-                self.scale = self.scale * self.bars[-1].close / self.bars[0].open
             self._path = self._make_path()
         return price, volume

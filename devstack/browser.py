@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -58,8 +59,13 @@ def wait_for(driver: webdriver.Chrome, check: Callable[[webdriver.Chrome], Any],
 
 
 def text_of(driver: webdriver.Chrome, testid: str) -> str:
+    """The element's text; "" while it is absent, or replaced between finding and reading it
+    (a page re-rendering that part)."""
     found = driver.find_elements(By.CSS_SELECTOR, f"[data-testid='{testid}']")
-    return found[0].text if found else ""
+    try:
+        return found[0].text if found else ""
+    except StaleElementReferenceException:
+        return ""
 
 
 def console_errors(driver: webdriver.Chrome) -> list[str]:

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from devstack.browser import by_testid, chromium, console_errors, order, start_plan, submit, text_of, wait_for
@@ -56,7 +58,8 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
     btc("50000.00")
     b = browser
     b.get(stack.gateway_url + "/")
-    submit(b, "register-form", email=f"console-{uuid.uuid4().hex[:8]}@example.com", password="console-password-42")
+    email = f"console-{uuid.uuid4().hex[:8]}@example.com"
+    submit(b, "register-form", email=email, password="console-password-42")
     start_plan(b, "ftmo-phase1", "100000.00")
     wait_for(b, lambda d: "#/c/" in d.current_url and text_of(d, "status") == "ACTIVE")
     wait_for(b, lambda d: text_of(d, "bid") == "50000.00")  # the live price in the ticket
@@ -95,4 +98,15 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
     by_testid(b, "nav-admin").click()
     wait_for(b, lambda d: "FAILED" in text_of(d, "risk-table"))
     assert "Disable" in text_of(b, "users")
+    # Finds the trader by email and makes them an operator.
+    search = by_testid(b, "user-search")
+    search.send_keys(email, Keys.ENTER)
+    wait_for(b, lambda d: text_of(d, "users").count("@") == 1 and email in text_of(d, "users"))
+    Select(by_testid(b, "role")).select_by_value("ADMIN")
+
+    def role() -> str:
+        users = api.get("/api/auth/users", params={"email_contains": email}, headers=admin).json()["users"]
+        return str(users[0]["role"])
+
+    wait_for(b, lambda d: role() == "ADMIN")
     assert console_errors(b) == []

@@ -1,5 +1,6 @@
 // The operators' desk: challenges by risk score (highest first, across every challenge), the
-// unacknowledged alerts, users (disable, enable) and the rule packs; each list a page at a time.
+// unacknowledged alerts, users (find by email, role, disable) and the rule packs; each list a page
+// at a time.
 import { get, inWords, post, user } from "/api.js";
 import { errorBox } from "/pages/common.js";
 import { h, money, mount, pagedTable, when } from "/ui.js";
@@ -39,20 +40,29 @@ export async function adminPage() {
     };
   }, "alert-desk");
 
-  const users = pagedTable(["Email", "Role", "Disabled", "Since", ""], async (token) => {
-    const page = await get(`/api/auth/users?${q({ page_size: PAGE, page_token: token })}`);
+  const usersTable = (search) => pagedTable(["Email", "Role", "Disabled", "Since", ""], async (token) => {
+    const page = await get(`/api/auth/users?${q({ email_contains: search, page_size: PAGE, page_token: token })}`);
     return { next: page.next_page_token, rows: page.users.map(userRow) };
   }, "users");
   const userRow = (u) => {
+    const self = u.id === user().id; // an operator cannot lock themself out
     const state = h("td", {}, u.disabled ? "yes" : "no");
-    const toggle = h("button", { type: "button", disabled: u.id === user().id, onclick: async () => {
+    const toggle = h("button", { type: "button", disabled: self, onclick: async () => {
       try {
         const r = await post(`/api/auth/users/${u.id}/disabled`, { disabled: !u.disabled });
         u.disabled = r.disabled; state.textContent = u.disabled ? "yes" : "no"; toggle.textContent = u.disabled ? "Enable" : "Disable";
       } catch (x) { err.textContent = inWords(x); }
     } }, u.disabled ? "Enable" : "Disable");
-    return h("tr", {}, h("td", {}, u.email), h("td", {}, u.role), state, h("td", {}, when(u.created_at)), h("td", {}, toggle));
+    const role = h("select", { "aria-label": `Role of ${u.email}`, testid: "role", disabled: self, onchange: async () => {
+      try { u.role = (await post(`/api/auth/users/${u.id}/role`, { role: role.value })).role; }
+      catch (x) { err.textContent = inWords(x); role.value = u.role; }
+    } }, ["TRADER", "ADMIN"].map((r) => h("option", { value: r, selected: r === u.role }, r.toLowerCase())));
+    return h("tr", {}, h("td", {}, u.email), h("td", {}, role), state, h("td", {}, when(u.created_at)), h("td", {}, toggle));
   };
+  let users = usersTable("");
+  const usersHolder = h("div", {}, users.el);
+  const search = h("input", { type: "search", "aria-label": "Find users by email", placeholder: "Find by email", testid: "user-search",
+    onchange: async () => { users = usersTable(search.value.trim()); await users.ready; usersHolder.replaceChildren(users.el); } });
 
   const packs = (await get("/api/rule-packs")).rule_packs;
   await Promise.all([scores.ready, alerts.ready, users.ready]);
@@ -61,6 +71,6 @@ export async function adminPage() {
     err,
     h("section", { class: "panel" }, h("h2", {}, "Challenges by risk score"), scores.el),
     h("section", { class: "panel" }, h("h2", {}, "Alert desk"), alerts.el),
-    h("section", { class: "panel" }, h("h2", {}, "Users"), users.el),
+    h("section", { class: "panel" }, h("h2", {}, "Users"), search, usersHolder),
     h("section", { class: "panel" }, h("h2", {}, "Rule packs"), h("ul", {}, packs.map((p) => h("li", {}, `${p.name} (v${p.version})`)))));
 }

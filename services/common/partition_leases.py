@@ -75,6 +75,7 @@ class Leases:
         self._locked = False  # our liveness lock is held (see hold_liveness)
         self._lock_generation = 0  # counts acquisitions: a lock lost and taken again within a step shows
         self._lock_taken = asyncio.Event()
+        self._holder: asyncio.Task[None] | None = None
 
     def owns(self, cid: uuid.UUID) -> bool:
         """Whether this replica may handle the challenge now: its partition is ours and the lease
@@ -91,6 +92,8 @@ class Leases:
         return partition_of(cid) in self.owned
 
     async def step(self) -> None:
+        if self._holder is None:  # the first step: take the liveness lock, then advertise it
+            await self._start_liveness()
         started = time.monotonic()
         locked, generation = self._locked, self._lock_generation
         ttl = timedelta(seconds=self.ttl)
@@ -217,13 +220,21 @@ class Leases:
         finally:
             conn.remove_termination_listener(closed)
 
+    async def _start_liveness(self) -> None:
+        """Start holding the liveness lock, waiting a moment at most for it."""
+        self._holder = asyncio.create_task(self.hold_liveness(), name="liveness")
+        taken = asyncio.create_task(self._lock_taken.wait())
+        await asyncio.wait([self._holder, taken], timeout=self.interval)
+        taken.cancel()
+
+    async def stop_liveness(self) -> None:
+        """Release the liveness lock (shutdown; a test's replica dying)."""
+        if self._holder is not None:
+            self._holder.cancel()
+            await asyncio.gather(self._holder, return_exceptions=True)
+
     async def run(self) -> None:
-        holder = asyncio.create_task(self.hold_liveness(), name="liveness")
         try:
-            # The first step advertises the key if the lock is ours by then (a moment's wait).
-            taken = asyncio.create_task(self._lock_taken.wait())
-            await asyncio.wait([holder, taken], timeout=self.interval)
-            taken.cancel()
             while True:
                 try:
                     await self.step()
@@ -233,7 +244,8 @@ class Leases:
                     log.warning("lease renewal failed", error=str(exc)[:200])
                 await asyncio.sleep(self.interval)
         finally:
-            holder.cancel()
+            if self._holder is not None:
+                self._holder.cancel()
 
     async def release_all(self) -> None:
         """Graceful shutdown: hand the share over at once instead of after the TTL."""
@@ -243,3 +255,4 @@ class Leases:
                 "UPDATE partition_leases SET owner = '', expires_at = '-infinity' WHERE owner = $1", self.owner
             )
             await conn.execute("DELETE FROM replicas WHERE owner = $1", self.owner)
+        await self.stop_liveness()

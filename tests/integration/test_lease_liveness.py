@@ -46,12 +46,12 @@ async def test_a_dead_replicas_share_is_claimed_at_once_and_a_live_ones_never(da
         await migrate(engines[0], SPEC.name, SPEC.migrations)
         a = Leases(engines[0], "replica-a", ttl=TTL)
         b = Leases(engines[1], "replica-b", ttl=TTL)
-        holders = [asyncio.create_task(x.hold_liveness()) for x in (a, b)]
-        await _until(lambda: a._locked and b._locked)
-        for _ in range(3):  # both registered, then the share rebalanced: 8 each
+        # The first step takes each one's liveness lock; then both registered, the share rebalanced.
+        for _ in range(3):
             await a.step()
             await b.step()
         assert (len(a.owned), len(b.owned)) == (PARTITIONS // 2, PARTITIONS // 2)
+        assert a._locked and b._locked
 
         # Both alive: however often b steps, a keeps its share.
         for _ in range(3):
@@ -68,14 +68,12 @@ async def test_a_dead_replicas_share_is_claimed_at_once_and_a_live_ones_never(da
 
         # a's process dies: its session ends (and with it the lock), its leases stay unexpired.
         await _end_session_of(engines[2], a)
-        holders[0].cancel()  # before it could take the lock again: a is gone
-        await asyncio.gather(holders[0], return_exceptions=True)
+        await a.stop_liveness()  # before it could take the lock again: a is gone
         assert await _unexpired(engines[2], "replica-a") == PARTITIONS // 2
         await b.step()
         assert len(b.owned) == PARTITIONS  # at b's next step, 30 s before a's leases would expire
         assert await _unexpired(engines[2], "replica-a") == 0
-        holders[1].cancel()
-        await asyncio.gather(holders[1], return_exceptions=True)
+        await b.stop_liveness()
     finally:
         for e in engines:
             await e.dispose()
@@ -90,9 +88,8 @@ async def test_a_replica_whose_lock_connection_closes_stops_handling_at_once(dat
     try:
         await migrate(engines[0], SPEC.name, SPEC.migrations)
         a = Leases(engines[0], "replica-a", ttl=TTL)
-        holder = asyncio.create_task(a.hold_liveness())
-        await _until(lambda: a._locked)
         await a.step()
+        assert a._locked
         some = next(iter(a.owned))
         cid = next(c for c in (uuid.uuid4() for _ in range(1000)) if c.int % PARTITIONS == some)
         assert a.owns(cid)
@@ -101,8 +98,7 @@ async def test_a_replica_whose_lock_connection_closes_stops_handling_at_once(dat
         await _until(lambda: a._locked)  # taken again on a new connection
         await a.step()
         assert a.owns(cid)
-        holder.cancel()
-        await asyncio.gather(holder, return_exceptions=True)
+        await a.stop_liveness()
     finally:
         for e in engines:
             await e.dispose()

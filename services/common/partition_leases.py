@@ -214,7 +214,7 @@ class Leases:
                 await lost.wait()
             finally:
                 if not lost.is_set():  # shutting down: the connection goes back to the pool
-                    self._locked = False
+                    self._locked, self._valid_until = False, 0.0  # free, it may be seen: hands off first
                     await conn.execute("SELECT pg_advisory_unlock($1, $2)", LIVENESS_LOCK, self.liveness_key)
             raise ConnectionError("the liveness lock's connection closed")
         finally:
@@ -228,7 +228,7 @@ class Leases:
         taken.cancel()
 
     async def stop_liveness(self) -> None:
-        """Release the liveness lock (shutdown; a test's replica dying)."""
+        """Release the liveness lock, handling nothing more until a step (shutdown)."""
         if self._holder is not None:
             self._holder.cancel()
             await asyncio.gather(self._holder, return_exceptions=True)

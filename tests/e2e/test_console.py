@@ -109,4 +109,14 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
         return str(users[0]["role"])
 
     wait_for(b, lambda d: role() == "ADMIN")
+    # Sells a new plan on FTMO's pack from the desk; it is listed there and offered to traders.
+    ftmo = next(p for p in api.get("/api/plans", headers=admin).json()["plans"] if p["id"] == "ftmo-phase1")
+    Select(by_testid(b, "plan-form").find_element(By.NAME, "pack")).select_by_value(
+        f"{ftmo['rule_pack']}@{ftmo['rule_pack_version']}"
+    )
+    plan_id = f"desk-{uuid.uuid4().hex[:6]}"
+    submit(b, "plan-form", id=plan_id, name="Desk plan", sizes="100000.00, 200000.00")
+    wait_for(b, lambda d: plan_id in text_of(d, "plans"))
+    sold = next(p for p in api.get("/api/plans", headers=admin).json()["plans"] if p["id"] == plan_id)
+    assert sold["account_sizes"] == ["100000.00", "200000.00"] and sold["rule_pack"] == ftmo["rule_pack"]
     assert console_errors(b) == []

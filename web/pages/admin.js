@@ -1,6 +1,6 @@
 // The operators' desk: challenges by risk score (highest first, across every challenge), the
-// unacknowledged alerts, users (find by email, role, disable) and the rule packs; each list a page
-// at a time.
+// unacknowledged alerts, users (find by email, role, disable), the rule packs and the plans sold on
+// them (a new one from a form); each list a page at a time.
 import { get, inWords, post, user } from "/api.js";
 import { errorBox } from "/pages/common.js";
 import { h, money, mount, pagedTable, when } from "/ui.js";
@@ -65,6 +65,32 @@ export async function adminPage() {
     onchange: async () => { users = usersTable(search.value.trim()); await users.ready; usersHolder.replaceChildren(users.el); } });
 
   const packs = (await get("/api/rule-packs")).rule_packs;
+  const plans = h("ul", { testid: "plans" });
+  const listPlans = async () => plans.replaceChildren(...(await get("/api/plans?page_size=200")).plans.map((p) =>
+    h("li", {}, `${p.name} (${p.id}): ${p.rule_pack} v${p.rule_pack_version}, phase ${p.phase}, ${p.account_sizes.map(money).join(" / ")} ${p.currency}`)));
+  await listPlans();
+  // A new plan on a published pack: the service checks every size against the pack's rules.
+  const planErr = errorBox();
+  const field = (label, name, extra = {}) => h("label", {}, label, h("input", { name, required: true, ...extra }));
+  const planForm = h("form", { testid: "plan-form", onsubmit: async (e) => {
+    e.preventDefault();
+    planErr.textContent = "";
+    const v = Object.fromEntries(new FormData(planForm));
+    const [pack, version] = v.pack.split("@");
+    try {
+      await post("/api/plans", { id: v.id, name: v.name, rule_pack: pack, rule_pack_version: Number(version), phase: Number(v.phase),
+        account_sizes: v.sizes.split(",").map((x) => x.trim()).filter(Boolean), currency: v.currency, description: v.description });
+      planForm.reset();
+      await listPlans();
+    } catch (x) { planErr.textContent = inWords(x); }
+  } },
+  h("div", { class: "row" }, field("Id", "id", { maxlength: "64", pattern: "[a-z0-9\\-]+" }), field("Name", "name")),
+  h("div", { class: "row" },
+    h("label", {}, "Rule pack", h("select", { name: "pack" }, packs.map((p) => h("option", { value: `${p.id}@${p.version}` }, `${p.name} (v${p.version})`)))),
+    field("Phase", "phase", { type: "number", min: "1", value: "1" })),
+  h("div", { class: "row" }, field("Account sizes", "sizes", { placeholder: "50000.00, 100000.00" }), field("Currency", "currency", { value: "USD", maxlength: "3" })),
+  h("label", {}, "Description", h("textarea", { name: "description", rows: "2" })),
+  h("button", { class: "primary", type: "submit" }, "Add plan"), planErr);
   await Promise.all([scores.ready, alerts.ready, users.ready]);
   mount(
     h("h1", {}, "Operations"),
@@ -72,5 +98,6 @@ export async function adminPage() {
     h("section", { class: "panel" }, h("h2", {}, "Challenges by risk score"), scores.el),
     h("section", { class: "panel" }, h("h2", {}, "Alert desk"), alerts.el),
     h("section", { class: "panel" }, h("h2", {}, "Users"), search, usersHolder),
-    h("section", { class: "panel" }, h("h2", {}, "Rule packs"), h("ul", {}, packs.map((p) => h("li", {}, `${p.name} (v${p.version})`)))));
+    h("section", { class: "panel" }, h("h2", {}, "Rule packs"), h("ul", {}, packs.map((p) => h("li", {}, `${p.name} (v${p.version})`)))),
+    h("section", { class: "panel" }, h("h2", {}, "Plans"), plans, h("h2", {}, "New plan"), planForm));
 }

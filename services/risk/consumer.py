@@ -166,7 +166,7 @@ class Consumer:
         reader = asyncio.create_task(read())
         moved = asyncio.create_task(self._moved.wait())
         try:
-            while True:
+            while not self._moved.is_set():  # set: restart from the cursors (asked by apply too)
                 got = asyncio.create_task(queue.get())
                 done, _ = await asyncio.wait({got, moved}, return_when=asyncio.FIRST_COMPLETED)
                 if got not in done:
@@ -196,6 +196,8 @@ class Consumer:
                         break
                     events.extend(nxt)
                 for i in range(0, len(events), self.batch):  # a message may hold more than a run
+                    if self._moved.is_set():
+                        break  # a partition left as it was: later events must not move its cursor past it
                     await self.apply(conn, events[i : i + self.batch])
         finally:
             call.cancel()

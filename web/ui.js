@@ -63,7 +63,8 @@ export function table(headers, rows, testid) {
 // A table filled a page at a time: `load(token)` answers { rows, next } (next: the next page's
 // token, "" at the end); "More" asks for the next page. `ready` settles once the first is shown.
 export function pagedTable(headers, load, testid) {
-  const body = h("tbody", {});
+  const rows = table(headers, [], testid);
+  const body = rows.querySelector("tbody");
   const more = h("button", { type: "button", testid: `${testid}-more`, hidden: true }, "More");
   const show = async (token) => {
     const page = await load(token);
@@ -71,7 +72,5 @@ export function pagedTable(headers, load, testid) {
     more.hidden = !page.next;
     more.onclick = () => show(page.next);
   };
-  const el = h("div", {}, h("div", { class: "scroll" }, h("table", { testid },
-    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))), body)), more);
-  return { el, ready: show("") };
+  return { el: h("div", {}, rows, more), ready: show("") };
 }

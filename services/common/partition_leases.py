@@ -80,7 +80,7 @@ class Leases:
     def owns(self, cid: uuid.UUID) -> bool:
         """Whether this replica may handle the challenge now: its partition is ours and the lease
         certainly valid (a renewal late past the margin stops all handling until it succeeds)."""
-        return time.monotonic() < self._valid_until and partition_of(cid) in self.owned
+        return self.handles(partition_of(cid))
 
     def handles(self, partition: int) -> bool:
         """`owns` for a whole partition."""

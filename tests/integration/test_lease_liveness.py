@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,12 +39,21 @@ async def _until(cond: Callable[[], bool]) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_a_dead_replicas_share_is_claimed_at_once_and_a_live_ones_never(database: Database) -> None:
-    url = database.create_database()
-    settings = ServiceSettings(service_name=SPEC.name, database_url=url)  # type: ignore[arg-type]
-    engines = [create_engine(settings) for _ in range(3)]
+@asynccontextmanager
+async def _engines(database: Database, n: int) -> AsyncIterator[list[AsyncEngine]]:
+    """`n` engines (a replica's each, and an observer's) on a fresh, migrated challenges schema."""
+    settings = ServiceSettings(service_name=SPEC.name, database_url=database.create_database())  # type: ignore[arg-type]
+    engines = [create_engine(settings) for _ in range(n)]
     try:
         await migrate(engines[0], SPEC.name, SPEC.migrations)
+        yield engines
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+async def test_a_dead_replicas_share_is_claimed_at_once_and_a_live_ones_never(database: Database) -> None:
+    async with _engines(database, 3) as engines:
         a = Leases(engines[0], "replica-a", ttl=TTL)
         b = Leases(engines[1], "replica-b", ttl=TTL)
         # The first step takes each one's liveness lock; then both registered, the share rebalanced.
@@ -74,19 +84,12 @@ async def test_a_dead_replicas_share_is_claimed_at_once_and_a_live_ones_never(da
         assert len(b.owned) == PARTITIONS  # at b's next step, 30 s before a's leases would expire
         assert await _unexpired(engines[2], "replica-a") == 0
         await b.stop_liveness()
-    finally:
-        for e in engines:
-            await e.dispose()
 
 
 async def test_a_replica_whose_lock_connection_closes_stops_handling_at_once(database: Database) -> None:
     """Its lock seen free, another may claim its share before its next step: it stops handling
     then, and a step that began with the lock and ended without it gives no validity either."""
-    url = database.create_database()
-    settings = ServiceSettings(service_name=SPEC.name, database_url=url)  # type: ignore[arg-type]
-    engines = [create_engine(settings) for _ in range(2)]
-    try:
-        await migrate(engines[0], SPEC.name, SPEC.migrations)
+    async with _engines(database, 2) as engines:
         a = Leases(engines[0], "replica-a", ttl=TTL)
         await a.step()
         assert a._locked
@@ -99,9 +102,6 @@ async def test_a_replica_whose_lock_connection_closes_stops_handling_at_once(dat
         await a.step()
         assert a.owns(cid)
         await a.stop_liveness()
-    finally:
-        for e in engines:
-            await e.dispose()
 
 
 async def _end_session_of(observer: AsyncEngine, replica: Leases) -> None:

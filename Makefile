@@ -38,7 +38,7 @@ $(CHROMEDRIVER):
 
 protos: $(GEN_STAMP)
 
-$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py $(wildcard gateway/*.py) gateway/health.lua gateway/sse_token.lua gateway/header_names.lua gateway/responses.lua $(wildcard web/*.*)
+$(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py $(wildcard gateway/*.py) gateway/health.lua gateway/sse_token.lua gateway/request_checks.lua gateway/responses.lua $(wildcard web/*.*)
 	$(PY) -m devstack.protogen
 	touch $@
 

@@ -21,6 +21,8 @@ def main() -> int:
     else:
         cfg = StackConfig(base_dir=base_dir, database_url=database_url)
         cfg.gateway_port = int(os.environ.get("GATEWAY_PORT", cfg.gateway_port))
+    # Loopback unless asked: a laptop on a café network must not serve the API to it.
+    cfg.gateway_host = os.environ.get("GATEWAY_HOST", cfg.gateway_host)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

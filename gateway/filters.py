@@ -183,9 +183,22 @@ def local_ratelimit() -> dict[str, Any]:
     }
 
 
+def _allowed_origins(s: GatewaySettings) -> str:
+    return ", ".join(f"[{json.dumps(o)}] = true" for o in s.cors_origins)
+
+
 def responses_lua(s: GatewaySettings) -> str:
-    allowed = ", ".join(f"[{json.dumps(o)}] = true" for o in s.cors_origins)
-    return (HERE / "responses.lua").read_text().replace("__ALLOWED_ORIGINS__", allowed)
+    hsts = f"max-age={s.hsts_max_age_seconds}; includeSubDomains" if s.hsts_max_age_seconds else ""
+    return (
+        (HERE / "responses.lua")
+        .read_text()
+        .replace("__ALLOWED_ORIGINS__", _allowed_origins(s))
+        .replace("__HSTS__", hsts)
+    )
+
+
+def request_checks_lua(s: GatewaySettings) -> str:
+    return (HERE / "request_checks.lua").read_text().replace("__ALLOWED_ORIGINS__", _allowed_origins(s))
 
 
 def cors(s: GatewaySettings) -> dict[str, Any]:

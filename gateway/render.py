@@ -68,6 +68,44 @@ def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
     }
 
 
+def _client_address(s: GatewaySettings) -> dict[str, Any]:
+    """Where the client address comes from: the peer, or XFF past the listed balancers only."""
+    if not s.xff_trusted_cidrs:
+        return {"use_remote_address": True, "xff_num_trusted_hops": 0}
+    cidrs = []
+    for c in s.xff_trusted_cidrs:
+        prefix, _, length = c.partition("/")
+        cidrs.append({"address_prefix": prefix, "prefix_len": int(length or (128 if ":" in prefix else 32))})
+    return {
+        "use_remote_address": False,  # Envoy refuses both at once
+        "original_ip_detection_extensions": [
+            {
+                "name": "envoy.http.original_ip_detection.xff",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.http.original_ip_detection.xff.v3.XffConfig",
+                    "xff_trusted_cidrs": {"cidrs": cidrs},
+                },
+            }
+        ],
+    }
+
+
+def _overload_manager(s: GatewaySettings) -> dict[str, Any]:
+    """A cap on downstream connections for the whole process: past it Envoy refuses new ones
+    instead of running out of memory or file descriptors."""
+    return {
+        "resource_monitors": [
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",  # noqa: E501
+                    "max_active_downstream_connections": s.max_downstream_connections,
+                },
+            }
+        ]
+    }
+
+
 def _jwks_cluster(s: GatewaySettings) -> dict[str, Any]:
     return {
         "name": "jwks",
@@ -170,7 +208,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
             "name": "envoy.filters.http.lua",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
-                "default_source_code": {"inline_string": (HERE / "header_names.lua").read_text()},
+                "default_source_code": {"inline_string": filters.request_checks_lua(s)},
                 "source_codes": {"health": {"inline_string": lua}},
             },
         },
@@ -187,8 +225,9 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",  # noqa: E501
         "stat_prefix": "ingress",
         "codec_type": "AUTO",
-        "use_remote_address": True,
-        "xff_num_trusted_hops": s.xff_num_trusted_hops,
+        **_client_address(s),
+        "request_headers_timeout": f"{s.request_headers_timeout_s}s",
+        "http2_protocol_options": {"max_concurrent_streams": s.max_concurrent_streams},
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
@@ -231,6 +270,18 @@ def render(s: GatewaySettings) -> dict[str, Any]:
                     "domains": ["*"],
                     "typed_per_filter_config": filters.cors(s),
                     "request_headers_to_remove": filters.IDENTITY_HEADERS,
+                    # The client address as Envoy determined it (the peer, or XFF past the trusted
+                    # balancers), the one header services believe from the gateway; a client's own
+                    # copy is overwritten.
+                    "request_headers_to_add": [
+                        {
+                            "header": {
+                                "key": "x-envoy-external-address",
+                                "value": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+                            },
+                            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                        }
+                    ],
                     "routes": routes.routes(s),
                 }
             ],
@@ -263,6 +314,7 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         "admin": {
             "address": {"socket_address": {"address": s.admin_host, "port_value": s.admin_port}},
         },
+        "overload_manager": _overload_manager(s),
         "static_resources": {
             "listeners": [
                 *listeners,
@@ -290,13 +342,17 @@ def write_kubernetes(namespace: str = "tradesense") -> Path:
     """The config baked into the gateway image: headless Services by DNS (Envoy resolves
     every pod and balances per request), admin on loopback with its metrics and readiness on a
     listener of their own (9902, reachable only through the NetworkPolicy), the client address
-    from X-Forwarded-For past one trusted hop (the cluster's load balancer or ingress), traces
+    from X-Forwarded-For past the load balancers' range only (never what a client writes there), HSTS
+    (TLS terminates at the balancer), traces
     to the in-cluster collector."""
     s = GatewaySettings(
         upstreams={svc: (f"{svc}.{namespace}.svc.cluster.local", port) for svc, port in DEFAULT_PORTS.items()},
         admin_host="127.0.0.1",
         stats_port=9902,
-        xff_num_trusted_hops=1,
+        # The cloud load balancer's range: set it to yours (docs/production.md). Only its
+        # X-Forwarded-For entries are believed; what a client writes there is not.
+        xff_trusted_cidrs=("10.0.0.0/8",),
+        hsts_max_age_seconds=31_536_000,
         descriptor_path="/etc/envoy/tradesense.pb",
         cors_origins=("https://app.tradesense.example",),
         console_served_from="/etc/envoy/web",

@@ -5,6 +5,7 @@
 --   `reason`, and a message without protobuf internals;
 -- * a browser on a listed origin may read every response, these refusals included (the cors
 --   filter answers preflights, but skips responses Envoy makes itself or routes it never saw);
+-- * every response says nosniff (and HSTS where TLS terminates in front);
 -- * REST answers carry no gRPC headers, and WWW-Authenticate never names the request URL (it
 --   may carry an access_token): the realm is the API's name.
 
@@ -12,6 +13,9 @@ local ALLOWED = {__ALLOWED_ORIGINS__}
 local META = "tradesense.edge"
 
 local DOMAIN = "tradesense.io"
+-- Strict-Transport-Security where TLS terminates in front of this gateway ("" elsewhere:
+-- a plain-HTTP local run must not pin browsers to HTTPS for localhost).
+local HSTS = "__HSTS__"
 
 -- (status, pattern in Envoy's message, reason, message shown); first match wins.
 local KNOWN = {
@@ -22,6 +26,8 @@ local KNOWN = {
   {400, "Cannot find field", "UNKNOWN_FIELD", nil},
   {400, "not allowed", "HEADER_NOT_ALLOWED", nil},
   {400, "", "MALFORMED_REQUEST", nil},
+  {403, "^Audiences", "TOKEN_AUDIENCE", "this token is not for the public API"},
+  {403, "^origin refused", "ORIGIN_REFUSED", "a call with the session cookie from a page this API does not trust"},
   {404, "", "NOT_FOUND", "no such route"},
   {405, "", "METHOD_NOT_ALLOWED", nil},
   {408, "", "REQUEST_TIMEOUT", "the request took too long to arrive"},
@@ -73,6 +79,9 @@ function envoy_on_request(handle)
 end
 
 local function edge_headers(handle, headers)
+  -- Every response, the services' and Envoy's own: no content sniffing, HSTS where TLS is.
+  headers:replace("x-content-type-options", "nosniff")
+  if HSTS ~= "" then headers:replace("strict-transport-security", HSTS) end
   local seen = handle:streamInfo():dynamicMetadata():get(META) or {}
   if seen["grpc"] == nil then
     for _, name in ipairs({"grpc-status", "grpc-message", "grpc-accept-encoding", "grpc-encoding"}) do

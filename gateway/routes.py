@@ -16,6 +16,34 @@ def not_found() -> dict[str, Any]:
     return {"status": 404, "body": {"inline_string": "no such route"}}
 
 
+def _per_client_bucket(s: GatewaySettings) -> dict[str, Any]:
+    """/api/auth/*: a token bucket per client address (Envoy's view of it: the peer, or XFF past
+    the trusted balancers) and no bucket shared by everyone, which a few clients could drain."""
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        "stat_prefix": "auth_rate_limit",
+        # Required by the filter; never consumed, as every request matches the descriptor.
+        "token_bucket": {"max_tokens": 1_000_000, "tokens_per_fill": 1_000_000, "fill_interval": "1s"},
+        "always_consume_default_token_bucket": False,
+        "descriptors": [
+            {
+                "entries": [{"key": "remote_address"}],  # no value: a bucket per address
+                "token_bucket": {
+                    "max_tokens": s.auth_rate_limit_per_client_tokens,
+                    "tokens_per_fill": s.auth_rate_limit_per_client_per_second,
+                    "fill_interval": "1s",
+                },
+            }
+        ],
+        "max_dynamic_descriptors": 100_000,
+        "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+        "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+        "response_headers_to_add": [
+            {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": "retry-after", "value": "1"}}
+        ],
+    }
+
+
 def routes(s: GatewaySettings) -> list[dict[str, Any]]:
     methods = catalog.methods()
     routes: list[dict[str, Any]] = [
@@ -69,39 +97,12 @@ def routes(s: GatewaySettings) -> list[dict[str, Any]]:
                 "route": {"cluster": svc, "timeout": "0s"},
             }
             if svc == "auth":
-                # The per-client bucket is keyed by the client's address as Envoy derives it
-                # (the connection's peer, or X-Forwarded-For past xff_num_trusted_hops).
                 route["route"]["rate_limits"] = [{"actions": [{"remote_address": {}}]}]
-                route["typed_per_filter_config"] = {
-                    "envoy.filters.http.local_ratelimit": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-                        "stat_prefix": "auth_rate_limit",
-                        "token_bucket": {
-                            "max_tokens": s.auth_rate_limit_tokens,
-                            "tokens_per_fill": s.auth_rate_limit_per_second,
-                            "fill_interval": "1s",
-                        },
-                        "descriptors": [
-                            {
-                                "entries": [{"key": "remote_address"}],  # no value: a bucket per address
-                                "token_bucket": {
-                                    "max_tokens": s.auth_rate_limit_per_client_tokens,
-                                    "tokens_per_fill": s.auth_rate_limit_per_client_per_second,
-                                    "fill_interval": "1s",
-                                },
-                            }
-                        ],
-                        "max_dynamic_descriptors": 100_000,
-                        "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-                        "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-                        "response_headers_to_add": [
-                            {
-                                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                                "header": {"key": "retry-after", "value": "1"},
-                            }
-                        ],
-                    }
-                }
+                route["typed_per_filter_config"] = {"envoy.filters.http.local_ratelimit": _per_client_bucket(s)}
+                # Envoy's own JWKS fetch (jwt_authn, from loopback) outside the buckets: a
+                # client's burst must never leave the gateway unable to verify tokens.
+                jwks = next(m for m in methods if m.service == "auth" and m.name == "GetJwks")
+                routes.append({"match": {"path": jwks.grpc_path}, "route": {"cluster": svc, "timeout": "0s"}})
             routes.append(route)
     # Streamed uploads (google.api.HttpBody with a client stream) are not buffered.
     for m in methods:

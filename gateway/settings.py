@@ -32,10 +32,9 @@ class GatewaySettings:
     # Where Envoy fetches the JWKS: through its own listener (transcoded to auth's GetJwks).
     jwks_host: str = "127.0.0.1"
     jwks_cache_seconds: int = 60
-    # Local token buckets for /api/auth/* (per Envoy instance): one for all clients, and one
-    # per client address (so one client's burst cannot lock everyone else out).
-    auth_rate_limit_tokens: int = 200
-    auth_rate_limit_per_second: int = 100
+    # Local token buckets for /api/auth/* (per Envoy instance), one per client address only: a
+    # bucket shared by all clients let a few of them starve everyone's login and refresh.
+    # Envoy's own JWKS fetch has a route outside them.
     auth_rate_limit_per_client_tokens: int = 60
     auth_rate_limit_per_client_per_second: int = 30
     # OpenTelemetry: Envoy starts (or continues) the trace and exports its span by OTLP/gRPC.
@@ -45,9 +44,16 @@ class GatewaySettings:
     # choice). Locally 127.0.0.2, so the services can tell the gateway, whose client-address
     # header they believe, from any other caller on 127.0.0.1 (services/common/client_address.py).
     upstream_source: str | None = None
-    # Proxies in front of Envoy whose X-Forwarded-For it believes (a cloud load balancer or
-    # ingress: 1). 0: the client address is the connection's peer.
-    xff_num_trusted_hops: int = 0
+    # The load balancers in front of Envoy (CIDRs) whose X-Forwarded-For it believes: the
+    # client address is the rightmost XFF entry not in these ranges. Empty: the connection's
+    # peer, and any XFF a client sends is ignored. A hop count is not enough: behind an L4
+    # balancer that adds nothing, "one trusted hop" lets a client pick its own address.
+    xff_trusted_cidrs: tuple[str, ...] = ()
+    # Downstream limits: connections at once (overload manager), HTTP/2 streams per
+    # connection, and how long a request's headers may take to arrive (slowloris).
+    max_downstream_connections: int = 10_000
+    max_concurrent_streams: int = 100
+    request_headers_timeout_s: float = 10.0
     # The browser console's files (web/), served at / on the API's origin (None: no console);
     # `console_served_from` is where Envoy reads them, when not there (the gateway image).
     console_root: str | None = str(console.WEB)
@@ -56,3 +62,6 @@ class GatewaySettings:
     # In Kubernetes the admin API binds loopback — it can drain, quit and dump config — and
     # Prometheus and the kubelet use this port instead.
     stats_port: int | None = None
+    # Strict-Transport-Security on every response, for a gateway whose clients reach it only
+    # through TLS (Kubernetes: the load balancer terminates it). 0: none (plain-HTTP local runs).
+    hsts_max_age_seconds: int = 0

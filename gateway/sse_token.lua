@@ -1,30 +1,19 @@
--- Browser EventSource cannot send an Authorization header. On SSE routes only, take
--- the access token from the `access_token` query parameter or cookie and present it
--- as a Bearer header, so jwt_authn and the service verify it like any other. The
--- query string is never logged (the access log prints the path without it) and the
--- token is taken out of the original path, which traces carry.
-local function from_query(path)
-  if path == nil then return nil end
-  local q = string.match(path, "%?(.*)$")
-  if q == nil then return nil end
-  for pair in string.gmatch(q, "[^&]+") do
-    local k, v = string.match(pair, "^([^=]+)=(.*)$")
-    if k == "access_token" and v ~= nil and #v > 0 then return v end
-  end
-  return nil
-end
-
+-- Browser EventSource cannot send an Authorization header. On SSE routes (and the recorded
+-- session exports) only, take the access token from the session cookie and present it as a
+-- Bearer header, so jwt_authn and the service verify it like any other. A token in the query
+-- string is not accepted (URLs end up in histories, proxies' logs and Referer headers); it is
+-- still cut out of the original path, which traces carry, so a client that sends one anyway
+-- never has it recorded.
 local function from_cookie(cookie)
   if cookie == nil then return nil end
   for pair in string.gmatch(cookie, "[^;]+") do
     local k, v = string.match(pair, "^%s*([^=]+)=(.*)$")
-    if k == "access_token" and v ~= nil and #v > 0 then return v end
+    if (k == "access_token" or k == "__Secure-access_token") and v ~= nil and #v > 0 then return v end
   end
   return nil
 end
 
--- The path without its access_token parameter: the original path is what the tracing
--- span's http.url tag (and any later filter) reads, and a token must not travel in a trace.
+-- The path without its access_token parameter.
 local function without_token(path)
   local base, q = string.match(path, "^([^?]*)%?(.*)$")
   if base == nil then return path end
@@ -43,7 +32,7 @@ function envoy_on_request(handle)
   local original = headers:get("x-envoy-original-path")
   local token = nil
   if headers:get("authorization") == nil then
-    token = from_query(original) or from_cookie(headers:get("cookie"))
+    token = from_cookie(headers:get("cookie"))
   end
   if original ~= nil and string.find(original, "access_token", 1, true) ~= nil then
     headers:replace("x-envoy-original-path", without_token(original))

@@ -35,7 +35,10 @@ def register_and_login(client: httpx.Client, email: str | None = None) -> dict[s
     email = email or new_email()
     r = client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    r = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    # An API client asks for the refresh token in the body (a browser never gets it there, nor a
+    # request carrying session cookies: a shared client may hold some from an earlier login).
+    client.cookies.clear()
+    r = client.post("/api/auth/login", json={"email": email, "password": PASSWORD, "return_refresh_token": True})
     assert r.status_code == 200, r.text
     # An API client: it presents the token it was given, not the browser's session cookies
     # (a shared client that kept them would send one trader's cookie with every later call).

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import structlog
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -27,12 +29,16 @@ from services.common.revocations import Revocations
 from services.common.server import Runtime, ServiceSpec, Wiring
 
 HERE = Path(__file__).resolve().parent
+log = structlog.get_logger("auth")
 
 
 class AuthSettings(ServiceSettings):
     auth_keys_dir: Path = Path(".data/auth-keys")
     auth_generate_keys: bool = True  # off in production: keys come from a Secret
     refresh_token_ttl_days: int = 14
+    # A session's absolute lifetime from its login, however often refreshed; an admin's shorter.
+    auth_session_max_days: float = 30
+    auth_admin_session_max_hours: float = 12
     login_free_failures: int = 5
     login_lock_base_seconds: float = 30.0
     login_lock_max_seconds: float = 900.0
@@ -53,24 +59,40 @@ class AuthSettings(ServiceSettings):
     auth_cookie_secure: bool = True
 
 
+class BootstrapRefused(RuntimeError):
+    """The bootstrap address belongs to an account that is not an admin: promoting it would
+    hand the platform to whoever registered that address first."""
+
+
 async def ensure_admin(engine: AsyncEngine, hasher: Hasher, email: str, password: str) -> None:
+    """Create the first administrator, once: only when no account has the address. An admin
+    with it is left alone (its password is its own now); a non-admin with it stops the start."""
     normalised = emails.normalise(email)
     if normalised is None:
         raise ValueError("AUTH_BOOTSTRAP_ADMIN_EMAIL is not an email address")
-    now = datetime.now(UTC)
+    password_hash = await asyncio.to_thread(hasher.hash, password)
     async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('auth-bootstrap'))"))  # replicas at once
         user = await store.user_by_email_key(conn, normalised[1])
         if user is None:
-            user = await store.insert_user(
+            created = await store.insert_user(
                 conn,
                 email=normalised[0],
                 email_key=normalised[1],
                 display_name="Administrator",
-                password_hash=await asyncio.to_thread(hasher.hash, password),
-                now=now,
+                password_hash=password_hash,
+                now=datetime.now(UTC),
             )
-        if user is not None and user["role"] != "admin":
-            await store.update_user(conn, user["id"], now, role="admin")
+            assert created is not None
+            await store.update_user(conn, created["id"], datetime.now(UTC), role="admin")
+            log.info("bootstrap admin created", user_id=str(created["id"]))
+        elif user["role"] != "admin":
+            log.error(
+                "AUTH_BOOTSTRAP_ADMIN_EMAIL names an existing account that is not an admin; refusing to start. "
+                "Make an admin in the console or unset the variable.",
+                user_id=str(user["id"]),
+            )
+            raise BootstrapRefused("AUTH_BOOTSTRAP_ADMIN_EMAIL names a non-admin account")
 
 
 def parse_service_clients(raw: str) -> dict[str, str]:
@@ -105,6 +127,9 @@ async def setup(runtime: Runtime) -> Wiring:
             audience=s.jwt_audience,
             access_ttl=timedelta(seconds=s.access_token_ttl_seconds),
             refresh_ttl=timedelta(days=s.refresh_token_ttl_days),
+            service_audience=s.jwt_service_audience,
+            session_lifetime=timedelta(days=s.auth_session_max_days),
+            admin_session_lifetime=timedelta(hours=s.auth_admin_session_max_hours),
         ),
         hasher=hasher,
         throttle=ThrottlePolicy(s.login_free_failures, s.login_lock_base_seconds, s.login_lock_max_seconds),
@@ -125,7 +150,7 @@ async def setup(runtime: Runtime) -> Wiring:
         revocations.follow(servicer.cutoffs_after, s.access_token_ttl_seconds * 1000 * 2, time.time), "token-cutoffs"
     )
     runtime.spawn(prune_cutoffs(runtime.engine, timedelta(seconds=s.access_token_ttl_seconds * 2)), "prune-cutoffs")
-    verifier = TokenVerifier(keys, s.jwt_issuer, s.jwt_audience)
+    verifier = TokenVerifier(keys, s.jwt_issuer, s.jwt_audience, service_audience=s.jwt_service_audience)
     return Wiring(register, [AuthInterceptor(verifier, revocations, s.streams_per_user)])
 
 

@@ -27,9 +27,9 @@ from services.common.client_address import ClientAddresses
 from services.common.errors import (
     ServiceError,
     already_exists,
+    failed_precondition,
     invalid_argument,
     not_found,
-    permission_denied,
     unauthenticated,
 )
 from services.common.ids import parse_uuid
@@ -40,6 +40,8 @@ ROLE_TO_PB = {"trader": auth_pb2.TRADER, "admin": auth_pb2.ADMIN}
 PB_TO_ROLE = {v: k for k, v in ROLE_TO_PB.items()}
 
 INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+# Answers that carry tokens: no cache on the way (browser, proxy) may keep them.
+NO_STORE = [("cache-control", "no-store"), ("pragma", "no-cache")]
 
 
 def _ts(dt: datetime | None) -> Timestamp | None:
@@ -111,7 +113,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def _now(self) -> datetime:
         return datetime.now(UTC)
 
-    async def _issue(self, conn: Any, user: RowMapping, family_id: uuid.UUID, now: datetime) -> auth_pb2.TokenPair:
+    async def _issue(
+        self, conn: Any, user: RowMapping, family_id: uuid.UUID, now: datetime, started: datetime
+    ) -> auth_pb2.TokenPair:
+        """A token pair of session `family_id`, begun at `started`: the refresh token never
+        outlives the session's absolute lifetime (shorter for an admin)."""
         self.keyring.refresh_if_changed()
         key = self.keyring.active
         access = tokens.issue_access_token(
@@ -130,7 +136,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             user_id=user["id"],
             token_hash=refresh_hash,
             now=now,
-            expires_at=now + self.tokens.refresh_ttl,
+            expires_at=min(now + self.tokens.refresh_ttl, self.tokens.session_ends(started, user["role"])),
+            session_started_at=started,
         )
         return auth_pb2.TokenPair(
             access_token=access,
@@ -223,16 +230,16 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             user = await store.user_by_email_key(conn, email_key) if normalised else None
         stored_hash = user["password_hash"] if user else self.hasher.dummy_hash
         ok = await asyncio.to_thread(self.hasher.verify, stored_hash, request.password)
-        if not ok or user is None or len(request.password) > passwords.MAX_LENGTH:
+        # A disabled account answers exactly as a wrong password does: no answer may confirm
+        # that a password is right.
+        if not ok or user is None or user["disabled"] or len(request.password) > passwords.MAX_LENGTH:
             async with self.engine.begin() as conn:
                 failures = await store.record_failure(conn, addr_key, now, self.failure_window)
                 until = self.address_throttle.lock_after(failures, now)
                 if until is not None:
                     await store.set_lock(conn, addr_key, until)
-            log.info("login failed", reason="bad_credentials")
+            log.info("login failed", reason="disabled" if ok and user is not None else "bad_credentials")
             raise _bad_credentials()
-        if user["disabled"]:
-            raise permission_denied("this account is disabled", reason="ACCOUNT_DISABLED")
         new_hash = None
         if self.hasher.needs_rehash(user["password_hash"]):
             new_hash = await asyncio.to_thread(self.hasher.hash, request.password)
@@ -240,18 +247,24 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             await store.clear_throttle(conn, account_key)
             if new_hash is not None:
                 await store.update_user(conn, user["id"], now, password_hash=new_hash)
-            pair = await self._issue(conn, user, uuid.uuid4(), now)
+            pair = await self._issue(conn, user, uuid.uuid4(), now, started=now)
         log.info("login", user_id=str(user["id"]), rehashed=new_hash is not None)
-        await self._set_cookies(context, pair)
-        return pair
+        return await self._answer(context, pair, request.return_refresh_token)
 
-    async def _set_cookies(self, context: Any, pair: auth_pb2.TokenPair) -> None:
-        """The browser's copy of the session, in HttpOnly cookies (services/auth/cookies.py)."""
+    async def _answer(self, context: Any, pair: auth_pb2.TokenPair, wanted: bool) -> auth_pb2.TokenPair:
+        """The session goes to the browser in HttpOnly cookies (services/auth/cookies.py); the
+        refresh token is in the body only for an API client that asked, never for a browser,
+        whose script must not be able to read it. Never cached on the way."""
+        t = self.tokens
         await context.send_initial_metadata(
-            cookies.issued(
-                pair.access_token, pair.refresh_token, self.tokens.access_ttl, self.tokens.refresh_ttl, self.secure
-            )
+            [
+                *cookies.issued(pair.access_token, pair.refresh_token, t.access_ttl, t.refresh_ttl, self.secure),
+                *NO_STORE,
+            ]
         )
+        if not wanted or cookies.from_browser(context.invocation_metadata()):
+            pair.refresh_token = ""
+        return pair
 
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Any) -> auth_pb2.TokenPair:
         # The body's token (API clients), or the browser's cookie (the console keeps none).
@@ -265,21 +278,28 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
                 raise unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
             if row["rotated_at"] is not None:
-                # Reuse of a rotated token: someone holds a copy. Revoke the whole family.
+                # Reuse of a rotated token: someone holds a copy. The whole session ends: its
+                # refresh tokens and the access tokens already minted from them.
                 await store.revoke_family(conn, row["family_id"], now)
+                await store.cut_off(conn, f"session:{row['family_id']}", now)
                 reused = True
             else:
                 user = await store.user_by_id(conn, row["user_id"])
                 if user is None or user["disabled"]:
                     await store.revoke_family(conn, row["family_id"], now)
                     raise unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+                started = row["session_started_at"]
+                if self.tokens.session_ends(started, user["role"]) <= now:
+                    # Its absolute lifetime is over (an admin's, shorter, may end before the
+                    # token would): sign in again.
+                    await store.revoke_family(conn, row["family_id"], now)
+                    raise unauthenticated("the session has ended; sign in again", reason="SESSION_EXPIRED")
                 await store.mark_rotated(conn, row["id"], now)
-                pair = await self._issue(conn, user, row["family_id"], now)
+                pair = await self._issue(conn, user, row["family_id"], now, started=started)
         if reused:
-            log.warning("refresh token reuse; family revoked", user_id=str(row["user_id"]))
+            log.warning("refresh token reuse; session revoked", user_id=str(row["user_id"]))
             raise unauthenticated("refresh token was already used", reason="REFRESH_TOKEN_REUSED")
-        await self._set_cookies(context, pair)
-        return pair
+        return await self._answer(context, pair, bool(request.refresh_token) or request.return_refresh_token)
 
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Any) -> auth_pb2.LogoutResponse:
         """Ends the session: its refresh tokens are revoked and its access tokens cut off (the
@@ -294,8 +314,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                     await store.revoke_family(conn, row["family_id"], now)
                     await store.cut_off(conn, f"session:{row['family_id']}", now)
             if caller is not None and caller.session_id:
+                # The bearer's session ends whole: its refresh tokens too, not only its access.
+                await store.revoke_family(conn, uuid.UUID(caller.session_id), now)
                 await store.cut_off(conn, f"session:{caller.session_id}", now)
-        await context.send_initial_metadata(cookies.cleared(self.secure))
+        await context.send_initial_metadata([*cookies.cleared(self.secure), *NO_STORE])
         return auth_pb2.LogoutResponse()
 
     async def ListTokenCutoffs(
@@ -335,6 +357,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             now=self._now(),
             settings=self.tokens,
         )
+        await context.send_initial_metadata(NO_STORE)
         return auth_pb2.TokenPair(
             access_token=access, token_type="Bearer", expires_in=int(self.tokens.access_ttl.total_seconds())
         )
@@ -396,7 +419,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             raise invalid_argument({"role": "must be TRADER or ADMIN"})
         uid, now = parse_uuid(request.user_id, "user_id"), self._now()
         async with self.engine.begin() as conn:
-            before = await store.user_by_id(conn, uid)
+            before = await store.user_by_id(conn, uid, for_update=True)
+            if before is not None and before["role"] == "admin" and role != "admin":
+                await self._keep_an_admin(conn, before)
             user = await store.update_user(conn, uid, now, role=role) if before is not None else None
             if user is None:
                 raise not_found("user")
@@ -407,12 +432,23 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     async def SetUserDisabled(self, request: auth_pb2.SetUserDisabledRequest, context: Any) -> auth_pb2.User:
         identity.require_admin()
-        now = self._now()
+        uid, now = parse_uuid(request.user_id, "user_id"), self._now()
         async with self.engine.begin() as conn:
-            user = await store.update_user(conn, parse_uuid(request.user_id, "user_id"), now, disabled=request.disabled)
+            before = await store.user_by_id(conn, uid, for_update=True)
+            if before is not None and request.disabled and before["role"] == "admin":
+                await self._keep_an_admin(conn, before)
+            user = await store.update_user(conn, uid, now, disabled=request.disabled) if before is not None else None
             if user is not None and request.disabled:
                 await store.revoke_user_tokens(conn, user["id"], now)
                 await store.cut_off(conn, f"user:{user['id']}", now)
         if user is None:
             raise not_found("user")
         return user_pb(user)
+
+    async def _keep_an_admin(self, conn: Any, admin: RowMapping) -> None:
+        """Refuse to demote or disable the last enabled admin: nobody could manage the
+        platform afterwards but by hand in the database."""
+        if admin["disabled"]:
+            return
+        if await store.count_active_admins(conn, lock=True) <= 1:
+            raise failed_precondition("this is the last active admin; make another admin first", reason="LAST_ADMIN")

@@ -61,6 +61,7 @@ refresh_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("rotated_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("session_started_at", DateTime(timezone=True), nullable=False),
 )
 
 login_throttle = Table(
@@ -125,6 +126,14 @@ async def list_users(
     return list((await conn.execute(stmt)).mappings().all())
 
 
+async def count_active_admins(conn: AsyncConnection, *, lock: bool = False) -> int:
+    """Enabled admins; `lock` serialises changes to them (two admins demoting each other at once)."""
+    if lock:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('auth-admins'))"))
+    stmt = select(users.c.id).where(users.c.role == "admin", users.c.disabled.is_(False))
+    return len((await conn.execute(stmt)).all())
+
+
 async def registration_for_key(conn: AsyncConnection, key: str) -> RowMapping | None:
     stmt = select(registration_keys).where(registration_keys.c.idempotency_key == key)
     return (await conn.execute(stmt)).mappings().first()
@@ -150,6 +159,7 @@ async def insert_refresh(
     token_hash: bytes,
     now: datetime,
     expires_at: datetime,
+    session_started_at: datetime,
 ) -> None:
     await conn.execute(
         refresh_tokens.insert().values(
@@ -159,6 +169,7 @@ async def insert_refresh(
             token_hash=token_hash,
             issued_at=now,
             expires_at=expires_at,
+            session_started_at=session_started_at,
         )
     )
 

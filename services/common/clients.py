@@ -38,7 +38,12 @@ def jwks_fetcher(auth: grpc.aio.Channel) -> Callable[[], asyncio.Future[list[dic
 
 def remote_verifier(settings: ServiceSettings, auth: grpc.aio.Channel) -> TokenVerifier:
     """Verifier for services other than auth: keys come from auth's JWKS."""
-    return TokenVerifier(KeySet(jwks_fetcher(auth)), settings.jwt_issuer, settings.jwt_audience)
+    return TokenVerifier(
+        KeySet(jwks_fetcher(auth)),
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        service_audience=settings.jwt_service_audience,
+    )
 
 
 class ServiceIdentity:

@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     risk_addr: str = "127.0.0.1:50054"
     jwt_issuer: str = "tradesense-auth"
     jwt_audience: str = "tradesense"
+    # The audience of service tokens (IssueServiceToken): services accept it, the public
+    # gateway does not, so a leaked service token is no key to the API from outside.
+    jwt_service_audience: str = "tradesense-internal"
     # How long auth's access tokens live; every service keeps token cut-offs that long.
     access_token_ttl_seconds: int = 900
     # Server streams (SSE) one user may hold open on one process (services/common/stream_limits.py).

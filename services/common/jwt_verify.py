@@ -76,10 +76,19 @@ class KeySet:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: float = 5.0, cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        leeway: float = 5.0,
+        cache_size: int = 10_000,
+        service_audience: str = "tradesense-internal",
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.service_audience = service_audience
         self.leeway = leeway
         # Verified tokens, until they expire: a signature check costs more than the rest of
         # a small RPC, and browsers send the same token for many requests.
@@ -120,7 +129,7 @@ class TokenVerifier:
                 token,
                 key,
                 algorithms=["EdDSA"],
-                audience=self.audience,
+                audience=[self.audience, self.service_audience],
                 issuer=self.issuer,
                 leeway=self.leeway,
                 options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
@@ -131,6 +140,9 @@ class TokenVerifier:
             raise unauthenticated("invalid token", reason="TOKEN_INVALID") from None
         role = claims.get("role")
         if role not in ROLES:
+            raise unauthenticated("invalid token", reason="TOKEN_INVALID")
+        # The service role only under the service audience, and that audience for nothing else.
+        if (role == "service") != (claims["aud"] == self.service_audience):
             raise unauthenticated("invalid token", reason="TOKEN_INVALID")
         # Cached until expiry, and never past the key set's refresh, so a retired key's
         # tokens stop verifying when the set is reloaded.

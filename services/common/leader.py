@@ -4,7 +4,9 @@ A replica leads while its lease is unexpired by the database's clock; it renews 
 `interval` and counts itself leader only until `ttl - margin` after its last successful renewal
 (local monotonic time), so a replica that cannot reach the database stops leading before
 another can take over. Each new holder gets a higher `term`, a fencing token its followers use
-to ignore a deposed leader that is still talking. The table:
+to ignore a deposed leader that is still talking: `lease_term` is the current holder's term as
+the database last said (read by followers at every step, and on demand), never a number a
+message claims. The table:
 
     CREATE TABLE leader_leases (name text PRIMARY KEY, owner text NOT NULL,
                                 term bigint NOT NULL, expires_at timestamptz NOT NULL)
@@ -36,6 +38,9 @@ RETURNING term
 """
 
 
+_HELD = "SELECT term FROM leader_leases WHERE name = $1 AND expires_at > now()"
+
+
 class Leader:
     def __init__(
         self,
@@ -51,8 +56,10 @@ class Leader:
         self.ttl, self.interval, self.margin = ttl, interval, margin
         self.on_change = on_change
         self.term = 0
+        self.lease_term = 0  # the unexpired lease's term, whoever holds it (0: none)
         self._leading = False
         self._valid_until = 0.0
+        self._reading: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
@@ -63,6 +70,7 @@ class Leader:
         try:
             async with driver(self.db) as conn:
                 term = await conn.fetchval(_CLAIM, self.name, self.owner, timedelta(seconds=self.ttl))
+                self.lease_term = int(term) if term is not None else int(await conn.fetchval(_HELD, self.name) or 0)
         except Exception as exc:
             log.warning("lease renewal failed", lease=self.name, error=str(exc)[:200])
             term = None if time.monotonic() >= self._valid_until else self.term
@@ -78,6 +86,19 @@ class Leader:
         log.info("leadership changed", lease=self.name, leading=leading, term=term)
         if self.on_change is not None:
             await self.on_change(leading, term)
+
+    def recheck(self) -> None:
+        """Read the lease's term again soon (a message named a newer one): one read at a time."""
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read_term())
+
+    async def _read_term(self) -> None:
+        try:
+            async with driver(self.db) as conn:
+                self.lease_term = int(await conn.fetchval(_HELD, self.name) or 0)
+        except Exception as exc:
+            log.warning("lease read failed", lease=self.name, error=str(exc)[:200])
+        await asyncio.sleep(0.2)  # at most five reads a second, whatever the bus says
 
     async def run(self) -> None:
         while True:

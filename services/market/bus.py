@@ -5,13 +5,17 @@ other replicas apply them to their own hub and candles, so every replica serves 
 sequence. A message carries the leader's term (the lease's fencing token: a deposed leader
 still talking is ignored) and a sequence number within it, and for a replayed tick the replay
 cursor after it, so a follower that takes over continues the replay exactly where it stopped.
-Control requests (an admin's scripted price) go to the leader on a request subject.
+Control requests (an admin's scripted price) go to the leader on a request subject. Only the
+`market` user may publish either (bus_permissions.py); a message still proves nothing by
+itself: followers take the fencing term from the database lease, and the leader obeys
+MARKET_SCRIPTED_PRICES for a control request as the gRPC SetPrice does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -66,17 +70,22 @@ def decode(raw: bytes) -> BusTick:
 
 
 class TickBus:
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, user: str = "", password: str = "", tls_ca_file: str = "") -> None:
         self.url, self.name = url, name
+        self._user, self._password, self._tls_ca_file = user, password, tls_ca_file
         self.nc: Client | None = None
         self._out: deque[bytes] = deque()
         self._control: Subscription | None = None
         self._wake = asyncio.Event()
 
     async def connect(self) -> None:
+        tls = ssl.create_default_context(cafile=self._tls_ca_file) if self._tls_ca_file else None
         self.nc = await nats.connect(
             self.url,
             name=self.name,
+            user=self._user or None,
+            password=self._password or None,
+            tls=tls,
             max_reconnect_attempts=-1,  # a bus restart is waited out, never fatal
             reconnect_time_wait=0.5,
             connect_timeout=2,

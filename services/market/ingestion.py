@@ -13,7 +13,7 @@ Without a bus (NATS_URL empty) a replica is alone and always leads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,7 +51,13 @@ class Ingestion:
         self.heartbeat_every = heartbeat_every
         self.leading = False
         self.term = 0
-        self.seen_term = 0  # the highest leader term heard from on the bus
+        # The fencing term, from the database lease (Leader.lease_term), never from a message:
+        # a forged tick with a huge term must not make this replica ignore the real leader.
+        self.lease_term: Callable[[], int] = lambda: self.term
+        self.recheck_term: Callable[[], None] = lambda: None
+        # Whether an admin's scripted prices are allowed (MARKET_SCRIPTED_PRICES); the bus's
+        # control requests obey it like the gRPC SetPrice does.
+        self.scripted = False
         self._seq = 0
         self._replay_seen: dict[str, list[Any]] = {}  # per symbol, the cursor after its last tick
         self._tasks: list[asyncio.Task[None]] = []
@@ -66,7 +72,6 @@ class Ingestion:
 
     async def _lead(self, term: int) -> None:
         self.leading, self.term, self._seq = True, term, 0
-        self.seen_term = max(self.seen_term, term)
         LEADING.set(1)
         if self.replay is not None and self._replay_seen:
             self.replay.restore(self._replay_seen)  # exactly where the last leader's replay stopped
@@ -117,10 +122,12 @@ class Ingestion:
 
     def apply(self, t: BusTick) -> None:
         """A tick from the leader (every replica hears them; the leader ignores its own)."""
-        if self.leading or t.term < self.seen_term:
+        current = self.lease_term()
+        if self.leading or t.term != current:
+            if t.term > current:
+                self.recheck_term()  # a takeover this replica has not read yet, or a forgery
             RECEIVED.labels("ignored").inc()
             return
-        self.seen_term = t.term
         if t.replay is not None:
             self._replay_seen[t.tick.symbol] = t.replay
         self.router.apply(t.tick)
@@ -180,5 +187,9 @@ class Ingestion:
             return {"providers": self._local_health()}
         if body.get("op") != "set_price":
             raise ValueError("unknown control request")
+        if not self.scripted:
+            # Whoever reaches the bus gets no more than the gRPC SetPrice would give them.
+            log.warning("scripted price refused on the bus: scripted prices are off")
+            raise PermissionError("scripted prices are disabled")
         tick = self.router.set_price(body["symbol"], Decimal(body["bid"]), Decimal(body["ask"]))
         return {"bid": str(tick.bid), "ask": str(tick.ask), "time": tick.time.timestamp()}

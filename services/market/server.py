@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import text
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
@@ -59,7 +60,11 @@ class MarketSettings(ServiceSettings):
     market_always_open: str = ""
     market_flush_interval: float = 1.0
     # The bus between market replicas (NATS). Empty: this replica is alone and always leads.
+    # `tls://` with NATS_TLS_CA_FILE in Kubernetes; the user and password from the Secret.
     nats_url: str = ""
+    nats_user: str = "market"
+    nats_password: SecretStr = SecretStr("")
+    nats_tls_ca_file: str = ""
     # The ingestion leader's lease: a dead leader is replaced within about this long.
     market_leader_ttl_seconds: float = 3.0
     # Days of recorded ticks kept (whole days are dropped past it).
@@ -166,11 +171,21 @@ async def setup(runtime: Runtime) -> Wiring:
     router.seed_last_prices(
         {sym: c.close for (sym, interval), c in router.candles.current.items() if interval == "1m"}, datetime.now(UTC)
     )
-    bus = TickBus(s.nats_url, f"market-{socket.gethostname()}-{os.getpid()}") if s.nats_url else None
+    bus = None
+    if s.nats_url:
+        bus = TickBus(
+            s.nats_url,
+            f"market-{socket.gethostname()}-{os.getpid()}",
+            user=s.nats_user,
+            password=s.nats_password.get_secret_value(),
+            tls_ca_file=s.nats_tls_ca_file,
+        )
     recorder = Recorder(runtime.engine, instruments, s.market_record_days)
     ingestion = Ingestion(router, providers, replay, bus, s.market_tick_interval, recorder)
+    ingestion.scripted = s.market_scripted_prices
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     leader = Leader(runtime.engine, "ingestion", owner, ttl=s.market_leader_ttl_seconds, on_change=ingestion.on_change)
+    ingestion.lease_term, ingestion.recheck_term = (lambda: leader.lease_term), leader.recheck
     if bus is None:
         await ingestion.on_change(True, 0)  # alone: no one to elect
     else:

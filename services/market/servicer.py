@@ -288,10 +288,17 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         self, request: market_pb2.GetProviderHealthRequest, context: Any
     ) -> market_pb2.GetProviderHealthResponse:
         providers = await self.ingestion.provider_health()  # the leader's, wherever asked
+        # Public: name, state and last tick. The detail (a live feed's URL, its last error's
+        # text) tells an attacker what we run and where: operators only.
+        caller = identity.current()
+        operator = caller is not None and caller.role == "admin"
         out = []
         for p in providers:
             pb = market_pb2.ProviderHealth(
-                name=p["name"], healthy=p["healthy"], circuit_state=p["circuit_state"], detail=p["detail"]
+                name=p["name"],
+                healthy=p["healthy"],
+                circuit_state=p["circuit_state"],
+                detail=p["detail"] if operator else "",
             )
             if p["last_tick_at"] is not None:
                 pb.last_tick_at.CopyFrom(_ts(datetime.fromtimestamp(p["last_tick_at"], UTC)))

@@ -36,6 +36,7 @@ def admin(client: httpx.Client, stack: Stack) -> str:
     r = client.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
     assert r.status_code == 200, r.text
     assert r.json()["user"]["role"] == "ADMIN"
+    client.cookies.clear()  # an API client, as register_and_login
     return str(r.json()["access_token"])
 
 
@@ -197,8 +198,11 @@ def test_trader_cannot_call_admin_rpcs_admin_can(client: httpx.Client, admin: st
     r = client.post(f"/api/auth/users/{trader['user']['id']}/disabled", json={"disabled": True}, headers=bearer(admin))
     assert r.status_code == 200 and r.json()["disabled"] is True
     assert client.post("/api/auth/refresh", json={"refresh_token": trader["refresh_token"]}).status_code == 401
+    # ... with the answer a wrong password gets: no answer confirms a password (issue 26).
     r = client.post("/api/auth/login", json={"email": trader["email"], "password": PASSWORD})
-    assert r.status_code == 403 and reason(r) == "ACCOUNT_DISABLED"
+    wrong = client.post("/api/auth/login", json={"email": trader["email"], "password": "wrong-password-1"})
+    assert r.status_code == wrong.status_code == 401 and reason(r) == "INVALID_CREDENTIALS"
+    assert r.json() == wrong.json()
     assert (
         client.post(
             f"/api/auth/users/{uuid.uuid4()}/disabled", json={"disabled": True}, headers=bearer(admin)
@@ -268,7 +272,10 @@ async def test_fifty_concurrent_logins_all_succeed(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as c:
         assert (await c.post("/api/auth/register", json={"email": email, "password": PASSWORD})).status_code == 200
         results = await asyncio.gather(
-            *(c.post("/api/auth/login", json={"email": email, "password": PASSWORD}) for _ in range(50))
+            *(
+                c.post("/api/auth/login", json={"email": email, "password": PASSWORD, "return_refresh_token": True})
+                for _ in range(50)
+            )
         )
     assert [r.status_code for r in results] == [200] * 50
     assert len({r.json()["refresh_token"] for r in results}) == 50
@@ -288,7 +295,11 @@ def test_service_identity_for_internal_methods(client: httpx.Client, stack: Stac
         svc = auth.IssueServiceToken(
             auth_pb2.IssueServiceTokenRequest(client_id="challenges", client_secret=stack.secrets["challenges"])
         )
-        assert jwt.decode(svc.access_token, options={"verify_signature": False})["role"] == "service"
+        claims = jwt.decode(svc.access_token, options={"verify_signature": False})
+        assert claims["role"] == "service" and claims["aud"] == "tradesense-internal"
+        # Its own audience: the public gateway refuses it (issue 26), the services accept it.
+        r = client.get("/api/risk/alerts", headers=bearer(svc.access_token))
+        assert r.status_code == 403 and reason(r) == "TOKEN_AUDIENCE"
         quote = market.GetQuote(
             market_pb2.GetQuoteRequest(symbol="EURUSD"),
             metadata=(("authorization", f"Bearer {svc.access_token}"),),
@@ -322,14 +333,21 @@ def test_key_rotation_new_key_signs_old_tokens_still_verify(client: httpx.Client
     assert r.status_code == 200
 
 
-def test_sse_routes_accept_the_token_from_query_or_cookie(client: httpx.Client) -> None:
+def test_sse_routes_accept_the_token_from_cookie_or_header_never_the_query(client: httpx.Client) -> None:
     s = register_and_login(client)
     url = "/api/risk/alerts/stream"
     client.cookies.clear()  # no session cookie from an earlier login on this client
     with client.stream("GET", url) as r:
         assert r.status_code == 401
-    for kwargs in ({"params": {"access_token": s["access_token"]}}, {"cookies": {"access_token": s["access_token"]}}):
+    for kwargs in ({"cookies": {"access_token": s["access_token"]}}, {"headers": bearer(s["access_token"])}):
         with client.stream("GET", url, **kwargs) as r:  # type: ignore[arg-type]
-            assert r.status_code != 401  # past the gateway and the service's own check
-    with client.stream("GET", url, params={"access_token": "forged.token.here"}) as r:
-        assert r.status_code == 401
+            assert r.status_code == 200  # past the gateway and the service's own check
+    # A URL ends up in histories, proxies' logs and Referer headers: a token there is refused
+    # (issue 26), even a valid one.
+    with client.stream("GET", url, params={"access_token": s["access_token"]}) as r:
+        assert r.status_code == 401 and reason_of_stream(r) == "TOKEN_MISSING"
+
+
+def reason_of_stream(r: httpx.Response) -> str | None:
+    r.read()
+    return reason(r)

@@ -72,9 +72,11 @@ def test_gateway_refusals_have_a_stable_reason_and_no_internals(client: httpx.Cl
     assert (r.status_code, reason(r)) == (401, "TOKEN_MISSING")
     assert r.headers["www-authenticate"] == 'Bearer realm="tradesense.io"'
     token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
-    r = client.get("/api/challenges/00000000-0000-4000-8000-000000000000/events/stream", params={"access_token": token})
+    r = client.get(
+        "/api/challenges/00000000-0000-4000-8000-000000000000/events/stream", cookies={"access_token": token}
+    )
     assert (r.status_code, reason(r)) == (401, "TOKEN_INVALID")
-    assert not any(token in v for v in r.headers.values())  # the SSE query token is never echoed
+    assert not any(token in v for v in r.headers.values())  # the SSE cookie token is never echoed
     assert r.headers["www-authenticate"] == 'Bearer realm="tradesense.io", error="invalid_token"'
     h = bearer(register_and_login(client)["access_token"])
     r = client.post("/api/trades", json={"challenge_id": "x", "symbol": "EURUSD", "side": "SIDEWAYS"}, headers=h)

@@ -81,7 +81,7 @@ def test_from_registration_to_failed_by_a_price_move(client: httpx.Client, admin
     assert trade["tags"] == ["btc", "momentum"]
 
     with client.stream(
-        "GET", f"/api/challenges/{c['id']}/events/stream", params={"access_token": trader["access_token"]}
+        "GET", f"/api/challenges/{c['id']}/events/stream", headers=bearer(trader["access_token"])
     ) as resp:
         assert resp.status_code == 200
         events = sse_events(resp)

@@ -65,6 +65,10 @@ def test_run_prints_gateway_stops_cleanly_and_keeps_data(tmp_path: Path) -> None
     email = new_email()
     try:
         assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "SERVING"
+        # Loopback only unless GATEWAY_HOST says otherwise (issue 26): not the café's network.
+        port = int(url.rsplit(":", 1)[1])
+        listening = {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
+        assert listening == {"127.0.0.1"}, listening
         r = httpx.post(f"{url}/api/auth/register", json={"email": email, "password": PASSWORD}, timeout=10)
         assert r.status_code == 200, r.text
         children = psutil.Process(proc.pid).children(recursive=True)

@@ -260,9 +260,7 @@ def test_floating_losses_reach_risk_without_a_trade(client: httpx.Client, admin:
         return next((f["value"] for f in s[0]["factors"] if f["name"] == "daily_loss_used"), 0.0) if s else 0.0
 
     eventually(lambda: abs(daily_used() - 0.61) < 1e-9, timeout=20)
-    with client.stream(
-        "GET", f"/api/challenges/{c['id']}/events/stream", params={"access_token": trader["access_token"]}
-    ) as s:
+    with client.stream("GET", f"/api/challenges/{c['id']}/events/stream", headers=bearer(trader["access_token"])) as s:
         from tests.helpers import sse_events
 
         equity = next(e for e in sse_events(s) if e["type"] == "equity_updated")

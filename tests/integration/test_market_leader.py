@@ -1,9 +1,15 @@
 """Two market replicas, one ingestion leader (issue 18): both serve one price sequence, orders
 through either filled at its prices, and when the leader is killed the other takes over within
-seconds and continues from the last published price — no jump back, no duplicate candle."""
+seconds and continues from the last published price — no jump back, no duplicate candle.
+
+And the bus between them is closed (issue 26): no client without credentials, a watcher's
+user may publish nothing, and even market's own credentials in the wrong hands neither set a
+price with scripted prices off nor fence the real leader out with a forged term."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 import time
 from decimal import Decimal
@@ -11,6 +17,8 @@ from pathlib import Path
 
 import grpc
 import httpx
+import nats
+import nats.errors
 import pytest
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
@@ -62,7 +70,8 @@ def test_one_leader_one_price_sequence_and_a_takeover_without_a_jump(tmp_path: P
         database_url=database.create_database(),
         services=("auth", "market", "challenges"),
         replicas={"market": 2, "challenges": 2},
-        env={"MARKET_TICK_INTERVAL": "0.1", "MARKET_REPLAY": "false"},
+        # Scripted prices off, as in production: the bus must not be a way around that.
+        env={"MARKET_TICK_INTERVAL": "0.1", "MARKET_REPLAY": "false", "MARKET_SCRIPTED_PRICES": "false"},
     )
     cfg.grpc_ports["market-2"], cfg.metrics_ports["market-2"] = free_port(), free_port()
     # Each challenges replica follows its own market replica.
@@ -107,6 +116,12 @@ def test_one_leader_one_price_sequence_and_a_takeover_without_a_jump(tmp_path: P
         asks = {a for _, _, a in at_leader.ticks}
         assert set(fills) <= asks, (fills, sorted(asks)[:5])
 
+        asyncio.run(forgeries_change_no_price(stack))
+        before = len(at_follower.ticks)
+        eventually(lambda: len(at_follower.ticks) > before + 5, 10)  # still following the real leader
+        forged = [t for t in at_leader.ticks + at_follower.ticks if Decimal(t[1]) < 10]
+        assert not forged, f"a forged price was applied: {forged}"
+
         # Kill the leader: the follower leads within 5 s and continues from the last price.
         last = at_follower.ticks[-1]
         killed = time.monotonic()
@@ -130,3 +145,31 @@ def test_one_leader_one_price_sequence_and_a_takeover_without_a_jump(tmp_path: P
             )
         opens = [c.open_time.ToJsonString() for c in chart.candles]
         assert len(opens) == len(set(opens)) and opens == sorted(opens)
+
+
+async def forgeries_change_no_price(stack: Stack) -> None:
+    url, passwords = stack.nats.url, stack.nats.passwords
+    # No credentials: refused at connect.
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+    # The watcher's user sees the ticks but may publish none: its forged tick never arrives.
+    monitor = await nats.connect(url, user="monitor", password=passwords["monitor"], allow_reconnect=False)
+    real = await (await monitor.subscribe("tradesense.market.ticks")).next_msg(timeout=5)
+    fields = json.loads(real.data)
+    forged = [SYMBOL, "1.00", "1.01", time.time(), "simulated", "0", fields[6], fields[7] + 1, None]
+    await monitor.publish("tradesense.market.ticks", json.dumps(forged).encode())
+    await monitor.flush()
+
+    # Market's own credentials, stolen: a set_price with scripted prices off is refused by the
+    # leader, and a tick claiming a huge term is ignored (the term comes from the lease).
+    market = await nats.connect(url, user="market", password=passwords["market"], allow_reconnect=False)
+    body = {"op": "set_price", "symbol": SYMBOL, "bid": "1.00", "ask": "1.01"}
+    answer = json.loads((await market.request("tradesense.market.control", json.dumps(body).encode(), 2)).data)
+    assert answer.get("error") == "PermissionError", answer
+    forged[6], forged[7] = 10**12, 1
+    await market.publish("tradesense.market.ticks", json.dumps(forged).encode())
+    await market.flush()
+    await asyncio.sleep(1.0)  # the caller then reads both replicas' streams for a forged price
+    await monitor.close()
+    await market.close()

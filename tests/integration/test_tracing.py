@@ -79,11 +79,13 @@ def test_a_trade_is_one_trace_across_gateway_challenges_and_market(tmp_path: Pat
             assert {"gateway", "challenges", "market"} <= {s for s, _ in spans}, spans
             assert ("market", "/tradesense.market.v1.MarketService/GetQuote") in spans
 
-            # An SSE stream opened with its token in the query (as EventSource must): the
-            # gateway's span names the path, never the token (issue 16, item 10).
+            # An SSE stream whose client also put its token in the query (refused there since
+            # issue 26; the cookie authenticates it): the gateway's span names the path, never
+            # the token (issue 16, item 10).
             token = trader["access_token"]
             path = f"/api/challenges/{ch['id']}/events/stream"
-            with c.stream("GET", path, params={"access_token": token, "after_sequence": "0"}) as r:
+            query = {"access_token": token, "after_sequence": "0"}
+            with c.stream("GET", path, params=query, cookies={"access_token": token}) as r:
                 assert r.status_code == 200
                 next(r.iter_lines())
             eventually(lambda: any(path in t for t in collector.texts) or None, 20, 0.3)

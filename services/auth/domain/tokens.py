@@ -18,6 +18,13 @@ class TokenSettings:
     audience: str = "tradesense"
     access_ttl: timedelta = timedelta(minutes=15)
     refresh_ttl: timedelta = timedelta(days=14)
+    service_audience: str = "tradesense-internal"
+    # A session ends this long after its login however often it is refreshed (an admin's sooner).
+    session_lifetime: timedelta = timedelta(days=30)
+    admin_session_lifetime: timedelta = timedelta(hours=12)
+
+    def session_ends(self, started: datetime, role: str) -> datetime:
+        return started + (self.admin_session_lifetime if role == "admin" else self.session_lifetime)
 
 
 def issue_access_token(
@@ -32,7 +39,7 @@ def issue_access_token(
 ) -> str:
     claims: dict[str, object] = {
         "iss": settings.issuer,
-        "aud": settings.audience,
+        "aud": settings.service_audience if role == "service" else settings.audience,
         "sub": user_id,
         "role": role,
         "iat": int(now.timestamp()),

@@ -206,7 +206,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         with Stack(
             StackConfig.ephemeral(
-                Path(d), services=("auth", "market"), env={"MARKET_TICK_INTERVAL": "5", "LOG_LEVEL": "WARNING"}
+                Path(d),
+                services=("auth", "market"),
+                env={
+                    "MARKET_TICK_INTERVAL": "5",
+                    "LOG_LEVEL": "WARNING",
+                    # A thousand subscribers from one address, on purpose: no anonymous cap here.
+                    "ANONYMOUS_STREAMS_PER_ADDRESS": "0",
+                    "ANONYMOUS_STREAMS_TOTAL": "0",
+                },
             )
         ) as stack:
             r = httpx.post(

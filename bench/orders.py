@@ -354,7 +354,8 @@ def main() -> None:
             StackConfig.ephemeral(
                 Path(d),
                 services=services,
-                env={"LOG_LEVEL": "WARNING"},
+                # The platform's capacity, not a trader's quota: one client is one user here.
+                env={"LOG_LEVEL": "WARNING", "ORDERS_PER_SECOND": "0"},
                 replicas={"challenges": args.replicas},
             )
         ) as stack:

@@ -86,7 +86,49 @@ def parse_whole(chunks: Iterator[bytes]) -> int:
         for c in chunks:
             yield c
 
-    return asyncio.run(upload.read(gen())).trades
+    return asyncio.run(upload.read(gen(), max_bytes=1 << 40)).trades
+
+
+def widest_valid(total: int, chunk: int) -> Iterator[bytes]:
+    """The upload that costs the most memory and is still accepted: every row just under the
+    64 KiB line cap (a long note column), up to `total` bytes, in 1 KiB chunks."""
+    header = b"closed_at,pnl,symbol,note\n"
+    line = b"2026-01-02T10:00:00Z,1.5,EURUSD," + b"n" * (upload.MAX_LINE_BYTES - 40) + b"\n"
+    body = header + line * ((total - len(header)) // len(line))
+    for i in range(0, len(body), chunk):
+        yield body[i : i + chunk]
+
+
+def rss_child(flush_bytes: int) -> None:
+    """In a process of its own: risk's imports loaded, then the widest valid upload at the body
+    cap parsed as the service parses it; prints the RSS before and the peak (MiB)."""
+    import resource
+
+    import psutil
+
+    import services.risk.servicer  # noqa: F401  (what a risk process has loaded)
+
+    before = psutil.Process().memory_info().rss / MIB
+
+    async def gen() -> AsyncIterator[bytes]:
+        for c in widest_valid(upload.MAX_UPLOAD_BYTES, 1024):
+            yield c
+
+    asyncio.run(upload.read(gen(), flush_bytes=flush_bytes))
+    print(f"{before:.1f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+def peak_rss(flush_bytes: int) -> tuple[float, float]:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.upload", "--rss-child", str(flush_bytes)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return float(out[0]), float(out[1])
 
 
 def timed(fn: Callable[[Iterator[bytes]], int], make: Callable[[], Iterator[bytes]], runs: int) -> tuple[float, int]:
@@ -103,8 +145,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rss-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return
     rows, results = [], {}
+    cap = upload.MAX_UPLOAD_BYTES // MIB
+    for label, flush in (("by bytes (4 MiB)", upload.FLUSH_BYTES), ("by rows only (before)", 1 << 40)):
+        base, peak = peak_rss(flush)
+        key = "bytes" if flush == upload.FLUSH_BYTES else "rows_only"
+        results[f"peak_rss_flush_{key}_mib"] = peak
+        results[f"rss_before_upload_{key}_mib"] = base
+        rows.append([f"peak RSS, {cap} MiB of 64 KiB valid rows, flush {label}", f"{peak:.0f} MiB", "—", f"{base:.0f}"])
     for mib in sorted({64, 128, 256, args.mib}):
         if mib > args.mib:
             continue
@@ -139,7 +192,10 @@ def main() -> None:
         {
             "command": f"python -m bench.upload --mib {args.mib} --runs {args.runs}",
             "commit": git_rev(),
-            "notes": "services.risk.upload fed in memory (no gRPC, no Envoy): the split is linear in the body "
+            "notes": "Peak RSS: a process of its own with risk's imports loaded (last column: its RSS before the "
+            "upload), the widest accepted upload at the body cap parsed as the service does; flushing by rows "
+            "only is what the service did before issue 26 (the body's rows held and copied at once). "
+            "services.risk.upload fed in memory (no gRPC, no Envoy): the split is linear in the body "
             "whatever the chunking — time per MiB flat from 64 to 512 MiB at the worst chunking for it; a body "
             "without a newline is refused at the 64 KiB line cap; the replaced splitter re-copied the unfinished "
             "line into every chunk (quadratic in a line's length). Splits: median of the runs; the whole parse "

@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 GENERATED = HERE / "generated"
 
 _HEALTH_LUA = (HERE / "health.lua").read_text()
+UPSTREAM_STREAM_WINDOW = 1 << 20
+UPSTREAM_CONNECTION_WINDOW = 16 << 20
 
 
 def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
@@ -35,7 +37,14 @@ def _cluster(name: str, hosts: Any, s: GatewaySettings) -> dict[str, Any]:
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                # Envoy's default window (256 MiB a stream) let a client that stops reading make
+                # Envoy buffer a whole export: 1 MiB a stream pushes back on the service instead.
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        "initial_stream_window_size": UPSTREAM_STREAM_WINDOW,
+                        "initial_connection_window_size": UPSTREAM_CONNECTION_WINDOW,
+                    }
+                },
             }
         },
         "load_assignment": {
@@ -227,7 +236,13 @@ def render(s: GatewaySettings) -> dict[str, Any]:
         "codec_type": "AUTO",
         **_client_address(s),
         "request_headers_timeout": f"{s.request_headers_timeout_s}s",
-        "http2_protocol_options": {"max_concurrent_streams": s.max_concurrent_streams},
+        # Envoy's edge recommendations: few streams a connection, small windows (what one
+        # client can make Envoy buffer).
+        "http2_protocol_options": {
+            "max_concurrent_streams": s.max_concurrent_streams,
+            "initial_stream_window_size": 65536,
+            "initial_connection_window_size": 1048576,
+        },
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",

@@ -25,6 +25,7 @@ from services.common.auth_interceptor import AuthInterceptor
 from services.common.client_address import ClientAddresses
 from services.common.config import ServiceSettings
 from services.common.jwt_verify import KeySet, TokenVerifier
+from services.common.remote_auth import stream_limits
 from services.common.revocations import Revocations
 from services.common.server import Runtime, ServiceSpec, Wiring
 
@@ -44,9 +45,6 @@ class AuthSettings(ServiceSettings):
     login_lock_max_seconds: float = 900.0
     login_failure_window_seconds: float = 900.0
     login_address_free_failures: int = 20
-    # Peers whose x-envoy-external-address is believed (the gateway): CIDRs, comma-separated.
-    # Empty: nobody's; every caller is its socket peer (services/common/client_address.py).
-    trusted_proxies: str = ""
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     # "challenges=secret,risk=secret": client credentials of the services.
@@ -151,7 +149,9 @@ async def setup(runtime: Runtime) -> Wiring:
     )
     runtime.spawn(prune_cutoffs(runtime.engine, timedelta(seconds=s.access_token_ttl_seconds * 2)), "prune-cutoffs")
     verifier = TokenVerifier(keys, s.jwt_issuer, s.jwt_audience, service_audience=s.jwt_service_audience)
-    return Wiring(register, [AuthInterceptor(verifier, revocations, s.streams_per_user)])
+    return Wiring(
+        register, [AuthInterceptor(verifier, revocations, stream_limits(s), ClientAddresses(s.trusted_proxies))]
+    )
 
 
 async def prune_cutoffs(engine: AsyncEngine, keep: timedelta) -> None:

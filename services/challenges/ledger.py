@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -57,10 +57,12 @@ class Ledger:
         order_linger: float = 0.0,
         session_cache: int = 10_000,
         max_pending: int = 10,
+        max_live: int = 20,
     ) -> None:
         # Challenges a trader may hold unstarted (PENDING): creating one is free and each
         # carries a balance, so without a cap one trader opened 60 $200k accounts in 0.3 s.
         self.max_pending = max_pending
+        self.max_live = max_live
         self.db, self.market, self.index = db, market, index
         # Whether this replica judges a challenge now (its partition's lease is certainly valid),
         # and whether the partition is its share at all (the index keeps those: a lease renewal
@@ -132,8 +134,12 @@ class Ledger:
         *,
         extra: dict[str, Any] | None = None,
         key: str | None = None,
+        check: Callable[[Any, Row], Awaitable[None]] | None = None,
     ) -> tuple[Row, Session | None, list[Event], list[Any]]:
         """Lock the challenge, run `action` on its session, write what changed, commit.
+
+        `check` runs in the same transaction right after the lock, for a rule that needs the
+        database (a quota counted across the trader's challenges).
 
         With an idempotency `key` already used on this challenge, nothing runs and the first
         trade comes back as the only trade row (the session is None then).
@@ -145,6 +151,8 @@ class Ledger:
                 row = await sql.lock_challenge(conn, cid, user_id)
                 if row is None:
                     raise not_found("challenge")
+                if check is not None:
+                    await check(conn, row)
                 # Stamped under the lock, so fills' times follow the order they were applied in.
                 now = datetime.now(UTC)
                 pos_rows, seen = await sql.positions_and_trade(conn, cid, key)
@@ -244,11 +252,24 @@ class Ledger:
             engine.start(s.account, s.rules, now)
             return [StatusChanged(now, engine.PENDING, engine.ACTIVE, "started")]
 
-        await self.transact(cid, user_id, act)
+        await self.transact(cid, user_id, act, check=self._room_for_a_live_challenge)
         async with self.db.connect() as conn:
             row = await store.get_challenge(conn, cid, None)
         assert row is not None
         return row
+
+    async def _room_for_a_live_challenge(self, conn: Any, row: Row) -> None:
+        """At most `max_live` ACTIVE or PAUSED challenges per trader: a start waits for the
+        trader's other starts (the lock lasts until commit), so the count cannot be raced past."""
+        if not self.max_live or row["status"] != engine.PENDING:
+            return
+        if await sql.live_challenges_locked(conn, row["user_id"]) >= self.max_live:
+            raise ServiceError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"at most {self.max_live} challenges may be live at once; finish one first",
+                reason="TOO_MANY_LIVE_CHALLENGES",
+                metadata={"limit": str(self.max_live)},
+            )
 
     async def place(
         self,

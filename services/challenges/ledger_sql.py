@@ -389,3 +389,13 @@ async def insert_challenge(c: asyncpg.Connection, v: dict[str, Any]) -> dict[str
         v["updated_at"],
     )
     return _challenge(r)
+
+
+async def live_challenges_locked(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
+    """The trader's ACTIVE or PAUSED challenges, counted under a lock of the trader's own that
+    lasts until commit (starts of one trader queue here)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"live:{user_id}")
+    live = await conn.fetchval(
+        "SELECT count(*) FROM challenges WHERE user_id = $1 AND status IN ('ACTIVE', 'PAUSED')", user_id
+    )
+    return int(live)

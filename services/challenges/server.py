@@ -25,6 +25,7 @@ from services.challenges.prices import MarketView
 from services.challenges.servicer import ChallengesServicer
 from services.common.clients import ServiceIdentity, channel
 from services.common.config import ServiceSettings
+from services.common.quotas import RateQuota
 from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
 
@@ -50,6 +51,14 @@ class ChallengesSettings(ServiceSettings):
     session_cache: int = 10_000
     # Challenges a trader may hold unstarted at once (RESOURCE_EXHAUSTED past it).
     max_pending_challenges: int = 10
+    # ... and live (ACTIVE or PAUSED) at once: a start past it is refused.
+    max_live_challenges: int = 20
+    # Per-user quotas of one replica (services/common/quotas.py; 0: none): orders a second
+    # with a burst, journal writes a minute.
+    orders_per_second: float = 10
+    order_burst: int = 50
+    journal_writes_per_minute: float = 60
+    journal_burst: int = 20
 
 
 async def bootstrap(market: MarketView, ledger: Ledger, leases: Leases, started: asyncio.Event) -> None:
@@ -108,6 +117,7 @@ async def setup(runtime: Runtime) -> Wiring:
         order_linger=s.order_linger_ms / 1000,
         session_cache=s.session_cache,
         max_pending=s.max_pending_challenges,
+        max_live=s.max_live_challenges,
     )
 
     # Partitions held at start are loaded by bootstrap (judged exactly: nobody may have judged
@@ -141,7 +151,14 @@ async def setup(runtime: Runtime) -> Wiring:
 
     runtime.on_shutdown.append(close)
     servicer = ChallengesServicer(
-        runtime.engine, ledger, risk_pb2_grpc.RiskServiceStub(risk_ch), heartbeat=s.sse_heartbeat_seconds
+        runtime.engine,
+        ledger,
+        risk_pb2_grpc.RiskServiceStub(risk_ch),
+        heartbeat=s.sse_heartbeat_seconds,
+        order_quota=RateQuota(s.orders_per_second, s.order_burst, "ORDER_RATE_LIMITED", "orders"),
+        journal_quota=RateQuota(
+            s.journal_writes_per_minute / 60, s.journal_burst, "JOURNAL_RATE_LIMITED", "journal writes"
+        ),
     )
 
     def register(server: grpc.aio.Server) -> list[str]:

@@ -37,6 +37,7 @@ from services.common import decimals, identity, pagination, sse, structs
 from services.common.errors import already_exists, invalid_argument, not_found
 from services.common.ids import parse_uuid
 from services.common.partition_leases import PARTITIONS, partition_of
+from services.common.quotas import RateQuota
 
 MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
 MAX_LISTED_IDS = 100  # challenge_ids in one list request
@@ -55,8 +56,12 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         ledger: Ledger,
         risk: risk_pb2_grpc.RiskServiceStub | None,
         heartbeat: float = sse.HEARTBEAT,
+        order_quota: RateQuota | None = None,
+        journal_quota: RateQuota | None = None,
     ) -> None:
         self.db = db
+        self.order_quota = order_quota or RateQuota(0, 0, "", "")
+        self.journal_quota = journal_quota or RateQuota(0, 0, "", "")
         self.ledger = ledger
         self.risk = risk
         self.heartbeat = heartbeat
@@ -289,6 +294,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
     async def PlaceTrade(self, request: pb.PlaceTradeRequest, context: Any) -> pb.Trade:
         caller = identity.require()
+        self.order_quota.take(caller.user_id)
         violations: dict[str, str] = {}
         cid = parse_uuid(request.challenge_id, "challenge_id") if request.challenge_id else None
         if cid is None:
@@ -346,6 +352,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         return self._trade(row)
 
     async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Any) -> pb.Trade:
+        self.journal_quota.take(identity.require().user_id)
         tid = parse_uuid(request.trade_id, "trade_id")
         if len(request.note) > MAX_NOTE:
             raise invalid_argument({"note": f"at most {MAX_NOTE} characters"})

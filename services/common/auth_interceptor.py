@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from services.common import catalog, identity
+from services.common.client_address import ClientAddresses
 from services.common.errors import permission_denied, unauthenticated
 from services.common.interceptors import WrappingInterceptor, _behavior, _rewrap, drive_stream
 from services.common.jwt_verify import TokenVerifier
@@ -34,12 +35,17 @@ def bearer_token(metadata: Any) -> str | None:
 
 class AuthInterceptor(WrappingInterceptor):
     def __init__(
-        self, verifier: TokenVerifier, revocations: Revocations | None = None, streams_per_user: int = 0
+        self,
+        verifier: TokenVerifier,
+        revocations: Revocations | None = None,
+        streams: StreamLimits | None = None,
+        addresses: ClientAddresses | None = None,
     ) -> None:
         super().__init__()
         self.verifier = verifier
         self.revocations = revocations
-        self.streams = StreamLimits(streams_per_user)
+        self.streams = streams or StreamLimits(0)
+        self.addresses = addresses or ClientAddresses()
 
     async def _authorise(self, method: str, context: grpc.aio.ServicerContext) -> identity.Caller | None:
         info = catalog.by_grpc_path().get(method)
@@ -90,7 +96,8 @@ class AuthInterceptor(WrappingInterceptor):
                 caller = await self._authorise(method, context)
                 identity.bind(caller)
                 if caller is None:
-                    await drive_stream(inner, request, context)
+                    with self.streams.hold(None, self.addresses.of(context)):
+                        await drive_stream(inner, request, context)
                     return
                 with self.streams.hold(caller):
                     if self.revocations is None:

@@ -33,6 +33,10 @@ class ServiceSettings(BaseSettings):
     # CPU per order at 64 clients, bench.orders). Same ceiling of 20 connections per process.
     db_pool_size: int = 20
     db_max_overflow: int = 0
+    # Every connection's limits (server settings): a statement past the first is cancelled, a
+    # transaction left idle past the second ends its session.
+    db_statement_timeout_ms: int = 30_000
+    db_idle_in_transaction_timeout_ms: int = 60_000
     log_level: str = "INFO"
     # Seconds to keep serving after health goes NOT_SERVING, so load balancers notice.
     shutdown_drain_seconds: float = 0.5
@@ -57,6 +61,12 @@ class ServiceSettings(BaseSettings):
     access_token_ttl_seconds: int = 900
     # Server streams (SSE) one user may hold open on one process (services/common/stream_limits.py).
     streams_per_user: int = 10
+    # Anonymous streams (public prices) per client address and in all, per process.
+    anonymous_streams_per_address: int = 20
+    anonymous_streams_total: int = 500
+    # Peers whose x-envoy-external-address is believed (the gateway): CIDRs, comma-separated.
+    # Empty: nobody's; every caller is its socket peer (services/common/client_address.py).
+    trusted_proxies: str = ""
     # This service's own credentials for service-to-service calls (IssueServiceToken).
     service_client_secret: SecretStr = SecretStr("")
     # Signs page tokens (services/common/pagination.py); every replica of a service needs the

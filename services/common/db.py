@@ -26,13 +26,14 @@ def _drop_closed_on_checkout(engine: AsyncEngine) -> None:
             raise DisconnectionError("connection closed by the server")
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+def create_engine(settings: ServiceSettings, pool_size: int | None = None) -> AsyncEngine:
+    """The service's pool (`pool_size`: a small one of its own, e.g. a lease's connection)."""
     # search_path pins every connection to the service's schema: a service cannot
     # accidentally read another service's tables by an unqualified name.
     engine = create_async_engine(
         settings.async_database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=0 if pool_size else settings.db_max_overflow,
         # No ping per checkout (a round trip per transaction on the order path): a
         # connection broken by a database restart fails once, SQLAlchemy invalidates the
         # pool, and the error interceptor answers UNAVAILABLE so clients retry.
@@ -46,6 +47,10 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
                 "search_path": settings.schema_name,
                 "application_name": settings.service_name,
                 "timezone": "UTC",
+                # No statement runs away with a connection, and no transaction is left open
+                # by a client that stopped reading (the server ends the session instead).
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
             }
         },
     )

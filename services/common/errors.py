@@ -7,6 +7,7 @@ never INTERNAL.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 
 import grpc
@@ -15,6 +16,10 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 DOMAIN = "tradesense.io"
+
+
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):  # type: ignore[misc]
+    """A status with metadata of our own beside the details (grpc_status builds the same)."""
 
 
 class ServiceError(Exception):
@@ -52,7 +57,13 @@ class ServiceError(Exception):
             a.Pack(info)
             details.append(a)
         status = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
-        return rpc_status.to_status(status)
+        converted = rpc_status.to_status(status)
+        retry = self.metadata.get("retry_after_seconds")
+        if retry is None:
+            return converted
+        # Also as a header: the gateway passes it on as HTTP's Retry-After, which clients and
+        # libraries honour without reading our error details.
+        return _Status(converted.code, converted.details, (*converted.trailing_metadata, ("retry-after", retry)))
 
 
 def invalid_argument(violations: Mapping[str, str], message: str = "invalid request") -> ServiceError:

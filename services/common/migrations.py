@@ -42,6 +42,8 @@ async def migrate(engine: AsyncEngine, schema: str, script_location: Path) -> No
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate:{schema}"})
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(schema)}"))
         await conn.execute(text(f"SET LOCAL search_path TO {_quote_ident(schema)}"))
+        # A migration may rewrite a big table: the services' statement timeout is not for it.
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
         await conn.run_sync(_upgrade, schema, script_location)
 
 

@@ -74,12 +74,21 @@ def _body(data: bytes) -> httpbody_pb2.HttpBody:
     return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE, data=data)
 
 
-async def stream(events: AsyncIterator[Event], heartbeat: float = HEARTBEAT) -> AsyncIterator[httpbody_pb2.HttpBody]:
-    """The event-stream bytes of `events`, with a heartbeat comment whenever `heartbeat`
-    seconds pass without one; ends after `END` or when `events` does."""
+def framed(e: Event) -> httpbody_pb2.HttpBody:
+    """An event's message, ready to send: what many streams carry alike (a tick's price) is
+    framed once and handed to each of them as it is."""
+    return _body(frame(e))
+
+
+async def stream(
+    events: AsyncIterator[Event | httpbody_pb2.HttpBody], heartbeat: float = HEARTBEAT
+) -> AsyncIterator[httpbody_pb2.HttpBody]:
+    """The event-stream bytes of `events` (events, or messages `framed` already), with a
+    heartbeat comment whenever `heartbeat` seconds pass without one; ends after `END` or when
+    `events` does."""
     yield _body(f"retry: {RETRY_MS}\n\n".encode())
     source = aiter(events)
-    pending: asyncio.Future[Event] | None = None
+    pending: asyncio.Future[Event | httpbody_pb2.HttpBody] | None = None
     try:
         while True:
             if pending is None:
@@ -93,7 +102,7 @@ async def stream(events: AsyncIterator[Event], heartbeat: float = HEARTBEAT) -> 
             except StopAsyncIteration:
                 return
             pending = None
-            yield _body(frame(e))
+            yield e if isinstance(e, httpbody_pb2.HttpBody) else _body(frame(e))
             if e is END:
                 return
     finally:

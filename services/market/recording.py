@@ -194,41 +194,59 @@ async def session_exists(db: AsyncEngine, session_id: int) -> bool:
         return await conn.fetchval("SELECT 1 FROM recorded_sessions WHERE id = $1", session_id) is not None
 
 
+_PAGE = """
+SELECT symbol, start, offsets_us, bids, asks FROM recorded_ticks
+ WHERE session_id = $1 AND (cardinality($2::text[]) = 0 OR symbol = ANY($2::text[]))
+   AND ($3::timestamptz IS NULL OR (start, symbol) > ($3, $4))
+ ORDER BY start, symbol LIMIT $5
+"""
+
+
 async def ticks_csv(
-    db: AsyncEngine, instruments: dict[str, Instrument], session_id: int, symbols: list[str], chunk: int = 65536
+    db: AsyncEngine,
+    instruments: dict[str, Instrument],
+    session_id: int,
+    symbols: list[str],
+    chunk: int = 65536,
+    page: int = 200,
 ) -> AsyncIterator[str]:
-    """A session's ticks in time order as CSV text, `chunk` characters at a time."""
-    yield_buf = [CSV_HEADER]
-    size = len(CSV_HEADER)
-    async with driver(db) as conn:
-        async with conn.transaction():
-            query = (
-                "SELECT symbol, start, offsets_us, bids, asks FROM recorded_ticks WHERE session_id = $1 "
-                "AND (cardinality($2::text[]) = 0 OR symbol = ANY($2::text[])) ORDER BY start, symbol"
-            )
-            window: list[tuple[datetime, str, Decimal, Decimal]] = []
-            window_end: datetime | None = None
-            async for r in conn.cursor(query, session_id, symbols, prefetch=200):
-                inst = instruments.get(r["symbol"])
-                if inst is None:
-                    continue
-                step = inst.tick_size
-                # Rows of one flush overlap in time: gather a flush's rows, then sort its ticks.
-                if window_end is not None and r["start"] > window_end:
-                    for line in _lines(window):
-                        yield_buf.append(line)
-                        size += len(line)
-                    window = []
-                    if size >= chunk:
-                        yield "".join(yield_buf)
-                        yield_buf, size = [], 0
-                start = r["start"]
-                for off, b, a in zip(r["offsets_us"], r["bids"], r["asks"], strict=True):
-                    t = start + timedelta(microseconds=off)
-                    window.append((t, r["symbol"], (b * step).quantize(step), (a * step).quantize(step)))
-                    window_end = t if window_end is None or t > window_end else window_end
-    yield_buf += _lines(window)
-    yield "".join(yield_buf)
+    """A session's ticks in time order as CSV text, `chunk` characters at a time.
+
+    Read a page of rows at a time by key (start, symbol — one row per flush and symbol, and a
+    symbol's flushes never share a start), each page on a pooled connection taken for that one
+    statement: nothing is held while the reader takes its time, so slow readers cannot starve
+    the pool the leader's candles and everyone's charts need."""
+    buf, size = [CSV_HEADER], len(CSV_HEADER)
+    window: list[tuple[datetime, str, Decimal, Decimal]] = []
+    window_end: datetime | None = None
+    after: tuple[datetime | None, str] = (None, "")
+    while True:
+        async with driver(db) as conn:
+            rows = await conn.fetch(_PAGE, session_id, symbols, after[0], after[1], page)
+        for r in rows:
+            inst = instruments.get(r["symbol"])
+            if inst is None:
+                continue
+            step = inst.tick_size
+            # Rows of one flush overlap in time: gather a flush's rows, then sort its ticks.
+            if window_end is not None and r["start"] > window_end:
+                lines = _lines(window)
+                buf += lines
+                size += sum(map(len, lines))
+                window = []
+            start = r["start"]
+            for off, b, a in zip(r["offsets_us"], r["bids"], r["asks"], strict=True):
+                t = start + timedelta(microseconds=off)
+                window.append((t, r["symbol"], (b * step).quantize(step), (a * step).quantize(step)))
+                window_end = t if window_end is None or t > window_end else window_end
+        if size >= chunk:
+            yield "".join(buf)
+            buf, size = [], 0
+        if len(rows) < page:
+            break
+        after = (rows[-1]["start"], rows[-1]["symbol"])
+    buf += _lines(window)
+    yield "".join(buf)
 
 
 def _lines(window: list[tuple[datetime, str, Decimal, Decimal]]) -> list[str]:

@@ -18,6 +18,7 @@ from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common.clients import channel
 from services.common.config import ServiceSettings
+from services.common.db import create_engine
 from services.common.leader import Leader
 from services.common.remote_auth import remote_auth
 from services.common.server import Runtime, ServiceSpec, Wiring
@@ -69,6 +70,8 @@ class MarketSettings(ServiceSettings):
     market_leader_ttl_seconds: float = 3.0
     # Days of recorded ticks kept (whole days are dropped past it).
     market_record_days: int = 7
+    # Recorded-session exports at once in this process (and one per user).
+    market_exports_max: int = 4
 
 
 async def flush_forever(
@@ -184,7 +187,10 @@ async def setup(runtime: Runtime) -> Wiring:
     ingestion = Ingestion(router, providers, replay, bus, s.market_tick_interval, recorder)
     ingestion.scripted = s.market_scripted_prices
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    leader = Leader(runtime.engine, "ingestion", owner, ttl=s.market_leader_ttl_seconds, on_change=ingestion.on_change)
+    # The lease on a connection of its own: however busy the pool (exports, charts), renewing
+    # it never waits for a connection and leadership does not flap.
+    lease_db = create_engine(s, pool_size=1)
+    leader = Leader(lease_db, "ingestion", owner, ttl=s.market_leader_ttl_seconds, on_change=ingestion.on_change)
     ingestion.lease_term, ingestion.recheck_term = (lambda: leader.lease_term), leader.recheck
     if bus is None:
         await ingestion.on_change(True, 0)  # alone: no one to elect
@@ -207,6 +213,7 @@ async def setup(runtime: Runtime) -> Wiring:
             await bus.close()
 
     runtime.on_shutdown.append(final_flush)
+    runtime.on_shutdown.append(lease_db.dispose)
     auth = channel(s.auth_addr)
 
     async def close() -> None:
@@ -220,6 +227,7 @@ async def setup(runtime: Runtime) -> Wiring:
         instruments,
         scripted=s.market_scripted_prices,
         ingestion=ingestion,
+        exports=s.market_exports_max,
         heartbeat=s.sse_heartbeat_seconds,
     )
 

@@ -15,6 +15,7 @@ from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination, sse
 from services.common.errors import invalid_argument, not_found, permission_denied
+from services.common.slots import Slots
 from services.market import recording, store
 from services.market.domain.calendars import Status
 from services.market.domain.candles import INTERVALS, Candle
@@ -121,6 +122,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         instruments: dict[str, Instrument],
         scripted: bool,
         ingestion: Ingestion,
+        exports: int = 4,
         heartbeat: float = sse.HEARTBEAT,
     ) -> None:
         self.heartbeat = heartbeat
@@ -131,6 +133,9 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         self.instruments = instruments
         self.scripted_enabled = scripted
         self._stream_cache: dict[str, tuple[Tick, market_pb2.Price]] = {}
+        self._frame_cache: dict[str, tuple[Tick, httpbody_pb2.HttpBody]] = {}
+        # Exports read pages of the database while their client reads: one per user, a few in all.
+        self.exports = Slots("exports", "TOO_MANY_EXPORTS", per_user=1, total=exports)
 
     def _known(self, symbol: str, field: str = "symbol") -> Instrument:
         sym = symbol.strip().upper()
@@ -204,8 +209,10 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             self._known(sym, "symbols")
         if not await recording.session_exists(self.engine, request.session_id):
             raise not_found("session")
-        async for chunk in recording.ticks_csv(self.engine, self.instruments, request.session_id, symbols):
-            yield httpbody_pb2.HttpBody(content_type="text/csv", data=chunk.encode())
+        caller = identity.require()
+        with self.exports.hold(caller.user_id, per_user=caller.role != "service"):
+            async for chunk in recording.ticks_csv(self.engine, self.instruments, request.session_id, symbols):
+                yield httpbody_pb2.HttpBody(content_type="text/csv", data=chunk.encode())
 
     async def GetSymbol(self, request: market_pb2.GetSymbolRequest, context: Any) -> market_pb2.SymbolDetail:
         inst = self._known(request.symbol)
@@ -319,13 +326,21 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         async for body in sse.stream(self._price_events(sub, after), self.heartbeat):
             yield body
 
-    async def _price_events(self, sub: Subscription, after: int) -> AsyncIterator[sse.Event]:
+    async def _price_events(self, sub: Subscription, after: int) -> AsyncIterator[httpbody_pb2.HttpBody]:
         # A price's id is its tick's time in microseconds: a reconnect skips what it has seen
         # (the current prices it starts with included) and gets everything newer.
         async for tick in self._ticks(sub):
-            tick_id = int(tick.time.timestamp() * 1_000_000)
-            if tick_id > after:
-                yield sse.Event("price", self._streamed(tick), tick_id)
+            if int(tick.time.timestamp() * 1_000_000) > after:
+                yield self._sse_frame(tick)
+
+    def _sse_frame(self, tick: Tick) -> httpbody_pb2.HttpBody:
+        """A tick's SSE message, framed (JSON and all) once for every browser stream."""
+        cached = self._frame_cache.get(tick.symbol)
+        if cached is not None and cached[0] is tick:
+            return cached[1]
+        body = sse.framed(sse.Event("price", self._streamed(tick), int(tick.time.timestamp() * 1_000_000)))
+        self._frame_cache[tick.symbol] = (tick, body)
+        return body
 
     def _subscribe(self, request: market_pb2.StreamPricesRequest) -> Subscription:
         symbols = split_symbols(list(request.symbols))

@@ -27,6 +27,9 @@ class RiskSettings(ServiceSettings):
     risk_inactivity_hours: float = 72.0
     # Events applied in one transaction at most (see consumer.py).
     risk_consumer_batch: int = 200
+    # Trades CSV uploads (AnalyzeTrades): the body's cap, and how many run at once (one per user).
+    risk_upload_max_mib: int = 32
+    risk_uploads_max: int = 2
 
 
 async def setup(runtime: Runtime) -> Wiring:
@@ -48,7 +51,13 @@ async def setup(runtime: Runtime) -> Wiring:
         await challenges.close()
 
     runtime.on_shutdown.append(close)
-    servicer = RiskServicer(runtime.engine, consumer, heartbeat=s.sse_heartbeat_seconds)
+    servicer = RiskServicer(
+        runtime.engine,
+        consumer,
+        heartbeat=s.sse_heartbeat_seconds,
+        upload_max_bytes=s.risk_upload_max_mib * 2**20,
+        uploads=s.risk_uploads_max,
+    )
 
     def register(server: grpc.aio.Server) -> list[str]:
         risk_pb2_grpc.add_RiskServiceServicer_to_server(servicer, server)

@@ -20,6 +20,7 @@ from services.common.db import driver
 from services.common.errors import invalid_argument, not_found
 from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
+from services.common.slots import Slots
 from services.common.structs import struct
 from services.risk import store, upload
 from services.risk.consumer import Consumer
@@ -109,8 +110,18 @@ def metrics_pb(m: dict[str, Any]) -> risk_pb2.Metrics:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, engine: AsyncEngine, consumer: Consumer, heartbeat: float = sse.HEARTBEAT) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        consumer: Consumer,
+        heartbeat: float = sse.HEARTBEAT,
+        upload_max_bytes: int = upload.MAX_UPLOAD_BYTES,
+        uploads: int = 2,
+    ) -> None:
         self.engine = engine
+        self.upload_max_bytes = upload_max_bytes
+        # A parse holds up to a batch's memory: one upload per user, a couple per process.
+        self.uploads = Slots("uploads", "TOO_MANY_UPLOADS", per_user=1, total=uploads)
         self.consumer = consumer
         self.heartbeat = heartbeat
         # One reader of new alerts per process feeds every alert stream (services/common/fanout.py).
@@ -281,8 +292,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             async for chunk in request_iterator:
                 yield chunk.data
 
+        caller = identity.require()
         try:
-            acc = await upload.read(bodies())
+            with self.uploads.hold(caller.user_id):
+                acc = await upload.read(bodies(), self.upload_max_bytes)
         except BadInput as exc:
             raise invalid_argument({"body": str(exc)}) from None
         return metrics_pb(compute(acc, 100_000.0))

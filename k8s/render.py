@@ -8,10 +8,13 @@ when it differs from what this script renders.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from services.market import bus_permissions
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base"
@@ -123,6 +126,12 @@ def service_objects(name: str, grpc: int, metrics: int) -> list[dict[str, Any]]:
         sources.append(
             {"secret": {"name": "tradesense-service-clients", "items": [{"key": "clients", "path": "service_clients"}]}}
         )
+    if name == "market":  # the bus: its user's password, and the CA that signed NATS's certificate
+        sources.append(
+            {"secret": {"name": "tradesense-nats", "items": [{"key": "market-password", "path": "nats_password"}]}}
+        )
+        sources.append({"secret": {"name": "nats-tls", "items": [{"key": "ca.crt", "path": "nats-ca.crt"}]}})
+        env.append({"name": "NATS_TLS_CA_FILE", "value": "/var/run/secrets/tradesense/settings/nats-ca.crt"})
     volumes: list[dict[str, Any]] = [
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         {"name": "settings", "projected": {"sources": sources, "defaultMode": 0o400}},
@@ -307,12 +316,70 @@ NATS_IMAGE = "nats:2.15.1-alpine"  # the version the local suite runs (nats-serv
 NATS_REPLICAS = 3
 
 
+def nats_config() -> str:
+    """nats-server's configuration: TLS for clients and routes (the `nats-tls` Secret, from
+    cert-manager), no anonymous client, each user held to its subjects (the same table the
+    local suite enforces: services/market/bus_permissions.py). The passwords themselves are
+    bcrypt hashes in the `tradesense-nats` Secret (`passwords.conf`), included as variables."""
+    tls = {"cert_file": "/etc/nats/tls/tls.crt", "key_file": "/etc/nats/tls/tls.key", "ca_file": "/etc/nats/tls/ca.crt"}
+    routes = [f"nats://nats-{i}.nats.{NS}.svc.cluster.local:6222" for i in range(NATS_REPLICAS)]
+    users = [
+        f"    {{user: {u}, password: ${u.upper()}_PASSWORD, permissions: {json.dumps(perms)}}}"
+        for u, perms in bus_permissions.USERS.items()
+    ]
+    return "\n".join(
+        [
+            'include "auth/passwords.conf"  # next to this file: MARKET_PASSWORD: "$2a$11$...", MONITOR_PASSWORD: ...',
+            "server_name: $POD_NAME",
+            "port: 4222",
+            "http_port: 8222",
+            f"tls: {json.dumps({**tls, 'verify': False, 'timeout': 2})}",
+            "authorization {",
+            "  users = [",
+            *users,
+            "  ]",
+            "}",
+            "cluster {",
+            "  name: tradesense",
+            "  port: 6222",
+            "  no_advertise: true",
+            f"  routes: {json.dumps(routes)}",
+            f"  tls: {json.dumps({**tls, 'verify': True, 'timeout': 2})}",
+            "}",
+            "",
+        ]
+    )
+
+
 def nats_objects() -> list[dict[str, Any]]:
     """The bus between market replicas: a three-node core NATS cluster (no JetStream: the tick
-    stream is live data, nothing is stored), each node routing to the others by stable name."""
+    stream is live data, nothing is stored), each node routing to the others by stable name,
+    over TLS, with a password per user and least-privilege subjects (nats_config)."""
     name = "nats"
-    routes = ",".join(f"nats://{name}-{i}.{name}.{NS}.svc.cluster.local:6222" for i in range(NATS_REPLICAS))
     probe = {"httpGet": {"path": "/healthz", "port": "monitor"}}
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta("nats-config"),
+        "data": {"nats.conf": nats_config()},
+    }
+    certificate = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": _meta("nats-tls"),
+        "spec": {
+            "secretName": "nats-tls",
+            "duration": "2160h",
+            "renewBefore": "360h",
+            "dnsNames": [
+                f"nats.{NS}.svc.cluster.local",
+                f"*.nats.{NS}.svc.cluster.local",
+                "nats",
+            ],
+            "issuerRef": {"kind": "ClusterIssuer", "name": "tradesense-ca"},
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+    }
     statefulset = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -334,15 +401,7 @@ def nats_objects() -> list[dict[str, Any]]:
                             "name": name,
                             "image": NATS_IMAGE,
                             "imagePullPolicy": "IfNotPresent",
-                            "args": [
-                                "--name=$(POD_NAME)",
-                                "--port=4222",
-                                "--http_port=8222",
-                                "--cluster_name=tradesense",
-                                "--cluster=nats://0.0.0.0:6222",
-                                f"--routes={routes}",
-                                "--no_advertise",
-                            ],
+                            "args": ["--config=/etc/nats/nats.conf"],
                             "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
                             "ports": [
                                 {"name": "client", "containerPort": 4222, "protocol": "TCP"},
@@ -357,7 +416,29 @@ def nats_objects() -> list[dict[str, Any]]:
                                 "limits": {"cpu": "500m", "memory": "256Mi"},
                             },
                             "securityContext": _container_security(),
+                            "volumeMounts": [
+                                {
+                                    "name": "config",
+                                    "mountPath": "/etc/nats/nats.conf",
+                                    "subPath": "nats.conf",
+                                    "readOnly": True,
+                                },
+                                {"name": "auth", "mountPath": "/etc/nats/auth", "readOnly": True},
+                                {"name": "tls", "mountPath": "/etc/nats/tls", "readOnly": True},
+                            ],
                         }
+                    ],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": "nats-config"}},
+                        {
+                            "name": "auth",
+                            "secret": {
+                                "secretName": "tradesense-nats",
+                                "items": [{"key": "passwords.conf", "path": "passwords.conf"}],
+                                "defaultMode": 0o400,
+                            },
+                        },
+                        {"name": "tls", "secret": {"secretName": "nats-tls", "defaultMode": 0o400}},
                     ],
                     "topologySpreadConstraints": [
                         {
@@ -386,7 +467,7 @@ def nats_objects() -> list[dict[str, Any]]:
             ],
         },
     }
-    return [_service_account(name), statefulset, service, _pdb(name)]
+    return [_service_account(name), config, certificate, statefulset, service, _pdb(name)]
 
 
 def _pods(name: str) -> dict[str, Any]:
@@ -552,7 +633,7 @@ def config() -> list[dict[str, Any]]:
             # gateway and our services reach auth from (network-policies.yaml). Set it to
             # the cluster's pod CIDR.
             "TRUSTED_PROXIES": "10.0.0.0/8",
-            "NATS_URL": f"nats://nats.{NS}.svc.cluster.local:4222",
+            "NATS_URL": f"tls://nats.{NS}.svc.cluster.local:4222",
         }
     )
     return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("tradesense-config"), "data": data}]

@@ -91,6 +91,10 @@ def stack(tmp_root: Path, database: Database) -> Iterator[Stack]:
             "MARKET_ALWAYS_OPEN": "GLOBEX",
             # Quiet browser streams beat every second, so a test sees one (15 s in production).
             "SSE_HEARTBEAT_SECONDS": "1",
+            # The fuzzers and the crash tests trade as fast as they can: the per-user quotas are
+            # tried at their defaults on a stack of their own (tests/e2e/test_security_review.py).
+            "ORDERS_PER_SECOND": "0",
+            "MAX_LIVE_CHALLENGES": "0",
         },
     )
     with Stack(cfg) as s:

@@ -17,7 +17,8 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.stack import Stack
+from devstack.stack import Stack, StackConfig
+from tests.conftest import Database
 from tests.e2e.test_challenges import new_challenge, set_price
 from tests.helpers import PASSWORD, admin_headers, bearer, eventually, reason, register_and_login
 
@@ -324,7 +325,22 @@ def _refused_with_retry(r: httpx.Response, why: str) -> None:
     assert int(r.headers["retry-after"]) >= 1
 
 
-async def test_orders_per_second_are_a_quota_per_user(client: httpx.Client, stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def quotas(tmp_path_factory: pytest.TempPathFactory, database: Database) -> Iterator[tuple[Stack, httpx.Client]]:
+    """Auth, market and challenges at the quotas' defaults (the shared stack lifts them: its
+    fuzzers trade flat out)."""
+    cfg = StackConfig.ephemeral(
+        tmp_path_factory.mktemp("quotas"),
+        database_url=database.create_database(),
+        services=("auth", "market", "challenges"),
+        auth_rate_limit_per_client=(100_000, 100_000),
+    )
+    with Stack(cfg) as s, httpx.Client(base_url=s.gateway_url, timeout=30) as c:
+        yield s, c
+
+
+async def test_orders_per_second_are_a_quota_per_user(quotas: tuple[Stack, httpx.Client]) -> None:
+    stack, client = quotas
     set_price(client, admin_headers(client, stack), "BTCUSD", "50000.00", "50000.00")
     me, other = register_and_login(client), register_and_login(client)
     cid, other_cid = new_challenge(client, me)["id"], new_challenge(client, other)["id"]
@@ -344,7 +360,8 @@ async def test_orders_per_second_are_a_quota_per_user(client: httpx.Client, stac
     assert r.status_code == 200
 
 
-def test_journal_writes_and_live_challenges_are_quotas_per_user(client: httpx.Client, stack: Stack) -> None:
+def test_journal_writes_and_live_challenges_are_quotas_per_user(quotas: tuple[Stack, httpx.Client]) -> None:
+    stack, client = quotas
     set_price(client, admin_headers(client, stack), "BTCUSD", "50000.00", "50000.00")
     me = register_and_login(client)
     h = bearer(me["access_token"])

@@ -33,6 +33,7 @@ CRDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("postgresql.cnpg.io/v1", "Cluster"),
+    ("cert-manager.io/v1", "Certificate"),
 }
 
 
@@ -171,3 +172,44 @@ def test_dashboards_and_rules_are_labelled_for_grafana_and_prometheus() -> None:
     }
     monitors = {o["metadata"]["name"] for o in objs if o["kind"] == "ServiceMonitor"}
     assert monitors == {"auth", "challenges", "market", "risk", "gateway"}
+
+
+def test_the_nats_configuration_is_valid_for_the_real_server(tmp_path: Path) -> None:
+    """nats-server itself checks the rendered configuration (TLS files, the included password
+    variables, every user's permissions), with a throwaway certificate in place of cert-manager's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nats")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "auth").mkdir()
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "tls" / "tls.crt").write_bytes(pem)
+    (tmp_path / "tls" / "ca.crt").write_bytes(pem)
+    (tmp_path / "tls" / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (tmp_path / "auth" / "passwords.conf").write_text('MARKET_PASSWORD: "a"\nMONITOR_PASSWORD: "b"\n')
+    conf = tmp_path / "nats.conf"
+    conf.write_text(render.nats_config().replace("/etc/nats", str(tmp_path)))
+    r = subprocess.run(
+        [str(BIN / "nats-server"), "-c", str(conf), "-t"], capture_output=True, text=True, env={"POD_NAME": "nats-0"}
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "authorization" in conf.read_text() and "permissions" in conf.read_text()

@@ -11,23 +11,23 @@ from typing import Any
 
 import grpc
 import structlog
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from services.auth import cookies, store
+from services.auth.admin_rpcs import AdminRpcs
 from services.auth.domain import emails, passwords, tokens
 from services.auth.domain.throttle import ThrottlePolicy
 from services.auth.keyed_locks import KeyedLocks
 from services.auth.keyring import KeyRing
-from services.common import identity, pagination
+from services.auth.users import user_pb
+from services.common import identity
 from services.common.client_address import ClientAddresses
 from services.common.errors import (
     ServiceError,
     already_exists,
-    failed_precondition,
     invalid_argument,
     not_found,
     unauthenticated,
@@ -36,31 +36,9 @@ from services.common.ids import parse_uuid
 
 log = structlog.get_logger("auth")
 
-ROLE_TO_PB = {"trader": auth_pb2.TRADER, "admin": auth_pb2.ADMIN}
-PB_TO_ROLE = {v: k for k, v in ROLE_TO_PB.items()}
-
 INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
 # Answers that carry tokens: no cache on the way (browser, proxy) may keep them.
 NO_STORE = [("cache-control", "no-store"), ("pragma", "no-cache")]
-
-
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
-
-
-def user_pb(row: RowMapping) -> auth_pb2.User:
-    return auth_pb2.User(
-        id=str(row["id"]),
-        email=row["email"],
-        display_name=row["display_name"],
-        role=ROLE_TO_PB.get(row["role"], auth_pb2.ROLE_UNSPECIFIED),
-        disabled=row["disabled"],
-        created_at=_ts(row["created_at"]),
-    )
 
 
 def _throttled(until: datetime, now: datetime) -> ServiceError:
@@ -78,7 +56,7 @@ def _bad_credentials() -> ServiceError:
     return unauthenticated("invalid email or password", reason=INVALID_CREDENTIALS)
 
 
-class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
     def __init__(
         self,
         engine: AsyncEngine,
@@ -398,57 +376,3 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             await store.revoke_user_tokens(conn, user["id"], now)
             await store.cut_off(conn, f"user:{user['id']}", now)
         return auth_pb2.ChangePasswordResponse()
-
-    # --- admin RPCs ---------------------------------------------------------------------------
-
-    async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Any) -> auth_pb2.ListUsersResponse:
-        identity.require_admin()
-        page = pagination.parse(request.page_size, request.page_token)
-        after = pagination.time_id_cursor(page)
-        async with self.engine.connect() as conn:
-            rows = await store.list_users(conn, limit=page.size + 1, after=after, email_contains=request.email_contains)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        next_token = pagination.time_id_token(rows, "created_at", more)
-        return auth_pb2.ListUsersResponse(users=[user_pb(r) for r in rows], next_page_token=next_token)
-
-    async def SetRole(self, request: auth_pb2.SetRoleRequest, context: Any) -> auth_pb2.User:
-        identity.require_admin()
-        role = PB_TO_ROLE.get(request.role)
-        if role is None:
-            raise invalid_argument({"role": "must be TRADER or ADMIN"})
-        uid, now = parse_uuid(request.user_id, "user_id"), self._now()
-        async with self.engine.begin() as conn:
-            before = await store.user_by_id(conn, uid, for_update=True)
-            if before is not None and before["role"] == "admin" and role != "admin":
-                await self._keep_an_admin(conn, before)
-            user = await store.update_user(conn, uid, now, role=role) if before is not None else None
-            if user is None:
-                raise not_found("user")
-            if before is not None and before["role"] != role:
-                # A token names its role: tokens issued under the old one must not outlive it.
-                await store.cut_off(conn, f"user:{uid}", now)
-        return user_pb(user)
-
-    async def SetUserDisabled(self, request: auth_pb2.SetUserDisabledRequest, context: Any) -> auth_pb2.User:
-        identity.require_admin()
-        uid, now = parse_uuid(request.user_id, "user_id"), self._now()
-        async with self.engine.begin() as conn:
-            before = await store.user_by_id(conn, uid, for_update=True)
-            if before is not None and request.disabled and before["role"] == "admin":
-                await self._keep_an_admin(conn, before)
-            user = await store.update_user(conn, uid, now, disabled=request.disabled) if before is not None else None
-            if user is not None and request.disabled:
-                await store.revoke_user_tokens(conn, user["id"], now)
-                await store.cut_off(conn, f"user:{user['id']}", now)
-        if user is None:
-            raise not_found("user")
-        return user_pb(user)
-
-    async def _keep_an_admin(self, conn: Any, admin: RowMapping) -> None:
-        """Refuse to demote or disable the last enabled admin: nobody could manage the
-        platform afterwards but by hand in the database."""
-        if admin["disabled"]:
-            return
-        if await store.count_active_admins(conn, lock=True) <= 1:
-            raise failed_precondition("this is the last active admin; make another admin first", reason="LAST_ADMIN")

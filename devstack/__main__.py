@@ -35,9 +35,15 @@ def main() -> int:
         print(f"\nstart-up failed: {exc}", file=sys.stderr)
         return 1
     url = stack.gateway_url.replace("127.0.0.1", "localhost")
+    accelerated = ""
+    per_bar = float(os.environ.get("MARKET_REPLAY_SECONDS_PER_BAR") or 0)
+    if os.environ.get("MARKET_REPLAY", "").lower() in ("1", "true", "yes") and per_bar:
+        accelerated = (
+            f"\n  !! market   replay ACCELERATED: a recorded bar every {per_bar:g} s (MARKET_REPLAY_SECONDS_PER_BAR)"
+        )
     print(
         f"""
-TradeSense is up in {time.monotonic() - t0:.1f}s.
+TradeSense is up in {time.monotonic() - t0:.1f}s.{accelerated}
   console   {url}/         (open it in a browser; operators log in as below)
   gateway   {url}/api      (REST/JSON and SSE)
   health    {url}/health

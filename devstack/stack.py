@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import envoy
@@ -129,6 +130,7 @@ class Stack:
         self.database_url = cfg.database_url or ""
         self.secrets = {s: secrets.token_urlsafe(24) for s in SERVICES}
         self.page_secrets = {s: secrets.token_urlsafe(24) for s in SERVICES}
+        self.started_at = datetime.now(UTC)
         self.admin_email = "admin@tradesense.local"
         self.admin_password = ""
 
@@ -147,6 +149,7 @@ class Stack:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        self.started_at = datetime.now(UTC)  # before it: a fresh market's backfilled past
         try:
             self._start()
         except BaseException:

@@ -45,10 +45,13 @@ log = structlog.get_logger("market")
 class MarketSettings(ServiceSettings):
     market_seed: int = 42
     market_tick_interval: float = 0.5
-    # Replay time acceleration: wall seconds per historical bar (60 = an hourly bar a minute).
-    market_replay_seconds_per_bar: float = 60.0
-    market_replay: bool = True
-    # The GBM fallback for every instrument; off only to see a feed stall for real (tests).
+    # The replay of the shipped real files (EURUSD hourly, GOOG daily, BTCUSD monthly): off by
+    # default — the calibrated model is the default feed everywhere no live one is reachable.
+    market_replay: bool = False
+    # Wall seconds per replayed bar. 0: the bar's own length (an hourly bar an hour, real time);
+    # anything else accelerates time (demos, tests) and `make run` says so in its banner.
+    market_replay_seconds_per_bar: float = 0.0
+    # The calibrated model for every instrument; off only to see a feed stall for real (tests).
     market_simulated: bool = True
     # A live exchange (Binance-style REST) for BTCUSD/ETHUSD; empty = off, no network needed.
     market_live_url: str = ""
@@ -132,7 +135,8 @@ async def backfill(
         for sym in missing:
             inst = router.instruments[sym]
             recorded = None
-            if replay is not None and sym in replay.cursors:
+            # A bar a minute: the replay's recent bars are the last day's minutes, as played.
+            if replay is not None and sym in replay.cursors and replay.bar_a_minute:
                 bars, scale = replay.recorded_past(sym)
                 recorded = history.recorded_minutes(inst, bars[-history.MINUTES :], scale, now)
             rows += history.past(inst, now, inst.start_price, seed, partial(is_open, inst.calendar), recorded)
@@ -154,13 +158,17 @@ async def setup(runtime: Runtime) -> Wiring:
     if s.market_replay:
         replay = ReplayProvider(instruments, s.market_seed, s.market_tick_interval, s.market_replay_seconds_per_bar)
         providers.append(replay)
+    sim = None
     if s.market_simulated:
-        providers.append(SimulatedProvider(list(CATALOGUE), s.market_seed, s.market_tick_interval))
+        sim = SimulatedProvider(list(CATALOGUE), s.market_seed, s.market_tick_interval)
+        providers.append(sim)
 
     hub = PriceHub()
     router = PriceRouter(hub, instruments, providers, stale_after=s.market_stale_after_seconds)
     if s.market_scripted_prices and s.market_always_open:
         router.calendars = CachedStatus(frozenset(c.strip() for c in s.market_always_open.split(",") if c.strip()))
+    if sim is not None:
+        sim.is_open = router.market_open  # a closed market does not move
     async with runtime.engine.connect() as conn:
         replay_state = await store.load_state(conn, "replay") if replay is not None else {}
     if replay is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -14,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from devstack.stack import Stack
+from services.market.domain.calibration import PROFILES
+from services.market.domain.instruments import CATALOGUE
+from services.market.domain.model import OPEN_HOURS_PER_YEAR
 from tests.helpers import admin_headers, bearer, eventually, gauge, register_and_login, sse_events
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +72,29 @@ def test_a_fresh_market_has_history_at_every_interval(client: httpx.Client) -> N
     assert len(days) >= 365
     ticker = client.get("/api/market/symbols/ETHUSD").json()["ticker"]
     assert Decimal(ticker["low"]) <= Decimal(ticker["open"]) <= Decimal(ticker["high"])
+
+
+def test_a_fresh_markets_last_day_moves_like_its_calibration(client: httpx.Client, stack: Stack) -> None:
+    """Issue 27's "done when": the last day of 1-minute candles a fresh market starts with has
+    each instrument's realised volatility within a factor of 1.5 of its table figure, and stays
+    near its reference level (BTCUSD once climbed 200× in two hours)."""
+    checked = []
+    for inst in CATALOGUE:
+        candles = client.get(f"/api/market/chart/{inst.symbol}", params={"interval": "1m", "limit": 1440}).json()
+        closes = [
+            float(c["close"])
+            for c in candles["candles"]
+            if datetime.fromisoformat(c["open_time"].replace("Z", "+00:00")) < stack.started_at - timedelta(minutes=1)
+        ]
+        if len(closes) < 300:  # its market was closed most of the last day (a weekend)
+            continue
+        returns = np.diff(np.log(closes))
+        realised = float(np.std(returns, ddof=1)) * math.sqrt(OPEN_HOURS_PER_YEAR[inst.calendar] * 60)
+        ref = float(PROFILES[inst.symbol].reference)
+        assert 1 / 1.5 < realised / inst.volatility < 1.5, (inst.symbol, realised, inst.volatility)
+        assert max(abs(c / ref - 1) for c in closes) < 0.1, inst.symbol
+        checked.append(inst.symbol)
+    assert {"BTCUSD", "ETHUSD"} <= set(checked)  # 24/7: there whatever the day
 
 
 def test_recorded_sessions_are_listed_and_replay_in_the_backtester(client: httpx.Client, tmp_path: Path) -> None:
@@ -154,9 +182,10 @@ def test_status_and_overview(client: httpx.Client) -> None:
 
 def test_provider_health(client: httpx.Client, admin: dict[str, str]) -> None:
     providers = {p["name"]: p for p in client.get("/api/market/health", headers=admin).json()["providers"]}
-    assert set(providers) == {"replay", "simulated"}  # no live feed configured: no network needed
-    # The detail is an operator's (issue 26: public health names providers and their state only).
-    assert providers["replay"]["healthy"] and "EURUSD" in providers["replay"]["detail"]
+    # No live feed configured (no network needed) and no replay by default (issue 27): the
+    # calibrated model is the feed. The detail is an operator's (issue 26).
+    assert set(providers) == {"simulated"}
+    assert providers["simulated"]["healthy"] and "calibrated model" in providers["simulated"]["detail"]
 
 
 def test_scripted_price_is_admin_only_and_reaches_streams(client: httpx.Client, admin: dict[str, str]) -> None:

@@ -87,10 +87,10 @@ def test_live_feed_failover_and_recovery(tmp_path: Path, database: Database) -> 
             assert health()["live"].healthy and health()["live"].circuit_state == "closed"
 
             exchange.stop()  # the exchange dies
-            eventually(lambda: btc().provider == "replay", 20)
+            eventually(lambda: btc().provider == "simulated", 20)  # the calibrated model (issue 27)
             eventually(lambda: health()["live"].circuit_state in ("open", "half_open"), 20)
             assert not health()["live"].healthy
-            assert health()["replay"].healthy
+            assert health()["simulated"].healthy
 
             exchange.start()  # and comes back
             eventually(lambda: btc().provider == "live", 20)

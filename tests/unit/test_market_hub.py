@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.market.domain.instruments import BY_SYMBOL
-from services.market.domain.simulated import GbmPath
+from services.market.domain.model import CalibratedPath
 from services.market.domain.ticks import Tick, round_to_tick
 from services.market.hub import PriceHub
 
@@ -53,8 +53,8 @@ async def _has_batch(sub, wait: float = 0.05) -> bool:  # type: ignore[no-untype
 def test_simulated_feed_is_deterministic_per_seed_and_respects_ticks() -> None:
     inst = BY_SYMBOL["EURUSD"]
     now = datetime.now(UTC)
-    a = [GbmPath(inst, seed=7).step(1.0, now) for _ in range(1)]
-    p1, p2, p3 = GbmPath(inst, 7), GbmPath(inst, 7), GbmPath(inst, 8)
+    a = [CalibratedPath(inst, seed=7).step(1.0, now) for _ in range(1)]
+    p1, p2, p3 = CalibratedPath(inst, 7), CalibratedPath(inst, 7), CalibratedPath(inst, 8)
     s1 = [p1.step(1.0, now) for _ in range(50)]
     s2 = [p2.step(1.0, now) for _ in range(50)]
     s3 = [p3.step(1.0, now) for _ in range(50)]

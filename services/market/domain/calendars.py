@@ -60,20 +60,35 @@ class FxWeek:
 
 
 class Exchange:
-    """An `exchange-calendars` calendar (XNYS, XCAS, CMES, ...)."""
+    """An `exchange-calendars` calendar (XNYS, XCAS, CMES, ...), over a window of dates.
+
+    The library builds minute indexes for the whole range it is given, 20 years back by
+    default: the four calendars held 350 MB of market's RSS. It is built for about a year
+    either side of now, and rebuilt wider only if someone asks about a time outside it."""
+
+    SPAN = pd.Timedelta(days=400)
 
     def __init__(self, code: str) -> None:
-        import exchange_calendars as xc
-
         from services.market.domain import globex, xcas
 
         xcas.register()
         globex.register()
         self.name = code
-        self._cal = xc.get_calendar(code)
+        now = pd.Timestamp.now(tz="UTC").normalize()
+        self._build(now - self.SPAN, now + self.SPAN)
+
+    def _build(self, start: pd.Timestamp, end: pd.Timestamp) -> None:
+        import exchange_calendars as xc
+
+        self._start, self._end = start, end
+        self._cal = xc.get_calendar(self.name, start=start.tz_localize(None), end=end.tz_localize(None))
 
     def status(self, at: datetime) -> Status:
         ts = pd.Timestamp(at).tz_convert("UTC").floor("min")
+        if not self._start + pd.Timedelta(days=7) <= ts <= self._end - pd.Timedelta(days=30):
+            self._build(
+                min(self._start, ts.normalize() - pd.Timedelta(days=30)), max(self._end, ts.normalize() + self.SPAN)
+            )
         if self._cal.is_open_on_minute(ts, ignore_breaks=False):
             return Status(True, None, self._cal.next_close(ts).to_pydatetime())
         return Status(False, self._cal.next_open(ts).to_pydatetime(), None)

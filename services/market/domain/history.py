@@ -7,10 +7,13 @@ Coarser candles over a finer segment are aggregated from it (a 1h candle bounds 
 the current hour's and day's candles are still open and the live feed continues them). Only
 minutes the symbol's market is open have candles, as live.
 
-Replayed symbols take their recent minutes from the recorded file — the bars before the replay
-cursor, one per minute as the replay plays them — and the rest is simulated: a seeded random
-walk with the instrument's volatility, walked backwards from the price it must end at, so the
-same seed gives the same past on every machine.
+The last day's minutes come from the live feed's own model (domain/model.py: calibrated
+volatility, GARCH clustering, fat tails, the intraday shape, still while the market is closed),
+scaled to end at the price the feed starts from, so the chart a trader opens has the character
+of what streams after it and no jump at the seam. (A replay accelerated to a bar a minute takes
+its recent minutes from the file instead, as it plays them.) The hours and days before are a
+seeded random walk with the instrument's volatility over its open time, walked backwards from
+the price it must end at. The same seed gives the same past on every machine.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from services.market.domain import model
 from services.market.domain.candles import INTERVALS, Candle, bucket_start
 from services.market.domain.instruments import Instrument
 from services.market.domain.replay import Bar
@@ -36,11 +40,12 @@ YEAR = 365 * 24 * 3600
 IsOpen = Callable[[datetime], bool]
 
 
-def _walk(end: float, n: int, step_seconds: int, vol: float, rng: np.random.Generator) -> np.ndarray:
-    """(n, 4) open/high/low/close of `n` bars whose last close is `end`, walking back in time."""
+def _walk(end: float, n: int, step_seconds: int, vol: float, rng: np.random.Generator, open_year: float) -> np.ndarray:
+    """(n, 4) open/high/low/close of `n` bars whose last close is `end`, walking back in time;
+    `vol` is spread over `open_year` seconds of trading a year."""
     if n == 0:
         return np.empty((0, 4))
-    sigma = vol * math.sqrt(step_seconds / YEAR)
+    sigma = vol * math.sqrt(step_seconds / open_year)
     r = rng.normal(0.0, sigma, n)
     # close[i] = end / exp(sum of the returns after bar i)
     after = np.concatenate([np.cumsum(r[::-1])[::-1][1:], [0.0]])
@@ -113,13 +118,15 @@ def past(
     """Every candle of `inst` before the live feed starts at `now` with `price` (see the module)."""
     rng = np.random.default_rng([seed, zlib.crc32(inst.symbol.encode())])
     vol, zero = inst.volatility, [Decimal(0)] * max(MINUTES, HOURS, DAYS)
+    open_year = model.OPEN_HOURS_PER_YEAR[inst.calendar] * 3600
     live = bucket_start(now, "1m")  # the live feed's first minute: history ends before it
     minutes = [c for c in (recorded or [])[-MINUTES:] if is_open(c.open_time)]
     anchor = float(recorded[-MINUTES:][0].open) if recorded else float(price)  # where the walk back starts
 
     def walk(n: int, step: int) -> np.ndarray:
         nonlocal anchor
-        bars = _walk(anchor, n, step, vol, rng)
+        # Daily bars: every calendar day is a bar, so the year's variance is spread over 365.
+        bars = _walk(anchor, n, step, vol, rng, YEAR if step >= 86400 else open_year)
         if n:
             anchor = float(bars[0][0])
         return bars
@@ -128,7 +135,10 @@ def past(
     # segments), then whole hours back to a day boundary, then days.
     first_minute = live - timedelta(minutes=MINUTES)
     n_sim = MINUTES - len((recorded or [])[-MINUTES:])
-    minutes = _candles(inst, "1m", first_minute, walk(n_sim, 60), is_open, zero) + minutes
+    drawn = model.minute_bars(inst, first_minute, n_sim, anchor, seed, is_open)
+    if n_sim:
+        anchor = float(drawn[0][0])
+    minutes = _candles(inst, "1m", first_minute, drawn, is_open, zero) + minutes
     hour_end = bucket_start(first_minute, "1h")
     n_gap = int((first_minute - hour_end).total_seconds() // 60)
     minutes = _candles(inst, "1m", hour_end, walk(n_gap, 60), is_open, zero) + minutes

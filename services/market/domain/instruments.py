@@ -7,8 +7,10 @@ the quote currency's value of a one-point move per lot or contract (ES: $50 a po
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+
+from services.market.domain.calibration import PROFILES
 
 D = Decimal
 
@@ -26,7 +28,8 @@ class Instrument:
     quantity_step: Decimal
     calendar: str  # FX | 24/7 | XNYS | XCAS | CME | GLOBEX
     exchange: str
-    # Simulation parameters: a plausible starting price, annualised volatility, spread in ticks.
+    # The market's character (set from calibration.py below): a recent price level, the
+    # annualised volatility, the typical spread in ticks.
     start_price: Decimal
     volatility: float
     spread_ticks: int
@@ -65,7 +68,7 @@ FUTURES: tuple[Instrument, ...] = (
     _future("MGC", "Micro Gold", "COMEX", "10", "0.1", "2350.0", 0.15),
 )
 
-CATALOGUE: tuple[Instrument, ...] = (
+_LISTED: tuple[Instrument, ...] = (
     _fx("EURUSD", "Euro / US Dollar", "USD", "1.08500", 0.07),
     _fx("GBPUSD", "British Pound / US Dollar", "USD", "1.27000", 0.08),
     _fx("USDJPY", "US Dollar / Japanese Yen", "JPY", "150.000", 0.09, tick="0.001"),
@@ -180,4 +183,13 @@ CATALOGUE: tuple[Instrument, ...] = (
     *FUTURES,
 )
 
+
+def _calibrated(inst: Instrument) -> Instrument:
+    p = PROFILES.get(inst.symbol)
+    if p is None:
+        return inst
+    return replace(inst, start_price=p.reference, volatility=p.volatility, spread_ticks=p.spread_ticks)
+
+
+CATALOGUE: tuple[Instrument, ...] = tuple(_calibrated(i) for i in _LISTED)
 BY_SYMBOL = {i.symbol: i for i in CATALOGUE}

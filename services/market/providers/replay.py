@@ -1,8 +1,11 @@
-"""Replay of the real OHLCV files shipped by the `backtesting` package.
+"""Replay of the real OHLCV files shipped by the `backtesting` package (opt-in: MARKET_REPLAY).
 
-EURUSD (hourly, 2017–2018), GOOG (daily, 2004–2013) and BTCUSD (monthly, 2012–2024).
-`seconds_per_bar` sets the time acceleration: with 60, EURUSD plays an hour a minute
-(60×), GOOG a day a minute (1,440×), BTCUSD a month a minute.
+EURUSD (hourly, 2017–2018), GOOG (daily, 2004–2013) and BTCUSD (monthly, 2012–2024), used for
+their shape, not their level or clock: each file is rebased to the instrument's reference
+level (calibration.py) when a replay starts fresh, and plays at its own bar length — an hourly
+bar an hour — unless `seconds_per_bar` accelerates it (60: EURUSD an hour a minute, BTCUSD a
+month a minute; for demos and tests, named in `make run`'s banner). A bar's intrabar path has
+at most MAX_PATH points; a longer bar holds each point for several ticks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from services.market.domain.ticks import Tick, round_to_tick
 from services.market.providers.base import Emit
 
 FILES = {"EURUSD": "EURUSD.csv", "GOOG": "GOOG.csv", "BTCUSD": "BTCUSD.csv"}
+MAX_PATH = 3600  # points of one bar's path (a month at real time would be 5 million ticks)
 
 
 def data_dir() -> Path:
@@ -36,13 +40,27 @@ class ReplayProvider:
         self.interval = interval
         self.breaker = CircuitBreaker()
         self.last_tick_at: datetime | None = None
-        steps = max(3, int(seconds_per_bar / interval))
+        self.bar_a_minute = seconds_per_bar == 60
         self.cursors: dict[str, ReplayCursor] = {}
         self.acceleration: dict[str, float] = {}
+        self.hold: dict[str, int] = {}  # ticks each path point is held for
+        self._held: dict[str, tuple[int, Decimal, Decimal]] = {}
         for sym, inst in self.instruments.items():
             bars = load_bars(data_dir() / FILES[sym])
-            self.cursors[sym] = ReplayCursor(bars, sym, steps, seed, inst.tick_size)
-            self.acceleration[sym] = bar_duration(bars).total_seconds() / seconds_per_bar
+            bar_seconds = seconds_per_bar or bar_duration(bars).total_seconds()
+            ticks = max(3, int(bar_seconds / interval))
+            steps = min(ticks, MAX_PATH)
+            self.hold[sym] = max(1, round(ticks / steps))
+            cursor = ReplayCursor(bars, sym, steps, seed, inst.tick_size)
+            cursor.scale = self._rebased(inst, bars[0])
+            cursor._path = cursor._make_path()
+            self.cursors[sym] = cursor
+            self.acceleration[sym] = bar_duration(bars).total_seconds() / bar_seconds
+
+    @staticmethod
+    def _rebased(inst: Instrument, bar: Bar) -> Decimal:
+        """The scale that puts `bar` at the instrument's reference level."""
+        return (inst.start_price / bar.open).quantize(Decimal("1e-12"))
 
     def state(self) -> dict[str, Any]:
         return {s: self.cursor_state(s) for s in self.cursors}
@@ -53,8 +71,9 @@ class ReplayProvider:
 
     def begin_after(self, bars: int) -> None:
         """A first start: play from `bars` bars in, so the bars before are the recorded past."""
-        for c in self.cursors.values():
+        for sym, c in self.cursors.items():
             c.index, c.step = min(bars, len(c.bars) - 1), 0
+            c.scale = self._rebased(self.instruments[sym], c.bars[c.index])
             c._path = c._make_path()
 
     def recorded_past(self, symbol: str) -> tuple[list[Bar], Decimal]:
@@ -75,7 +94,11 @@ class ReplayProvider:
         now = datetime.now(UTC)
         for sym, cursor in self.cursors.items():
             inst = self.instruments[sym]
-            mid, volume = cursor.next_price()
+            count, mid, volume = self._held.get(sym, (0, Decimal(0), Decimal(0)))
+            if count == 0:
+                mid, volume = cursor.next_price()
+                volume /= self.hold[sym]
+            self._held[sym] = ((count + 1) % self.hold[sym], mid, volume)
             # The instrument's typical spread, relative to price: replayed levels can be far
             # from today's (BTCUSD traded at $5 in 2012).
             relative = inst.tick_size * inst.spread_ticks / inst.start_price

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -16,7 +17,7 @@ from tradesense.challenges.v1 import challenges_pb2_grpc
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.challenges import store
-from services.challenges.domain import days, engine
+from services.challenges.domain import days, engine, plan_rules
 from services.challenges.domain.rulepacks import RulePack
 from services.challenges.domain.rules import RuleError
 from services.challenges.event_streams import INTERVALS, MAX_POINTS, EventStreams
@@ -67,6 +68,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         self.heartbeat = heartbeat
         self.streams = EventStreams(db, lambda: ledger.new_events, lambda: ledger.market.specs)
         self._plan_names: dict[str, str] = {}  # plans are added, never renamed: reloaded on a miss
+        self._worded: dict[tuple[Any, ...], list[pb.PlanSizeRules]] = {}
 
     async def _challenges(self, rows: list[Any]) -> list[pb.Challenge]:
         """Challenges as the API shows them: with the plan's name and, live, the dashboard's
@@ -98,15 +100,28 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         after = page.text("after")
         async with self.db.connect() as conn:
             rows = await store.list_plans(conn, after=after, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+            more = len(rows) > page.size
+            rows = rows[: page.size]
+            plans = [self._plan_pb(r, await self._rules_in_words(conn, r)) for r in rows]
         return pb.ListPlansResponse(
-            plans=[self._plan_pb(r) for r in rows],
-            next_page_token=pagination.token({"after": rows[-1]["id"]}) if more else "",
+            plans=plans, next_page_token=pagination.token({"after": rows[-1]["id"]}) if more else ""
         )
 
+    async def _rules_in_words(self, conn: Any, r: RowMapping) -> list[pb.PlanSizeRules]:
+        """The plan's rules as its pack's rules describe themselves, per size (packs are
+        immutable per version: worded once per process)."""
+        key = (r["rule_pack"], r["rule_pack_version"], r["phase"], r["currency"], tuple(r["account_sizes"]))
+        if key not in self._worded:
+            pack = await store.get_pack(conn, r["rule_pack"], r["rule_pack_version"])
+            sizes = [Decimal(str(a)) for a in r["account_sizes"]]
+            worded = plan_rules.described(pack, r["phase"], r["currency"], sizes) if pack is not None else []
+            self._worded[key] = [
+                pb.PlanSizeRules(account_size=decimals.fmt(size), rules=texts) for size, texts in worded
+            ]
+        return self._worded[key]
+
     @staticmethod
-    def _plan_pb(r: RowMapping) -> pb.Plan:
+    def _plan_pb(r: RowMapping, rules_by_size: list[pb.PlanSizeRules]) -> pb.Plan:
         return pb.Plan(
             id=r["id"],
             name=r["name"],
@@ -116,6 +131,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             account_sizes=[decimals.fmt(a) for a in r["account_sizes"]],
             currency=r["currency"],
             description=r["description"],
+            rules_by_size=rules_by_size,
         )
 
     async def ListRulePacks(self, request: pb.ListRulePacksRequest, context: Any) -> pb.ListRulePacksResponse:
@@ -177,8 +193,8 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             if not await store.insert_plan(conn, values):
                 raise already_exists(f"plan {p.id} exists", reason="PLAN_EXISTS")
             row = await store.get_plan(conn, p.id)
-        assert row is not None
-        return self._plan_pb(row)
+            assert row is not None
+            return self._plan_pb(row, await self._rules_in_words(conn, row))
 
     # --- challenges ----------------------------------------------------------------------------------
 

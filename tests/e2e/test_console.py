@@ -6,6 +6,7 @@ loss sees FAILED and the breach page that explains it."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -119,4 +120,31 @@ def test_a_trader_trades_live_and_reads_why_the_challenge_failed(stack: Stack, b
     wait_for(b, lambda d: plan_id in text_of(d, "plans"))
     sold = next(p for p in api.get("/api/plans", headers=admin).json()["plans"] if p["id"] == plan_id)
     assert sold["account_sizes"] == ["100000.00", "200000.00"] and sold["rule_pack"] == ftmo["rule_pack"]
+    assert console_errors(b) == []
+
+
+def test_every_plan_card_reads_as_words_at_every_size(stack: Stack, browser: webdriver.Chrome) -> None:
+    """Issue 28, item 4: the plans page shows each rule as the server words it. It used to guess
+    from the raw parameters: "Maximum loss NaN", "contracts [object Object]"."""
+    b = browser
+    b.get(stack.gateway_url + "/")
+    first = wait_for(
+        b, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='register-form'], [data-testid^='plan-']")
+    )
+    if first[0].get_attribute("data-testid") == "register-form":  # signed out (run on its own)
+        submit(b, "register-form", email=f"plans-{uuid.uuid4().hex[:8]}@example.com", password="console-password-42")
+    plans = httpx.get(stack.gateway_url + "/api/plans", params={"page_size": 100}).json()["plans"]
+    shown = 0
+    for plan in [p for p in plans if p["phase"] == 1]:
+        card = wait_for(b, lambda d, p=plan: by_testid(d, f"plan-{p['id']}"))
+        select = Select(card.find_element(By.TAG_NAME, "select"))
+        for size in plan["account_sizes"]:
+            select.select_by_value(size)
+            text = text_of(b, f"rules-{plan['id']}")
+            assert text and "Maximum loss $" in text, (plan["id"], size, text)
+            for bad in ("NaN", "undefined", "null", "[object", "max_balance_equity", "trailing_", "pct_of"):
+                assert bad not in text, (plan["id"], size, text)
+            assert re.search(r"\$\d{1,3}(,\d{3})*\.\d{2}", text), text  # money as money
+            shown += 1
+    assert shown >= 10
     assert console_errors(b) == []

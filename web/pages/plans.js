@@ -1,31 +1,10 @@
-// The trader's challenges and the plans to start one, each pack's rules in words.
+// The trader's challenges and the plans to start one, each plan's rules in the server's words.
 import { get, inWords, post } from "/api.js";
 import { errorBox } from "/pages/common.js";
 import { h, money, mount, table, when } from "/ui.js";
 
-const pct = (p) => (p.pct !== undefined ? `${p.pct}%` : p.amount !== undefined ? money(p.amount) : "");
-
-function ruleInWords(r) {
-  const p = r.params || {};
-  const strict = p.comparator === "beyond" ? " (reaching it is allowed; going past it fails)" : "";
-  switch (r.kind) {
-    case "daily_loss": return `Daily loss limit ${pct(p)} of the day's starting ${p.reference || "balance"}${strict}`;
-    case "max_loss": return `Maximum loss ${pct(p)}, ${(p.mode || "static").replace("_", " ")}${strict}`;
-    case "profit_target": return `Profit target ${pct(p)}`;
-    case "min_trading_days": return `At least ${p.days} trading days`;
-    case "min_profitable_days": return `At least ${p.days} profitable days`;
-    case "consistency": return `No single day above ${Math.round(Number(p.share) * 100)}% of the total profit`;
-    case "time_limit": return `${p.days} days to reach the target`;
-    case "inactivity": return `Trade at least every ${p.days} days`;
-    case "flat_by": return `Positions closed at ${p.at} each day`;
-    case "max_contracts": return `At most ${p.contracts ?? p.lots ?? ""} contracts open`;
-    default: return `${r.kind.replace(/_/g, " ")}: ${Object.entries(p).map(([k, v]) => `${k} ${v}`).join(", ")}`;
-  }
-}
-
 export async function homePage(go) {
-  const [mine, plans, packs] = await Promise.all([get("/api/challenges"), get("/api/plans"), get("/api/rule-packs")]);
-  const packOf = Object.fromEntries(packs.rule_packs.map((p) => [`${p.id}@${p.version}`, p.definition]));
+  const [mine, plans] = await Promise.all([get("/api/challenges"), get("/api/plans")]);
   const err = errorBox();
   const start = async (plan, size) => {
     try {
@@ -44,13 +23,17 @@ export async function homePage(go) {
     err,
     h("h1", {}, "Plans"),
     h("div", { class: "cards" }, plans.plans.filter((p) => p.phase === 1).map((p) => {
-      const def = packOf[`${p.rule_pack}@${p.rule_pack_version}`];
-      const rules = def?.phases?.[0]?.rules || [];
-      const size = h("select", { "aria-label": `Account size for ${p.name}` }, p.account_sizes.map((s) => h("option", { value: s }, money(s))));
+      // The rules in words at the chosen size, as the server writes them (each rule describes itself).
+      const bySize = Object.fromEntries((p.rules_by_size || []).map((r) => [r.account_size, r.rules]));
+      const list = h("ul", { testid: `rules-${p.id}` });
+      const show = (s) => { list.replaceChildren(...(bySize[s] || []).map((text) => h("li", {}, text))); };
+      const size = h("select", { "aria-label": `Account size for ${p.name}`, onchange: () => show(size.value) },
+        p.account_sizes.map((s) => h("option", { value: s }, money(s))));
+      show(p.account_sizes[0]);
       return h("section", { class: "panel", testid: `plan-${p.id}` },
         h("h2", {}, p.name),
         h("p", { class: "muted" }, p.description),
-        h("ul", {}, rules.map((r) => h("li", {}, ruleInWords(r)))),
+        list,
         h("div", { class: "row" }, h("label", {}, "Account size", size),
           h("button", { class: "primary", type: "button", testid: `start-${p.id}`, onclick: () => start(p, size.value) }, "Start")));
     })));

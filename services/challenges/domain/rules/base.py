@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
     from services.challenges.domain.rulepacks import Rules
+    from services.challenges.domain.rules.wording import Wording
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -182,6 +183,10 @@ class Rule:
 
     def to_params(self) -> dict[str, Any]:
         """The resolved parameters, enough to build the same rule again (stored per challenge)."""
+        raise NotImplementedError
+
+    def describe(self, w: Wording) -> str:
+        """What the rule asks, in one sentence, at this account size (rules/wording.py)."""
         raise NotImplementedError
 
     # What a rule answers; the defaults are "nothing to say".

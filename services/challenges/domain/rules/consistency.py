@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain.rules.base import ZERO, Context, Objective, Params, Rule
+from services.challenges.domain.rules.wording import Wording, pct
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -41,6 +42,11 @@ class Consistency(Rule):
         )
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        of = "the total profit" if self.basis == "net" else "the profitable days' total"
+        bound = "at most" if self.comparator == "le" else "under"
+        return f"Consistency: the best day {bound} {pct(self.share)} of {of} to pass (it never fails the account)"
 
     def to_params(self) -> dict[str, Any]:
         return {"pct": str(self.share * 100), "basis": self.basis, "comparator": self.comparator}

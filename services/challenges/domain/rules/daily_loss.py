@@ -26,6 +26,7 @@ from services.challenges.domain.rules.base import (
     crossed,
     state_of,
 )
+from services.challenges.domain.rules.wording import Wording, at_or_past, pct
 from services.challenges.domain.status import ACTIVE
 
 if TYPE_CHECKING:
@@ -63,6 +64,19 @@ class DailyLoss(Rule):
         )
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        ref = {
+            "balance": "the day's starting balance",
+            "max_balance_equity": "the higher of the day's starting balance and equity",
+            "equity": "the day's starting equity",
+        }[self.reference]
+        effect = "the account fails" if self.hard else "positions are closed and trading pauses until the next day"
+        edge, day = at_or_past(self.comparator), f"(the day resets at {w.clock()})"
+        if self.amount is not None:
+            return f"Daily loss limit {w.money(self.amount)}: {effect} with equity {edge} {ref} minus it {day}"
+        share = (self.pct_of_reference or Decimal(0)) / 100
+        return f"Daily loss limit {pct(share)} of {ref}: {effect} with equity {edge} {pct(1 - share)} of it {day}"
 
     def to_params(self) -> dict[str, Any]:
         loss: dict[str, Any] = (

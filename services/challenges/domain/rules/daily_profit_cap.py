@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.challenges.domain.rules.base import Context, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class DailyProfitCap(Rule):
         rule = cls(params.money(ctx.initial_balance) or Decimal(1))
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        return f"A day's profit counts toward the target up to {w.money(self.amount)}"
 
     def to_params(self) -> dict[str, Any]:
         return {"amount": str(self.amount)}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain import days
 from services.challenges.domain.rules.base import Context, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -34,6 +35,9 @@ class FlatBy(Rule):
             params.violations[f"{params.path}.at"] = 'a local time such as "15:10" is required'
         params.done()
         return cls(at)
+
+    def describe(self, w: Wording) -> str:
+        return f"Flat by {w.clock(self.at)} every session: open positions are closed then"
 
     def to_params(self) -> dict[str, Any]:
         return {"at": self.at.isoformat()}

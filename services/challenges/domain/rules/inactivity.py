@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain.rules.base import Breach, Context, Objective, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -28,6 +29,9 @@ class Inactivity(Rule):
         rule = cls(params.integer("days", 30))
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        return f"The account fails after {self.days} days without a trade"
 
     def to_params(self) -> dict[str, Any]:
         return {"days": self.days}

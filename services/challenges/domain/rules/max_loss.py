@@ -32,6 +32,7 @@ from services.challenges.domain.rules.base import (
     crossed,
     state_of,
 )
+from services.challenges.domain.rules.wording import Wording, at_or_past
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -83,6 +84,22 @@ class MaxLoss(Rule):
         rule = cls(amount, mode, ctx.initial_balance, lock, comparator, eod_at)
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        floor = w.money(self.initial - self.amount)
+        if self.mode == "static":
+            edge = at_or_past(self.comparator)
+            return f"Maximum loss {w.money(self.amount)}: the account fails with equity {edge} {floor}"
+        trails = {
+            "trailing_eod": f"the highest end-of-day balance (taken at {w.clock(self.eod_at)})",
+            "trailing_closed": "the highest closed balance",
+            "trailing_peak": "the highest equity, open profit included",
+        }[self.mode]
+        lock = f", and stops rising at {w.money(self.lock)}" if self.lock is not None else ""
+        return (
+            f"Maximum loss {w.money(self.amount)}, trailing {trails}: the account fails with equity "
+            f"{at_or_past(self.comparator)} the floor, which starts at {floor}{lock}"
+        )
 
     def to_params(self) -> dict[str, Any]:
         # The lock is stored as its level (marked so), whatever the pack said it was.

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.challenges.domain.rules.base import Context, Params, Rule
+from services.challenges.domain.rules.wording import Wording, number
 
 # CME micro contracts, one tenth of their mini.
 MICROS = {"MES": "0.1", "MNQ": "0.1", "MYM": "0.1", "M2K": "0.1", "MCL": "0.1", "MGC": "0.1"}
@@ -43,6 +44,12 @@ class MaxPosition(Rule):
                         params.violations[f"{params.path}.weights.{k}"] = "must be a number"
         params.done()
         return cls(total, per_symbol, weights)
+
+    def describe(self, w: Wording) -> str:
+        micros = sorted({str(v) for v in self.weights.values() if v < 1})
+        weighted = f" (a micro counts as {' or '.join(micros)})" if micros else ""
+        per = f", at most {number(self.per_symbol)} in one symbol" if self.per_symbol is not None else ""
+        return f"At most {number(self.total)} contracts or lots open at once{per}{weighted}"
 
     def to_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"contracts": str(self.total), "weights": {k: str(v) for k, v in self.weights.items()}}

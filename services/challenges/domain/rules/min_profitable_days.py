@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain.rules.base import ZERO, Context, Objective, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -27,6 +28,12 @@ class MinProfitableDays(Rule):
         rule = cls(days, params.money(ctx.initial_balance, required=False) or ZERO)
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        return (
+            f"At least {self.days} profitable day{'s' if self.days != 1 else ''} "
+            f"(a closed profit of {w.money(self.threshold)} or more)"
+        )
 
     def to_params(self) -> dict[str, Any]:
         return {"days": self.days, "amount": str(self.threshold)} if self.threshold else {"days": self.days}

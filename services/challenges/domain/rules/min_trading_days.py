@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain.rules.base import Context, Objective, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -30,6 +31,10 @@ class MinTradingDays(Rule):
         rule = cls(params.integer("days", 1), params.choice("count", ("opened", "any_fill"), "any_fill"))
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        counts = "a position is opened" if self.count == "opened" else "anything is traded"
+        return f"At least {self.days} trading day{'s' if self.days != 1 else ''} (a day counts when {counts})"
 
     def to_params(self) -> dict[str, Any]:
         return {"days": self.days, "count": self.count}

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain.rules.base import ZERO, Context, Objective, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -27,6 +28,12 @@ class ProfitTarget(Rule):
         rule = cls(params.money(ctx.initial_balance) or Decimal(1))
         params.done()
         return rule
+
+    def describe(self, w: Wording) -> str:
+        return (
+            f"Profit target {w.money(self.amount)}: a closed balance of {w.money(w.initial_balance + self.amount)} "
+            "with no position open"
+        )
 
     def to_params(self) -> dict[str, Any]:
         return {"amount": str(self.amount)}

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.challenges.domain.rules.base import Breach, Context, Objective, Params, Rule
+from services.challenges.domain.rules.wording import Wording
 
 if TYPE_CHECKING:
     from services.challenges.domain.engine import Account
@@ -36,6 +37,9 @@ class TimeLimit(Rule):
                 params.violations[f"{params.path}.ends_at"] = 'must be a local time such as "18:00"'
         params.done()
         return cls(days, ends_at)
+
+    def describe(self, w: Wording) -> str:
+        return f"{self.days} calendar days to pass, to {w.clock(self.ends_at)} on the last day"
 
     def to_params(self) -> dict[str, Any]:
         return {"days": self.days, **({"ends_at": self.ends_at.isoformat()} if self.ends_at else {})}

@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PROTO_SRC := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: run test protos bench lint typecheck clean distclean venv screenshots web-vendor
+.PHONY: run test protos bench lint typecheck clean distclean venv screenshots web-vendor apicheck
 
 venv: $(VENV)/.synced
 
@@ -45,7 +45,9 @@ $(GEN_STAMP): $(VENV)/.synced $(PROTO_SRC) devstack/protogen.py $(wildcard gatew
 run: protos
 	$(PY) -m devstack
 
+# buf lint and buf breaking (buf.yaml) first: an API change that breaks clients fails fast.
 test: protos $(CHECKOV) $(CHROMEDRIVER)
+	$(PY) -m devstack.apicheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The console's screenshots in docs/screenshots/ (a stack of its own, Chromium at desktop and
@@ -61,6 +63,9 @@ web-vendor:
 
 bench: protos
 	$(PY) -m bench
+
+apicheck: protos
+	$(PY) -m devstack.apicheck
 
 lint: venv
 	$(VENV)/bin/ruff check services devstack gateway tests bench k8s

@@ -18,8 +18,10 @@ local function trusted(headers)
   local origin = headers:get("origin")
   if origin ~= nil then
     if ALLOWED[origin] then return true end
-    local own = (headers:get("x-forwarded-proto") or "http") .. "://" .. (headers:get(":authority") or "")
-    return origin == own
+    -- The API's own origin: its host is the request's. (The scheme is not compared: behind a
+    -- TLS-terminating balancer Envoy may see plain HTTP while the page is https.)
+    local host = string.match(origin, "^https?://(.+)$")
+    return host ~= nil and host == headers:get(":authority")
   end
   local site = headers:get("sec-fetch-site")
   return site == nil or site == "same-origin" or site == "none"

@@ -16,23 +16,23 @@ from services.auth.users import PB_TO_ROLE, user_pb
 from services.common import identity, pagination
 from services.common.errors import failed_precondition, invalid_argument, not_found
 from services.common.ids import parse_uuid
+from services.common.rpc import Context
 
 
 class AdminRpcs:
     engine: AsyncEngine
 
-    async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Any) -> auth_pb2.ListUsersResponse:
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Context) -> auth_pb2.ListUsersResponse:
         identity.require_admin()
         page = pagination.parse(request.page_size, request.page_token)
         after = pagination.time_id_cursor(page)
         async with self.engine.connect() as conn:
             rows = await store.list_users(conn, limit=page.size + 1, after=after, email_contains=request.email_contains)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         next_token = pagination.time_id_token(rows, "created_at", more)
         return auth_pb2.ListUsersResponse(users=[user_pb(r) for r in rows], next_page_token=next_token)
 
-    async def SetRole(self, request: auth_pb2.SetRoleRequest, context: Any) -> auth_pb2.User:
+    async def SetRole(self, request: auth_pb2.SetRoleRequest, context: Context) -> auth_pb2.User:
         identity.require_admin()
         role = PB_TO_ROLE.get(request.role)
         if role is None:
@@ -50,7 +50,7 @@ class AdminRpcs:
                 await store.cut_off(conn, f"user:{uid}", now)
         return user_pb(user)
 
-    async def SetUserDisabled(self, request: auth_pb2.SetUserDisabledRequest, context: Any) -> auth_pb2.User:
+    async def SetUserDisabled(self, request: auth_pb2.SetUserDisabledRequest, context: Context) -> auth_pb2.User:
         identity.require_admin()
         uid, now = parse_uuid(request.user_id, "user_id"), datetime.now(UTC)
         async with self.engine.begin() as conn:

@@ -33,6 +33,7 @@ from services.common.errors import (
     unauthenticated,
 )
 from services.common.ids import parse_uuid
+from services.common.rpc import Context
 
 log = structlog.get_logger("auth")
 
@@ -134,7 +135,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
 
     # --- public RPCs -------------------------------------------------------------------
 
-    async def Register(self, request: auth_pb2.RegisterRequest, context: Any) -> auth_pb2.RegisterResponse:
+    async def Register(self, request: auth_pb2.RegisterRequest, context: Context) -> auth_pb2.RegisterResponse:
         violations: dict[str, str] = {}
         normalised = emails.normalise(request.email)
         if normalised is None:
@@ -183,7 +184,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
         log.info("user registered", user_id=str(user["id"]))
         return auth_pb2.RegisterResponse(user=user_pb(user))
 
-    async def Login(self, request: auth_pb2.LoginRequest, context: Any) -> auth_pb2.TokenPair:
+    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
         normalised = emails.normalise(request.email)
         email_key = normalised[1] if normalised else request.email.strip().casefold()[:254]
         # One password check per account at a time in this process, each counted before it
@@ -193,7 +194,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
             return await self._login(request, context, normalised, email_key)
 
     async def _login(
-        self, request: auth_pb2.LoginRequest, context: Any, normalised: tuple[str, str] | None, email_key: str
+        self, request: auth_pb2.LoginRequest, context: Context, normalised: tuple[str, str] | None, email_key: str
     ) -> auth_pb2.TokenPair:
         account_key, addr_key = f"account:{email_key}", f"addr:{self.addresses.of(context)}"
         now = self._now()
@@ -229,7 +230,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
         log.info("login", user_id=str(user["id"]), rehashed=new_hash is not None)
         return await self._answer(context, pair, request.return_refresh_token)
 
-    async def _answer(self, context: Any, pair: auth_pb2.TokenPair, wanted: bool) -> auth_pb2.TokenPair:
+    async def _answer(self, context: Context, pair: auth_pb2.TokenPair, wanted: bool) -> auth_pb2.TokenPair:
         """The session goes to the browser in HttpOnly cookies (services/auth/cookies.py); the
         refresh token is in the body only for an API client that asked, never for a browser,
         whose script must not be able to read it. Never cached on the way."""
@@ -244,7 +245,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
             pair.refresh_token = ""
         return pair
 
-    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Any) -> auth_pb2.TokenPair:
+    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.TokenPair:
         # The body's token (API clients), or the browser's cookie (the console keeps none).
         presented = request.refresh_token or cookies.read(context.invocation_metadata(), cookies.REFRESH)
         if not presented:
@@ -279,7 +280,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
             raise unauthenticated("refresh token was already used", reason="REFRESH_TOKEN_REUSED")
         return await self._answer(context, pair, bool(request.refresh_token) or request.return_refresh_token)
 
-    async def Logout(self, request: auth_pb2.LogoutRequest, context: Any) -> auth_pb2.LogoutResponse:
+    async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
         """Ends the session: its refresh tokens are revoked and its access tokens cut off (the
         caller's own session too, when the call carries an access token)."""
         now = self._now()
@@ -299,7 +300,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.LogoutResponse()
 
     async def ListTokenCutoffs(
-        self, request: auth_pb2.ListTokenCutoffsRequest, context: Any
+        self, request: auth_pb2.ListTokenCutoffsRequest, context: Context
     ) -> auth_pb2.ListTokenCutoffsResponse:
         return auth_pb2.ListTokenCutoffsResponse(
             cutoffs=[
@@ -317,11 +318,13 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
             rows = await store.cutoffs_after(conn, after, newer)
         return [(r["sequence"], r["subject"], int(r["not_before"].timestamp() * 1000)) for r in rows]
 
-    async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Any) -> auth_pb2.Jwks:
+    async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.Jwks:
         self.keyring.refresh_if_changed()
         return auth_pb2.Jwks(keys=[auth_pb2.Jwk(**k) for k in self.keyring.jwks()])
 
-    async def IssueServiceToken(self, request: auth_pb2.IssueServiceTokenRequest, context: Any) -> auth_pb2.TokenPair:
+    async def IssueServiceToken(
+        self, request: auth_pb2.IssueServiceTokenRequest, context: Context
+    ) -> auth_pb2.TokenPair:
         expected = self.service_clients.get(request.client_id)
         if expected is None or not hmac.compare_digest(expected.encode(), request.client_secret.encode()):
             raise unauthenticated("invalid client credentials", reason=INVALID_CREDENTIALS)
@@ -342,7 +345,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
 
     # --- authenticated RPCs ---------------------------------------------------------------
 
-    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Any) -> auth_pb2.User:
+    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Context) -> auth_pb2.User:
         caller = identity.require()
         async with self.engine.connect() as conn:
             user = await store.user_by_id(conn, parse_uuid(caller.user_id, "user"))
@@ -351,7 +354,7 @@ class AuthServicer(AdminRpcs, auth_pb2_grpc.AuthServiceServicer):
         return user_pb(user)
 
     async def ChangePassword(
-        self, request: auth_pb2.ChangePasswordRequest, context: Any
+        self, request: auth_pb2.ChangePasswordRequest, context: Context
     ) -> auth_pb2.ChangePasswordResponse:
         caller = identity.require()
         async with self.engine.connect() as conn:

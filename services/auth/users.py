@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
 from tradesense.auth.v1 import auth_pb2
 
+from services.common.timestamps import timestamp as _ts
+
 ROLE_TO_PB = {"trader": auth_pb2.TRADER, "admin": auth_pb2.ADMIN}
 PB_TO_ROLE = {v: k for k, v in ROLE_TO_PB.items()}
-
-
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
 
 
 def user_pb(row: RowMapping) -> auth_pb2.User:

@@ -39,6 +39,7 @@ from services.common.errors import already_exists, invalid_argument, not_found
 from services.common.ids import parse_uuid
 from services.common.partition_leases import PARTITIONS, partition_of
 from services.common.quotas import RateQuota
+from services.common.rpc import Context
 
 MAX_NOTE, MAX_TAGS, MAX_TAG, MAX_KEY = 2000, 20, 50, 200
 MAX_LISTED_IDS = 100  # challenge_ids in one list request
@@ -95,13 +96,12 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
     # --- plans and packs -------------------------------------------------------------------------
 
-    async def ListPlans(self, request: pb.ListPlansRequest, context: Any) -> pb.ListPlansResponse:
+    async def ListPlans(self, request: pb.ListPlansRequest, context: Context) -> pb.ListPlansResponse:
         page = pagination.parse(request.page_size, request.page_token)
         after = page.text("after")
         async with self.db.connect() as conn:
             rows = await store.list_plans(conn, after=after, limit=page.size + 1)
-            more = len(rows) > page.size
-            rows = rows[: page.size]
+            rows, more = page.cut(rows)
             plans = [self._plan_pb(r, await self._rules_in_words(conn, r)) for r in rows]
         return pb.ListPlansResponse(
             plans=plans, next_page_token=pagination.token({"after": rows[-1]["id"]}) if more else ""
@@ -134,12 +134,12 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             rules_by_size=rules_by_size,
         )
 
-    async def ListRulePacks(self, request: pb.ListRulePacksRequest, context: Any) -> pb.ListRulePacksResponse:
+    async def ListRulePacks(self, request: pb.ListRulePacksRequest, context: Context) -> pb.ListRulePacksResponse:
         async with self.db.connect() as conn:
             rows = await store.list_packs(conn)
         return pb.ListRulePacksResponse(rule_packs=[rule_pack_pb(r) for r in rows])
 
-    async def CreateRulePack(self, request: pb.CreateRulePackRequest, context: Any) -> pb.RulePack:
+    async def CreateRulePack(self, request: pb.CreateRulePackRequest, context: Context) -> pb.RulePack:
         identity.require_admin()
         try:
             pack = RulePack.from_dict(structs.plain(request.definition))
@@ -156,7 +156,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 )
         return pb.RulePack(id=pack.id, version=pack.version, name=pack.name, definition=request.definition)
 
-    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Any) -> pb.Plan:
+    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Context) -> pb.Plan:
         identity.require_admin()
         p = request.plan
         violations = {}
@@ -198,7 +198,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
     # --- challenges ----------------------------------------------------------------------------------
 
-    async def CreateChallenge(self, request: pb.CreateChallengeRequest, context: Any) -> pb.Challenge:
+    async def CreateChallenge(self, request: pb.CreateChallengeRequest, context: Context) -> pb.Challenge:
         caller = identity.require()
         violations = {}
         if not request.plan_id:
@@ -214,11 +214,11 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         )
         return (await self._challenges([row]))[0]
 
-    async def StartChallenge(self, request: pb.StartChallengeRequest, context: Any) -> pb.Challenge:
+    async def StartChallenge(self, request: pb.StartChallengeRequest, context: Context) -> pb.Challenge:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         return (await self._challenges([await self.ledger.start(cid, self._scope())]))[0]
 
-    async def CancelChallenge(self, request: pb.CancelChallengeRequest, context: Any) -> pb.Challenge:
+    async def CancelChallenge(self, request: pb.CancelChallengeRequest, context: Context) -> pb.Challenge:
         identity.require_admin()
         cid = parse_uuid(request.challenge_id, "challenge_id")
         await self.ledger.cancel(cid, request.reason[:200])
@@ -227,7 +227,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         assert row is not None
         return (await self._challenges([row]))[0]
 
-    async def GetChallenge(self, request: pb.GetChallengeRequest, context: Any) -> pb.ChallengeDetail:
+    async def GetChallenge(self, request: pb.GetChallengeRequest, context: Context) -> pb.ChallengeDetail:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         async with self.db.connect() as conn:
             row = await store.get_challenge(conn, cid, self._scope())
@@ -290,7 +290,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         except (TimeoutError, grpc.aio.AioRpcError):
             detail.risk_score_available = False
 
-    async def ListChallenges(self, request: pb.ListChallengesRequest, context: Any) -> pb.ListChallengesResponse:
+    async def ListChallenges(self, request: pb.ListChallengesRequest, context: Context) -> pb.ListChallengesResponse:
         page = pagination.parse(request.page_size, request.page_token)
         before = pagination.time_id_cursor(page)
         status = pb.ChallengeStatus.Name(request.status) if request.status else None
@@ -301,14 +301,13 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             rows = await store.list_challenges(
                 conn, user_id=self._scope(), status=status, before=before, limit=page.size + 1, ids=ids
             )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         token = pagination.time_id_token(rows, "created_at", more)
         return pb.ListChallengesResponse(challenges=await self._challenges(rows), next_page_token=token)
 
     # --- trading ---------------------------------------------------------------------------------------
 
-    async def PlaceTrade(self, request: pb.PlaceTradeRequest, context: Any) -> pb.Trade:
+    async def PlaceTrade(self, request: pb.PlaceTradeRequest, context: Context) -> pb.Trade:
         caller = identity.require()
         self.order_quota.take(caller.user_id)
         violations: dict[str, str] = {}
@@ -354,7 +353,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             raise _key_reused()
         return self._trade(row)
 
-    async def ClosePosition(self, request: pb.ClosePositionRequest, context: Any) -> pb.Trade:
+    async def ClosePosition(self, request: pb.ClosePositionRequest, context: Context) -> pb.Trade:
         caller = identity.require()
         cid = parse_uuid(request.challenge_id, "challenge_id")
         row = await self.ledger.close(
@@ -367,7 +366,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             raise _key_reused()
         return self._trade(row)
 
-    async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Any) -> pb.Trade:
+    async def UpdateTradeJournal(self, request: pb.UpdateTradeJournalRequest, context: Context) -> pb.Trade:
         self.journal_quota.take(identity.require().user_id)
         tid = parse_uuid(request.trade_id, "trade_id")
         if len(request.note) > MAX_NOTE:
@@ -387,7 +386,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 row = await store.update_journal(conn, tid, note, tags)
         return self._trade(row)
 
-    async def ListTrades(self, request: pb.ListTradesRequest, context: Any) -> pb.ListTradesResponse:
+    async def ListTrades(self, request: pb.ListTradesRequest, context: Context) -> pb.ListTradesResponse:
         scope = self._scope()
         page = pagination.parse(request.page_size, request.page_token)
         after = pagination.time_id_cursor(page)
@@ -412,12 +411,11 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 after=after,
                 limit=page.size + 1,
             )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         token = pagination.time_id_token(rows, "executed_at", more)
         return pb.ListTradesResponse(trades=[self._trade(r) for r in rows], next_page_token=token)
 
-    async def ListPositions(self, request: pb.ListPositionsRequest, context: Any) -> pb.ListPositionsResponse:
+    async def ListPositions(self, request: pb.ListPositionsRequest, context: Context) -> pb.ListPositionsResponse:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         async with self.db.connect() as conn:
             row = await store.get_challenge(conn, cid, self._scope())
@@ -435,7 +433,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             positions=chunk, next_page_token=pagination.token({"i": start + page.size}) if more else ""
         )
 
-    async def ListBreaches(self, request: pb.ListBreachesRequest, context: Any) -> pb.ListBreachesResponse:
+    async def ListBreaches(self, request: pb.ListBreachesRequest, context: Context) -> pb.ListBreachesResponse:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         page = pagination.parse(request.page_size, request.page_token)
         offset = page.offset("n")
@@ -443,8 +441,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             if await store.get_challenge(conn, cid, self._scope()) is None:
                 raise not_found("challenge")
             rows = await store.list_breaches(conn, cid, offset, page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         return pb.ListBreachesResponse(
             breaches=[breach_pb(r) for r in rows],
             next_page_token=pagination.token({"n": offset + page.size}) if more else "",
@@ -452,18 +449,20 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
 
     # --- events ------------------------------------------------------------------------------------------
 
-    async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.OutboxEvent]:
+    async def WatchEvents(self, request: pb.WatchEventsRequest, context: Context) -> AsyncIterator[pb.OutboxEvent]:
         async for events in self._outbox_runs(request, context):
             for e in events:
                 yield e
 
     async def WatchEventBatches(
-        self, request: pb.WatchEventsRequest, context: Any
+        self, request: pb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[pb.OutboxEventBatch]:
         async for events in self._outbox_runs(request, context):
             yield pb.OutboxEventBatch(events=events)
 
-    async def _outbox_runs(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[list[pb.OutboxEvent]]:
+    async def _outbox_runs(
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[list[pb.OutboxEvent]]:
         """The outbox from `after_sequence` on, of the wanted partitions, in runs of what is ready."""
         if request.after_sequence < 0:
             raise invalid_argument({"after_sequence": "must not be negative"})
@@ -477,7 +476,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
                 yield events
 
     async def StreamChallengeEvents(
-        self, request: pb.StreamChallengeEventsRequest, context: Any
+        self, request: pb.StreamChallengeEventsRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         if request.after_sequence < 0:
@@ -491,7 +490,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         async for body in self.streams.challenge_sse(cid, after, row["status"], self.heartbeat):
             yield body
 
-    async def GetEquityCurve(self, request: pb.GetEquityCurveRequest, context: Any) -> pb.EquityCurve:
+    async def GetEquityCurve(self, request: pb.GetEquityCurveRequest, context: Context) -> pb.EquityCurve:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         name = request.interval or "1m"
         interval = INTERVALS.get(name)
@@ -519,7 +518,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
         )
 
     async def ListChallengeEvents(
-        self, request: pb.ListChallengeEventsRequest, context: Any
+        self, request: pb.ListChallengeEventsRequest, context: Context
     ) -> pb.ListChallengeEventsResponse:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         page = pagination.parse(request.page_size, request.page_token)
@@ -528,8 +527,7 @@ class ChallengesServicer(challenges_pb2_grpc.ChallengesServiceServicer):
             if await store.get_challenge(conn, cid, self._scope()) is None:
                 raise not_found("challenge")
         rows = await self.streams.events_after(after, page.size + 1, cid, list(request.types))
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         return pb.ListChallengeEventsResponse(
             events=[event_pb(r, self.ledger.market.specs) for r in rows],
             next_page_token=pagination.token({"after": str(rows[-1]["sequence"])}) if more else "",

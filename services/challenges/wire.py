@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from tradesense.challenges.v1 import challenges_pb2 as pb
 
 from services.challenges.domain import days
@@ -20,20 +19,13 @@ from services.challenges.domain.rules.base import Objective
 from services.challenges.domain.session import OrderRejected, Session, Spec
 from services.common import decimals
 from services.common.structs import struct
+from services.common.timestamps import timestamp as ts
 
 STATUS = {
     name: pb.ChallengeStatus.Value(name) for name in pb.ChallengeStatus.keys() if name != "CHALLENGE_STATUS_UNSPECIFIED"
 }
 # What the engine writes as a fill's reason when a breach closes positions ("<rule> breach").
 BREACH_SUFFIX = " breach"
-
-
-def ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    t = Timestamp()
-    t.FromDatetime(dt)
-    return t
 
 
 def challenge_pb(r: Mapping[Any, Any], plan_name: str = "") -> pb.Challenge:

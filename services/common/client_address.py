@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
+
+from services.common.rpc import Context
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -43,7 +44,7 @@ class ClientAddresses:
             return False
         return any(address in n for n in self.trusted)
 
-    def of(self, context: Any) -> str:
+    def of(self, context: Context) -> str:
         peer = peer_ip(context.peer() or "")
         if self._trusted(peer):
             for key, value in context.invocation_metadata() or ():

@@ -21,9 +21,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from services.common.errors import invalid_argument
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -56,6 +58,10 @@ class Page:
         if type(value) is not int or not 0 <= value <= MAX_OFFSET:
             raise _bad()
         return value
+
+    def cut(self, rows: Sequence[T]) -> tuple[list[T], bool]:
+        """A page's rows out of `size + 1` fetched, and whether there are more after them."""
+        return list(rows[: self.size]), len(rows) > self.size
 
     def text(self, key: str) -> str | None:
         """A short string position the token holds under `key` (None on the first page)."""

@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from google.api import httpbody_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from services.common.errors import invalid_argument
+from services.common.rpc import Context
 
 CONTENT_TYPE = "text/event-stream"
 HEARTBEAT = 15.0  # seconds between comments on a quiet stream
@@ -58,7 +58,7 @@ def frame(e: Event) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-def resume_after(context: Any, after: int) -> int:
+def resume_after(context: Context, after: int) -> int:
     """Where a stream starts: after the `Last-Event-ID` a reconnecting browser sends (a
     header, which reaches the service as metadata), or after the request's own cursor,
     whichever is further."""

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from google.api import httpbody_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.market.v1 import market_pb2, market_pb2_grpc
 
 from services.common import decimals, identity, pagination, sse
 from services.common.errors import invalid_argument, not_found, permission_denied
+from services.common.rpc import Context
 from services.common.slots import Slots
+from services.common.timestamps import timestamp as _ts
 from services.market import recording, store
 from services.market.domain.calendars import Status
 from services.market.domain.candles import INTERVALS, Candle
@@ -29,12 +29,6 @@ from services.market.ingestion import Ingestion
 MAX_SYMBOLS_PER_REQUEST = 100
 DEFAULT_CANDLES, MAX_CANDLES = 100, 1000
 MAX_OVERVIEW = 50
-
-
-def _ts(dt: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
 
 
 def instrument_pb(i: Instrument | RowMapping) -> market_pb2.Instrument:
@@ -163,28 +157,28 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     def _status(self, inst: Instrument, now: datetime) -> Status:
         return self.router.calendars.status(inst.calendar, now)
 
-    async def ListSymbols(self, request: market_pb2.ListSymbolsRequest, context: Any) -> market_pb2.ListSymbolsResponse:
+    async def ListSymbols(
+        self, request: market_pb2.ListSymbolsRequest, context: Context
+    ) -> market_pb2.ListSymbolsResponse:
         page = pagination.parse(request.page_size, request.page_token, default=100)
         asset_class = market_pb2.AssetClass.Name(request.asset_class) if request.asset_class else None
         after = page.text("after")
         async with self.engine.connect() as conn:
             rows = await store.list_instruments(conn, asset_class=asset_class, after=after, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         return market_pb2.ListSymbolsResponse(
             instruments=[instrument_pb(r) for r in rows],
             next_page_token=pagination.token({"after": rows[-1]["symbol"]}) if more else "",
         )
 
     async def ListSessions(
-        self, request: market_pb2.ListSessionsRequest, context: Any
+        self, request: market_pb2.ListSessionsRequest, context: Context
     ) -> market_pb2.ListSessionsResponse:
         page = pagination.parse(request.page_size, request.page_token, default=50)
         raw = page.text("before")  # sessions are listed newest first, by id
         before = int(raw) if raw and raw.isdigit() else None
         rows = await recording.sessions(self.engine, before, page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         return market_pb2.ListSessionsResponse(
             sessions=[
                 market_pb2.RecordedSession(
@@ -200,7 +194,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         )
 
     async def GetSessionTicks(
-        self, request: market_pb2.GetSessionTicksRequest, context: Any
+        self, request: market_pb2.GetSessionTicksRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         if request.session_id <= 0:
             raise invalid_argument({"session_id": "must be a positive session id"})
@@ -214,7 +208,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             async for chunk in recording.ticks_csv(self.engine, self.instruments, request.session_id, symbols):
                 yield httpbody_pb2.HttpBody(content_type="text/csv", data=chunk.encode())
 
-    async def GetSymbol(self, request: market_pb2.GetSymbolRequest, context: Any) -> market_pb2.SymbolDetail:
+    async def GetSymbol(self, request: market_pb2.GetSymbolRequest, context: Context) -> market_pb2.SymbolDetail:
         inst = self._known(request.symbol)
         now = datetime.now(UTC)
         detail = market_pb2.SymbolDetail(
@@ -228,7 +222,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             detail.ticker.CopyFrom(ticker)
         return detail
 
-    async def GetPrices(self, request: market_pb2.GetPricesRequest, context: Any) -> market_pb2.GetPricesResponse:
+    async def GetPrices(self, request: market_pb2.GetPricesRequest, context: Context) -> market_pb2.GetPricesResponse:
         symbols = split_symbols(list(request.symbols)) or sorted(self.instruments)
         for s in symbols:
             self._known(s, "symbols")
@@ -236,7 +230,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             prices=[self._price(self.hub.latest[s]) for s in symbols if s in self.hub.latest]
         )
 
-    async def GetChart(self, request: market_pb2.GetChartRequest, context: Any) -> market_pb2.GetChartResponse:
+    async def GetChart(self, request: market_pb2.GetChartRequest, context: Context) -> market_pb2.GetChartResponse:
         inst = self._known(request.symbol)
         violations = {}
         interval = request.interval or "1m"
@@ -263,7 +257,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         return market_pb2.GetChartResponse(symbol=inst.symbol, interval=interval, candles=[candle_pb(c) for c in rows])
 
     async def GetMarketStatus(
-        self, request: market_pb2.GetMarketStatusRequest, context: Any
+        self, request: market_pb2.GetMarketStatusRequest, context: Context
     ) -> market_pb2.GetMarketStatusResponse:
         symbols = split_symbols(list(request.symbols)) or sorted(self.instruments)
         now = datetime.now(UTC)
@@ -273,7 +267,9 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             out.append(market_pb2.SymbolStatus(symbol=s, status=status_pb(inst.calendar, self._status(inst, now))))
         return market_pb2.GetMarketStatusResponse(statuses=out)
 
-    async def GetOverview(self, request: market_pb2.GetOverviewRequest, context: Any) -> market_pb2.GetOverviewResponse:
+    async def GetOverview(
+        self, request: market_pb2.GetOverviewRequest, context: Context
+    ) -> market_pb2.GetOverviewResponse:
         if request.limit < 0:
             raise invalid_argument({"limit": "must not be negative"})
         limit = min(request.limit or 5, MAX_OVERVIEW)
@@ -292,7 +288,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         )
 
     async def GetProviderHealth(
-        self, request: market_pb2.GetProviderHealthRequest, context: Any
+        self, request: market_pb2.GetProviderHealthRequest, context: Context
     ) -> market_pb2.GetProviderHealthResponse:
         providers = await self.ingestion.provider_health()  # the leader's, wherever asked
         # Public: name, state and last tick. The detail (a live feed's URL, its last error's
@@ -313,13 +309,13 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         return market_pb2.GetProviderHealthResponse(providers=out)
 
     async def StreamPrices(
-        self, request: market_pb2.StreamPricesRequest, context: Any
+        self, request: market_pb2.StreamPricesRequest, context: Context
     ) -> AsyncIterator[market_pb2.Price]:
         async for tick in self._ticks(self._subscribe(request)):
             yield self._streamed(tick)
 
     async def StreamPricesSse(
-        self, request: market_pb2.StreamPricesRequest, context: Any
+        self, request: market_pb2.StreamPricesRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         sub = self._subscribe(request)  # an unknown symbol is refused before the stream opens
         after = sse.resume_after(context, 0)
@@ -357,7 +353,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             # Client gone (cancelled) or server stopping: free the subscription.
             self.hub.unsubscribe(sub)
 
-    async def GetQuote(self, request: market_pb2.GetQuoteRequest, context: Any) -> market_pb2.Quote:
+    async def GetQuote(self, request: market_pb2.GetQuoteRequest, context: Context) -> market_pb2.Quote:
         inst = self._known(request.symbol)
         tick = self.hub.latest.get(inst.symbol)
         if tick is None:
@@ -369,7 +365,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         quote.age.FromTimedelta(max(now - tick.time, timedelta(0)))
         return quote
 
-    async def SetPrice(self, request: market_pb2.SetPriceRequest, context: Any) -> market_pb2.Price:
+    async def SetPrice(self, request: market_pb2.SetPriceRequest, context: Context) -> market_pb2.Price:
         identity.require_admin()
         if not self.scripted_enabled:
             raise permission_denied("the scripted price source is disabled", reason="SCRIPTED_PRICES_DISABLED")

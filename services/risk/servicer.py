@@ -6,12 +6,10 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from google.api import httpbody_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tradesense.risk.v1 import risk_pb2, risk_pb2_grpc
 
@@ -20,19 +18,14 @@ from services.common.db import driver
 from services.common.errors import invalid_argument, not_found
 from services.common.fanout import Fanout
 from services.common.ids import parse_uuid
+from services.common.rpc import Context
 from services.common.slots import Slots
 from services.common.structs import struct
+from services.common.timestamps import timestamp as _ts
 from services.risk import store, upload
 from services.risk.consumer import Consumer
 from services.risk.domain.metrics import TradeAccumulator, compute
 from services.risk.metrics import BadInput
-
-
-def _ts(dt: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
-
 
 ALERT_COLUMNS = (
     "id, challenge_id, user_id, kind, severity, message, details::text AS details, acknowledged, created_at, sequence"
@@ -139,7 +132,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         caller = identity.require()
         return None if caller.role in ("admin", "service") else parse_uuid(caller.user_id, "user")
 
-    async def ListAlerts(self, request: risk_pb2.ListAlertsRequest, context: Any) -> risk_pb2.ListAlertsResponse:
+    async def ListAlerts(self, request: risk_pb2.ListAlertsRequest, context: Context) -> risk_pb2.ListAlertsResponse:
         scope = self._scope()
         page = pagination.parse(request.page_size, request.page_token)
         before = pagination.time_id_cursor(page)
@@ -155,12 +148,11 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 before=before,
                 limit=page.size + 1,
             )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
+        rows, more = page.cut(rows)
         token = pagination.time_id_token(rows, "created_at", more)
         return risk_pb2.ListAlertsResponse(alerts=[alert_pb(r) for r in rows], next_page_token=token)
 
-    async def AcknowledgeAlert(self, request: risk_pb2.AcknowledgeAlertRequest, context: Any) -> risk_pb2.Alert:
+    async def AcknowledgeAlert(self, request: risk_pb2.AcknowledgeAlertRequest, context: Context) -> risk_pb2.Alert:
         aid = parse_uuid(request.alert_id, "alert_id")
         scope = self._scope()
         async with driver(self.engine) as conn:
@@ -175,7 +167,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         return alert_pb(row)
 
     async def StreamAlerts(
-        self, request: risk_pb2.StreamAlertsRequest, context: Any
+        self, request: risk_pb2.StreamAlertsRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         scope = self._scope()
         if request.after_sequence < 0:
@@ -207,7 +199,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async with driver(self.engine) as conn:
             return int(await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM alerts"))
 
-    async def GetScore(self, request: risk_pb2.GetScoreRequest, context: Any) -> risk_pb2.RiskScore:
+    async def GetScore(self, request: risk_pb2.GetScoreRequest, context: Context) -> risk_pb2.RiskScore:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         scope = self._scope()
         async with driver(self.engine) as conn:
@@ -221,7 +213,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise not_found("risk score")
         return score_pb(row)
 
-    async def ListScores(self, request: risk_pb2.ListScoresRequest, context: Any) -> risk_pb2.ListScoresResponse:
+    async def ListScores(self, request: risk_pb2.ListScoresRequest, context: Context) -> risk_pb2.ListScoresResponse:
         scope = self._scope()
         order = request.order_by or "-score"
         column = {"score": "score", "-score": "score", "computed_at": "computed_at", "-computed_at": "computed_at"}.get(
@@ -241,13 +233,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 offset,
                 page.size + 1,
             )
-        more = len(rows) > page.size
+        rows, more = page.cut(rows)
         return risk_pb2.ListScoresResponse(
-            scores=[score_pb(r) for r in rows[: page.size]],
+            scores=[score_pb(r) for r in rows],
             next_page_token=pagination.token({"o": offset + page.size}) if more else "",
         )
 
-    async def GetMetrics(self, request: risk_pb2.GetMetricsRequest, context: Any) -> risk_pb2.Metrics:
+    async def GetMetrics(self, request: risk_pb2.GetMetricsRequest, context: Context) -> risk_pb2.Metrics:
         cid = parse_uuid(request.challenge_id, "challenge_id")
         scope = self._scope()
         async with driver(self.engine) as conn:
@@ -285,7 +277,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         equity = initial + np.cumsum([float(d["pnl"]) for d in daily]) if daily else np.empty(0)
         return metrics_pb(compute(acc, initial, days, equity))
 
-    async def AnalyzeTrades(self, request_iterator: Any, context: Any) -> risk_pb2.Metrics:
+    async def AnalyzeTrades(self, request_iterator: Any, context: Context) -> risk_pb2.Metrics:
         """CSV (closed_at,pnl[,symbol]) streamed in chunks; parsed batch by batch, never whole."""
 
         async def bodies() -> AsyncIterator[bytes]:

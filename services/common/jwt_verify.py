@@ -141,8 +141,11 @@ class TokenVerifier:
         role = claims.get("role")
         if role not in ROLES:
             raise unauthenticated("invalid token", reason="TOKEN_INVALID")
-        # The service role only under the service audience, and that audience for nothing else.
-        if (role == "service") != (claims["aud"] == self.service_audience):
+        # The service audience carries the service role and nothing else. (A service token of the
+        # public audience is one auth minted before the split: the gateway still takes it, the
+        # services too, until it expires — auth mints none now, so a rolling upgrade never
+        # refuses a replica's calls for the ACCESS_TOKEN_TTL its token has left.)
+        if claims["aud"] == self.service_audience and role != "service":
             raise unauthenticated("invalid token", reason="TOKEN_INVALID")
         # Cached until expiry, and never past the key set's refresh, so a retired key's
         # tokens stop verifying when the set is reloaded.

@@ -139,6 +139,10 @@ def _forgeries(stack: Stack, valid: str, user_id: str) -> dict[str, str]:
             _claims(user_id, aud="someone-else"), real, algorithm="EdDSA", headers={"kid": kid}
         ),
         "wrong issuer": jwt.encode(_claims(user_id, iss="evil"), real, algorithm="EdDSA", headers={"kid": kid}),
+        # The services' own audience (issue 26) carries the service role only: an admin claim there is refused.
+        "a user's role under the service audience": jwt.encode(
+            _claims(user_id, aud="tradesense-internal"), real, algorithm="EdDSA", headers={"kid": kid}
+        ),
         "HS256 with public key": jwt.encode(_claims(user_id), "x" * 32, algorithm="HS256", headers={"kid": kid}),
     }
 

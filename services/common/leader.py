@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -70,7 +71,7 @@ class Leader:
         try:
             async with driver(self.db) as conn:
                 term = await conn.fetchval(_CLAIM, self.name, self.owner, timedelta(seconds=self.ttl))
-                self.lease_term = int(term) if term is not None else int(await conn.fetchval(_HELD, self.name) or 0)
+                self.lease_term = int(term) if term is not None else await self._held_term(conn)
         except Exception as exc:
             log.warning("lease renewal failed", lease=self.name, error=str(exc)[:200])
             term = None if time.monotonic() >= self._valid_until else self.term
@@ -87,6 +88,9 @@ class Leader:
         if self.on_change is not None:
             await self.on_change(leading, term)
 
+    async def _held_term(self, conn: asyncpg.Connection) -> int:
+        return int(await conn.fetchval(_HELD, self.name) or 0)
+
     def recheck(self) -> None:
         """Read the lease's term again soon (a message named a newer one): one read at a time."""
         if self._reading is None or self._reading.done():
@@ -95,7 +99,7 @@ class Leader:
     async def _read_term(self) -> None:
         try:
             async with driver(self.db) as conn:
-                self.lease_term = int(await conn.fetchval(_HELD, self.name) or 0)
+                self.lease_term = await self._held_term(conn)
         except Exception as exc:
             log.warning("lease read failed", lease=self.name, error=str(exc)[:200])
         await asyncio.sleep(0.2)  # at most five reads a second, whatever the bus says

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from google.api import httpbody_pb2
 from sqlalchemy.engine import RowMapping
@@ -29,6 +30,31 @@ from services.market.ingestion import Ingestion
 MAX_SYMBOLS_PER_REQUEST = 100
 DEFAULT_CANDLES, MAX_CANDLES = 100, 1000
 MAX_OVERVIEW = 50
+
+
+T = TypeVar("T")
+
+
+def tick_id(tick: Tick) -> int:
+    """A price's SSE id: its tick's time in microseconds."""
+    return int(tick.time.timestamp() * 1_000_000)
+
+
+class PerTick(Generic[T]):
+    """What a tick becomes, built once and handed to everyone who asks for that same tick
+    (kept per symbol for its latest tick only)."""
+
+    def __init__(self, build: Callable[[Tick], T]) -> None:
+        self.build = build
+        self._last: dict[str, tuple[Tick, T]] = {}
+
+    def __call__(self, tick: Tick) -> T:
+        hit = self._last.get(tick.symbol)
+        if hit is not None and hit[0] is tick:
+            return hit[1]
+        value = self.build(tick)
+        self._last[tick.symbol] = (tick, value)
+        return value
 
 
 def instrument_pb(i: Instrument | RowMapping) -> market_pb2.Instrument:
@@ -126,8 +152,11 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         self.router = router
         self.instruments = instruments
         self.scripted_enabled = scripted
-        self._stream_cache: dict[str, tuple[Tick, market_pb2.Price]] = {}
-        self._frame_cache: dict[str, tuple[Tick, httpbody_pb2.HttpBody]] = {}
+        # One message per tick for every stream that carries it, built (the calendar asked, the
+        # JSON framed) once, not once per subscriber: at 1,000 subscribers that was most of a
+        # tick's cost.
+        self._streamed = PerTick(self._price)
+        self._sse_frame = PerTick(lambda t: sse.framed(sse.Event("price", self._streamed(t), tick_id(t))))
         # Exports read pages of the database while their client reads: one per user, a few in all.
         self.exports = Slots("exports", "TOO_MANY_EXPORTS", per_user=1, total=exports)
 
@@ -143,16 +172,6 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     def _price(self, tick: Tick) -> market_pb2.Price:
         inst = self.instruments[tick.symbol]
         return price_pb(tick, self.router.calendars.status(inst.calendar, tick.time).is_open)
-
-    def _streamed(self, tick: Tick) -> market_pb2.Price:
-        """One message per tick for every stream that carries it: built (the calendar asked)
-        once, not once per subscriber — at 1,000 subscribers that was most of a tick's cost."""
-        cached = self._stream_cache.get(tick.symbol)
-        if cached is not None and cached[0] is tick:
-            return cached[1]
-        price = self._price(tick)
-        self._stream_cache[tick.symbol] = (tick, price)
-        return price
 
     def _status(self, inst: Instrument, now: datetime) -> Status:
         return self.router.calendars.status(inst.calendar, now)
@@ -326,17 +345,8 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         # A price's id is its tick's time in microseconds: a reconnect skips what it has seen
         # (the current prices it starts with included) and gets everything newer.
         async for tick in self._ticks(sub):
-            if int(tick.time.timestamp() * 1_000_000) > after:
+            if tick_id(tick) > after:
                 yield self._sse_frame(tick)
-
-    def _sse_frame(self, tick: Tick) -> httpbody_pb2.HttpBody:
-        """A tick's SSE message, framed (JSON and all) once for every browser stream."""
-        cached = self._frame_cache.get(tick.symbol)
-        if cached is not None and cached[0] is tick:
-            return cached[1]
-        body = sse.framed(sse.Event("price", self._streamed(tick), int(tick.time.timestamp() * 1_000_000)))
-        self._frame_cache[tick.symbol] = (tick, body)
-        return body
 
     def _subscribe(self, request: market_pb2.StreamPricesRequest) -> Subscription:
         symbols = split_symbols(list(request.symbols))

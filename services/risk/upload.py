@@ -118,9 +118,6 @@ class TradesCsv:
         except (ValueError, TypeError, OverflowError, pd.errors.ParserError) as exc:
             raise BadInput(bounded(f"not a trades CSV: {exc}")) from None
 
-    def flush(self) -> None:
-        self.parse(self.take_batch())
-
 
 def _check_symbols(symbols: np.ndarray, acc: TradeAccumulator) -> None:
     """A symbol is a short name, and an upload names a bounded number of them: per-symbol

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from selenium.webdriver.common.by import By
 
 from devstack.browser import by_testid, chromium, order, start_plan, submit, text_of, wait_for
 from devstack.stack import Stack, StackConfig
+from services.market.domain.calibration import PROFILES
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
@@ -26,11 +28,14 @@ def main() -> None:
         token = api.post("/api/auth/login", json={"email": stack.admin_email, "password": stack.admin_password})
         admin = {"authorization": f"Bearer {token.json()['access_token']}"}
 
-        def price(bid: str) -> None:
-            ask = f"{float(bid) + 10:.2f}"
-            api.post("/api/market/admin/prices/BTCUSD", json={"bid": bid, "ask": ask}, headers=admin).raise_for_status()
+        # Scripted prices at BTCUSD's reference level, so the chart continues its history.
+        base = PROFILES["BTCUSD"].reference
 
-        price("50000.00")
+        def price(bid: Decimal) -> None:
+            body = {"bid": f"{bid:.2f}", "ask": f"{bid + 10:.2f}"}
+            api.post("/api/market/admin/prices/BTCUSD", json=body, headers=admin).raise_for_status()
+
+        price(base)
         with chromium() as b:
             b.get(stack.gateway_url + "/")
             wait_for(b, lambda d: by_testid(d, "register-form"))
@@ -40,18 +45,18 @@ def main() -> None:
             wait_for(b, lambda d: by_testid(d, "plan-ftmo-phase1"))
             b.save_screenshot(str(OUT / "plans.png"))
             start_plan(b, "ftmo-phase1", "100000.00")
-            wait_for(b, lambda d: text_of(d, "bid") == "50000.00")
+            wait_for(b, lambda d: text_of(d, "bid") == f"{base:.2f}")
             order(b, "buy", "1")
             wait_for(b, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='close-BTCUSD']"))
-            for bid in ("49800.00", "49650.00", "49700.00"):  # a few live moves for the chart and equity
-                price(bid)
+            for move in (-200, -350, -300):  # a few live moves for the chart and equity
+                price(base + move)
                 time.sleep(1.5)
             b.set_window_size(1280, 2200)
             b.save_screenshot(str(OUT / "dashboard.png"))
             b.set_window_size(390, 2600)
             b.save_screenshot(str(OUT / "dashboard-phone.png"))
             b.set_window_size(1280, 900)
-            price("44000.00")  # past FTMO's $5,000 daily loss on one lot
+            price(base - 6000)  # past FTMO's $5,000 daily loss on one lot
             wait_for(b, lambda d: text_of(d, "status") == "FAILED", 30)
             wait_for(b, lambda d: by_testid(d, "breach-link").is_displayed())
             by_testid(b, "breach-link").click()
